@@ -1,0 +1,207 @@
+"""A pure codec: event ↔ CloudEvent ↔ Pub/Sub message, plus the push/Eventarc wrappers.
+
+No I/O. On Pub/Sub the message data is the structured-mode JSON CloudEvent and the
+attributes copy ``ce-type``, ids, ``next_step_type`` and ``traceparent`` so subscriptions
+can filter and traces can follow. Every decode checks the data against the event's JSON
+Schema in ``events/schemas/`` before building the model.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+from cloudevents.conversion import to_structured
+from cloudevents.http import CloudEvent, from_json
+from pydantic import ValidationError
+
+from events.models import BY_TYPE, Event
+
+PUBSUB_PUBLISHED = "google.cloud.pubsub.topic.v1.messagePublished"
+SCHEMA_DIR = Path(__file__).with_name("schemas")
+ATTRIBUTE_KEYS = ("ce-type", "tenant_id", "pipeline_id", "run_id", "next_step_type", "traceparent")
+
+
+class CodecError(ValueError):
+    """The bytes or envelope do not hold a valid Convergence event."""
+
+
+@dataclass(frozen=True)
+class Message:
+    """A Pub/Sub message as published: data bytes plus string attributes."""
+
+    data: bytes
+    attributes: dict[str, str] = field(default_factory=dict)
+
+
+def source_of(event: Event) -> str:
+    """The CloudEvent ``source`` of an event: where in the platform it happened."""
+    return f"/convergence/tenants/{event.tenant_id}/pipelines/{event.pipeline_id}"
+
+
+def to_cloudevent(event: Event) -> CloudEvent:
+    """Wrap an event in a CloudEvents 1.0 envelope (``time`` always given explicitly)."""
+    attributes = {
+        "type": event.TYPE,
+        "source": source_of(event),
+        "id": event.event_id,
+        "time": event.occurred_at.isoformat(),
+        "subject": event.pipeline_logging_id,
+        "datacontenttype": "application/json",
+        "specversion": "1.0",
+    }
+    if event.traceparent:
+        attributes["traceparent"] = event.traceparent
+    return CloudEvent(attributes, event.model_dump(mode="json"))
+
+
+def attributes_of(event: Event) -> dict[str, str]:
+    """The Pub/Sub message attributes used for filtering and tracing."""
+    attrs = {
+        "ce-type": event.TYPE,
+        "tenant_id": event.tenant_id,
+        "pipeline_id": event.pipeline_id,
+        "run_id": event.pipeline_logging_id,
+        "next_step_type": event.next_step_type,
+    }
+    if event.traceparent:
+        attrs["traceparent"] = event.traceparent
+    return attrs
+
+
+def to_message(event: Event) -> Message:
+    """Encode an event as a Pub/Sub message (structured JSON CloudEvent + attributes)."""
+    _, body = to_structured(to_cloudevent(event))
+    return Message(data=body, attributes=attributes_of(event))
+
+
+def from_message(data: bytes, attributes: dict[str, str] | None = None) -> Event:
+    """Decode a Pub/Sub message's data (a structured JSON CloudEvent) into its event.
+
+    Raises:
+        CodecError: the data is not a CloudEvent of a known type matching its schema.
+    """
+    try:
+        cloud_event = from_json(data)
+    except Exception as exc:  # the SDK raises several unrelated classes
+        raise CodecError(f"message data is not a structured CloudEvent: {exc}") from exc
+    event = from_cloudevent(cloud_event)
+    if attributes and attributes.get("ce-type") not in (None, event.TYPE):
+        raise CodecError(
+            f"attribute ce-type {attributes['ce-type']!r} disagrees with event type {event.TYPE!r}"
+        )
+    return event
+
+
+def from_cloudevent(cloud_event: Any) -> Event:
+    """Decode a CloudEvent: one of ours, or Eventarc's Pub/Sub ``messagePublished`` wrapper.
+
+    Raises:
+        CodecError: unknown type, missing data, or data that fails the event's schema.
+    """
+    ce_type = cloud_event["type"]
+    if ce_type == PUBSUB_PUBLISHED:
+        return from_push(cloud_event.data)
+    cls = BY_TYPE.get(ce_type)
+    if cls is None:
+        raise CodecError(f"unknown event type {ce_type!r}; known: {sorted(BY_TYPE)}")
+    data = cloud_event.data
+    if isinstance(data, bytes | str):
+        data = _json(data, "CloudEvent data")
+    return _validated(cls, data)
+
+
+def from_push(body: Any) -> Event:
+    """Decode a Pub/Sub push body or the data of an Eventarc ``messagePublished`` event.
+
+    Raises:
+        CodecError: the envelope has no base64 ``message.data`` holding an event.
+    """
+    if not isinstance(body, dict) or not isinstance(body.get("message"), dict):
+        raise CodecError("push body has no 'message' object")
+    message = body["message"]
+    encoded = message.get("data")
+    if not isinstance(encoded, str):
+        raise CodecError("push message has no base64 'data' field")
+    try:
+        raw = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise CodecError(f"push message data is not valid base64: {exc}") from exc
+    return from_message(raw, message.get("attributes") or {})
+
+
+def to_push_body(
+    message: Message, *, subscription: str, message_id: str, publish_time: dt.datetime
+) -> dict[str, Any]:
+    """The JSON body Pub/Sub POSTs to a push endpoint for ``message``."""
+    return {
+        "message": {
+            "data": base64.b64encode(message.data).decode(),
+            "attributes": dict(message.attributes),
+            "messageId": message_id,
+            "publishTime": publish_time.isoformat().replace("+00:00", "Z"),
+        },
+        "subscription": subscription,
+    }
+
+
+def to_eventarc(
+    message: Message,
+    *,
+    topic: str,
+    subscription: str,
+    message_id: str,
+    publish_time: dt.datetime,
+) -> CloudEvent:
+    """Wrap a Pub/Sub message as Eventarc's ``messagePublished`` CloudEvent.
+
+    ``topic`` and ``subscription`` are full resource names (``projects/P/topics/T``).
+    """
+    body = to_push_body(
+        message, subscription=subscription, message_id=message_id, publish_time=publish_time
+    )
+    attributes = {
+        "type": PUBSUB_PUBLISHED,
+        "source": f"//pubsub.googleapis.com/{topic}",
+        "id": message_id,
+        "time": body["message"]["publishTime"],
+        "specversion": "1.0",
+        "datacontenttype": "application/json",
+    }
+    return CloudEvent(attributes, body)
+
+
+@cache
+def schema_for(event_type: str) -> dict[str, Any]:
+    """The generated JSON Schema for ``event_type`` (read once from ``events/schemas``)."""
+    cls = BY_TYPE[event_type]
+    schema: dict[str, Any] = json.loads((SCHEMA_DIR / f"{cls.TOPIC}.json").read_text())
+    return schema
+
+
+def _validated(cls: type[Event], data: Any) -> Event:
+    errors = sorted(
+        jsonschema.Draft202012Validator(schema_for(cls.TYPE)).iter_errors(data),
+        key=lambda e: list(e.path),
+    )
+    if errors:
+        where = "/".join(str(p) for p in errors[0].path) or "(root)"
+        raise CodecError(f"{cls.TYPE} data invalid at {where}: {errors[0].message}")
+    try:
+        return cls.model_validate(data)
+    except ValidationError as exc:
+        raise CodecError(f"{cls.TYPE} data invalid: {exc.errors()[0]['msg']}") from exc
+
+
+def _json(raw: bytes | str, what: str) -> Any:
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise CodecError(f"{what} is not JSON: {exc}") from exc

@@ -1,0 +1,1 @@
+"""Convergence: the platform's pure logic, ports and adapters."""

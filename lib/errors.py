@@ -1,0 +1,87 @@
+"""The one error hierarchy of Convergence.
+
+Delivery behaviour is decided by the class, never by inspecting messages::
+
+    ConvergenceError
+    ├── TransientError          raise → non-2xx → Pub/Sub retries, then dead-letters
+    │   └── WarehouseUnavailable
+    ├── TerminalError           record, ack, end the run with run.failed
+    │   ├── ConfigError         a config file is wrong (file, field, hint)
+    │   ├── DataError           a provider page or table content is wrong
+    │   ├── SchemaChangeError   an incompatible change to an existing table
+    │   ├── SecretNotFound      a secret is missing for a tenant
+    │   ├── SqlTranslationError BigQuery SQL the embedded engine cannot run faithfully
+    │   └── WarehouseError      the warehouse rejected a request for good
+    ├── MalformedEvent          an event on the wire does not match its contract
+    └── InvalidIdentifier       a tenant/pipeline/run id that may not touch SQL or paths
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class ConvergenceError(Exception):
+    """Root of every error raised on purpose by Convergence."""
+
+
+class TransientError(ConvergenceError):
+    """A fault that may go away by itself: retry with backoff."""
+
+
+class WarehouseUnavailable(TransientError):
+    """The warehouse could not be reached or asked us to back off."""
+
+
+class TerminalError(ConvergenceError):
+    """A fault that retrying cannot fix: record it and fail the run."""
+
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    """One problem in one config file."""
+
+    file: str
+    field: str
+    message: str
+    hint: str = ""
+
+    def __str__(self) -> str:
+        text = f"{self.file}: {self.field}: {self.message}"
+        return f"{text} (hint: {self.hint})" if self.hint else text
+
+
+class ConfigError(TerminalError):
+    """One or more config problems, all reported at once."""
+
+    def __init__(self, problems: list[ConfigProblem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+class DataError(TerminalError):
+    """Data from a provider or in a table is not what its contract says."""
+
+
+class SchemaChangeError(TerminalError):
+    """A schema file changed in a way the existing table cannot follow."""
+
+
+class SecretNotFound(TerminalError):
+    """A secret the tenant's source needs is not configured."""
+
+
+class SqlTranslationError(TerminalError):
+    """BigQuery SQL could not be parsed or translated faithfully."""
+
+
+class WarehouseError(TerminalError):
+    """The warehouse rejected a request; retrying will not help."""
+
+
+class MalformedEvent(ConvergenceError):
+    """An event does not match its wire contract."""
+
+
+class InvalidIdentifier(ConvergenceError, ValueError):
+    """An identifier failed validation before touching SQL or the filesystem."""

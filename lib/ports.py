@@ -1,0 +1,171 @@
+"""Ports: the four Protocols pure logic talks to. Adapters live in ``lib/adapters``.
+
+| port      | cloud adapter    | embedded default       |
+|-----------|------------------|------------------------|
+| Warehouse | BigQuery         | DuckDB file            |
+| EventBus  | Pub/Sub          | in-process bus         |
+| Secrets   | Secret Manager   | environment / ``.env`` |
+| Clock     | system UTC       | fixed or system        |
+
+All SQL handed to a Warehouse is BigQuery dialect with ``@name`` parameters.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from events.models import Event
+    from lib.schema import TableSpec
+
+
+@dataclass(frozen=True, order=True)
+class TableRef:
+    """A table in a dataset (a BigQuery dataset, a DuckDB schema). Both names are validated."""
+
+    dataset: str
+    table: str
+
+    def __str__(self) -> str:
+        return f"{self.dataset}.{self.table}"
+
+
+@dataclass(frozen=True)
+class Query:
+    """BigQuery-dialect SQL with named ``@parameters``."""
+
+    sql: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+WriteMode = Literal["append", "overwrite", "merge"]
+
+
+@dataclass(frozen=True)
+class WriteSpec:
+    """How a write lands, applied atomically (all rows or none).
+
+    Attributes:
+        mode: ``append`` inserts; ``overwrite`` replaces the whole table; ``merge`` upserts
+            on ``keys``.
+        keys: merge keys (required for ``merge``).
+        replace: for ``append``: delete rows whose columns equal these values first, in the
+            same transaction (how a (run, step) replaces its own earlier partial rows).
+        replace_range: for ``append``: delete rows whose ``column`` lies in
+            ``[low, high]`` first (how a transform overwrites its window).
+    """
+
+    mode: WriteMode = "append"
+    keys: tuple[str, ...] = ()
+    replace: Mapping[str, Any] | None = None
+    replace_range: tuple[str, Any, Any] | None = None
+
+
+@runtime_checkable
+class Warehouse(Protocol):
+    """Datasets, tables, atomic writes and BigQuery-dialect queries."""
+
+    name: str
+
+    def ensure_dataset(self, dataset: str, labels: Mapping[str, str] | None = None) -> None:
+        """Create the dataset if missing."""
+
+    def ensure_table(self, table: TableRef, spec: TableSpec) -> list[str]:
+        """Create the table, or add new NULLABLE columns; return the columns added.
+
+        Raises:
+            SchemaChangeError: an incompatible change (type change, dropped REQUIRED column).
+        """
+
+    def table_exists(self, table: TableRef) -> bool:
+        """Whether the table exists."""
+
+    def list_tables(self, dataset: str) -> list[str]:
+        """Table names in ``dataset`` (empty if the dataset does not exist)."""
+
+    def write(
+        self, table: TableRef, source: Iterable[pa.RecordBatch] | Query, spec: WriteSpec
+    ) -> int:
+        """Stream Arrow batches (or a query's result) into ``table`` atomically; rows written."""
+
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Run a BigQuery-dialect query and return its rows as dicts."""
+
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
+        """Run BigQuery-dialect statements (DDL/DML, may be a multi-statement script)."""
+
+    def close(self) -> None:
+        """Release connections."""
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """An event that exhausted its delivery attempts."""
+
+    message_id: str
+    topic: str
+    subscription: str
+    attributes: Mapping[str, str]
+    data: bytes
+    dead_lettered_at: dt.datetime
+    attempts: int
+    last_error: str = ""
+
+
+@dataclass(frozen=True)
+class DeadLetterFilter:
+    """Which dead letters to select for listing or replay."""
+
+    tenant_id: str | None = None
+    pipeline_id: str | None = None
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+
+    def matches(self, letter: DeadLetter) -> bool:
+        """Whether ``letter`` passes every set criterion."""
+        attrs = letter.attributes
+        return (
+            (self.tenant_id is None or attrs.get("tenant_id") == self.tenant_id)
+            and (self.pipeline_id is None or attrs.get("pipeline_id") == self.pipeline_id)
+            and (self.since is None or letter.dead_lettered_at >= self.since)
+            and (self.until is None or letter.dead_lettered_at <= self.until)
+        )
+
+
+@runtime_checkable
+class EventBus(Protocol):
+    """Publishes events to their topic; lists and replays dead letters."""
+
+    def publish(self, event: Event) -> str:
+        """Publish ``event`` to ``event.TOPIC``; return the message id."""
+
+    def dead_letters(self, selection: DeadLetterFilter) -> Sequence[DeadLetter]:
+        """Dead-lettered messages matching ``selection``."""
+
+    def replay(self, selection: DeadLetterFilter, *, dry_run: bool = False) -> list[DeadLetter]:
+        """Move matching dead letters back to their source topic; return what moved."""
+
+
+@runtime_checkable
+class Secrets(Protocol):
+    """Per-tenant secret values. Never log what this returns."""
+
+    def get(self, tenant_id: str, name: str) -> str:
+        """The secret ``name`` of ``tenant_id``.
+
+        Raises:
+            SecretNotFound: naming the secret and the tenant, never a value.
+        """
+
+
+@runtime_checkable
+class Clock(Protocol):
+    """The only source of 'now'."""
+
+    def now(self) -> dt.datetime:
+        """Current time, timezone-aware UTC."""
