@@ -1,0 +1,84 @@
+"""Settings read once from the environment (and ``.env``); the wiring function consumes them.
+
+| variable                      | default                 | meaning                                   |
+|-------------------------------|-------------------------|-------------------------------------------|
+| CONVERGENCE_MODE              | local                   | ``local`` (DuckDB + in-process bus) or ``cloud`` |
+| CONVERGENCE_HOME              | ./.convergence          | local state: DuckDB file, dead letters    |
+| CONVERGENCE_CONFIG_DIR        | ./configs               | config-as-code root                       |
+| GOOGLE_CLOUD_PROJECT          |                         | cloud project (cloud mode)                |
+| CONVERGENCE_BQ_LOCATION       | EU                      | BigQuery dataset location                 |
+| CONVERGENCE_<PROVIDER>_BASE_URL |                       | override a provider's base URL (sandbox)  |
+| DISABLE_AUTH                  | false                   | local mode only: skip API-key checks      |
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+Mode = Literal["local", "cloud"]
+
+
+def read_dotenv(path: Path) -> dict[str, str]:
+    """Parse a ``.env`` file of ``KEY=VALUE`` lines (``#`` comments, optional quotes)."""
+    values: dict[str, str] = {}
+    if not path.is_file():
+        return values
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        values[key.strip().removeprefix("export ").strip()] = value.strip().strip("'\"")
+    return values
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the wiring needs to pick and configure adapters."""
+
+    mode: Mode = "local"
+    home: Path = Path(".convergence")
+    config_dir: Path = Path("configs")
+    project: str = ""
+    bq_location: str = "EU"
+    disable_auth: bool = False
+    base_url_overrides: Mapping[str, str] = field(default_factory=dict)
+    environ: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    @property
+    def duckdb_path(self) -> Path:
+        """The embedded warehouse file."""
+        return self.home / "convergence.duckdb"
+
+    @property
+    def bus_dir(self) -> Path:
+        """Where the in-process bus persists dead letters."""
+        return self.home / "bus"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from ``environ`` (default: ``.env`` overlaid by ``os.environ``)."""
+        env = dict(read_dotenv(Path(".env"))) if environ is None else {}
+        env.update(os.environ if environ is None else environ)
+        mode = env.get("CONVERGENCE_MODE", "local")
+        if mode not in ("local", "cloud"):
+            raise ValueError(f"CONVERGENCE_MODE must be 'local' or 'cloud', not {mode!r}")
+        overrides = {
+            key.removeprefix("CONVERGENCE_").removesuffix("_BASE_URL").lower(): value
+            for key, value in env.items()
+            if key.startswith("CONVERGENCE_") and key.endswith("_BASE_URL")
+        }
+        return cls(
+            mode=mode,  # type: ignore[arg-type]
+            home=Path(env.get("CONVERGENCE_HOME", ".convergence")),
+            config_dir=Path(env.get("CONVERGENCE_CONFIG_DIR", "configs")),
+            project=env.get("GOOGLE_CLOUD_PROJECT", env.get("GCP_PROJECT", "")),
+            bq_location=env.get("CONVERGENCE_BQ_LOCATION", "EU"),
+            disable_auth=env.get("DISABLE_AUTH", "false").lower() in ("1", "true", "yes"),
+            base_url_overrides=overrides,
+            environ=env,
+        )
