@@ -1,0 +1,132 @@
+"""Durable dead-letter storage for the in-process bus: one SQLite file under the bus's state dir.
+
+The embedded stand-in for a dead-letter topic's hold subscription. Every write is one
+transaction (a letter is stored whole or not at all) and every call opens its own
+connection, so separate CLI invocations and worker threads see the same store.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import sqlite3
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from lib.errors import TransientError
+from lib.ports import DeadLetter, DeadLetterFilter
+
+STORE_FILE = "dead_letters.sqlite3"
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS dead_letters (
+    message_id TEXT PRIMARY KEY,
+    topic TEXT NOT NULL,
+    subscription TEXT NOT NULL,
+    tenant_id TEXT,
+    pipeline_id TEXT,
+    attributes TEXT NOT NULL,
+    data BLOB NOT NULL,
+    dead_lettered_at TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    last_error TEXT NOT NULL
+)
+"""
+_COLUMNS = (
+    "message_id, topic, subscription, attributes, data, dead_lettered_at, attempts, last_error"
+)
+
+
+class DeadLetterStore:
+    """Dead letters persisted in ``{state_dir}/dead_letters.sqlite3``."""
+
+    def __init__(self, state_dir: Path) -> None:
+        """Open (creating if needed) the store under ``state_dir``.
+
+        Args:
+            state_dir: directory owned by the bus; created if missing.
+        """
+        state_dir.mkdir(parents=True, exist_ok=True)
+        self.path = state_dir / STORE_FILE
+        with self._connection() as conn:
+            conn.execute(_SCHEMA)
+
+    def add(self, letter: DeadLetter) -> None:
+        """Store ``letter`` atomically (a letter with the same id is replaced)."""
+        row = (
+            letter.message_id,
+            letter.topic,
+            letter.subscription,
+            letter.attributes.get("tenant_id"),
+            letter.attributes.get("pipeline_id"),
+            json.dumps(dict(letter.attributes), sort_keys=True),
+            letter.data,
+            _utc(letter.dead_lettered_at).isoformat(timespec="microseconds"),
+            letter.attempts,
+            letter.last_error,
+        )
+        with self._connection() as conn:
+            conn.execute(f"INSERT OR REPLACE INTO dead_letters VALUES ({', '.join('?' * 10)})", row)
+
+    def select(self, selection: DeadLetterFilter) -> list[DeadLetter]:
+        """Letters matching ``selection``, oldest first."""
+        sql = f"SELECT {_COLUMNS} FROM dead_letters WHERE 1 = 1"  # column names are constants
+        params: list[str] = []
+        for column, value in (
+            ("tenant_id", selection.tenant_id),
+            ("pipeline_id", selection.pipeline_id),
+        ):
+            if value is not None:
+                sql += f" AND {column} = ?"
+                params.append(value)
+        with self._connection() as conn:
+            rows = conn.execute(sql + " ORDER BY dead_lettered_at, rowid", params).fetchall()
+        letters = (_letter(row) for row in rows)
+        return [letter for letter in letters if selection.matches(letter)]
+
+    def remove(self, message_ids: Sequence[str]) -> int:
+        """Delete the letters with these ids; return how many were deleted."""
+        with self._connection() as conn:
+            cursor = conn.executemany(
+                "DELETE FROM dead_letters WHERE message_id = ?", [(i,) for i in message_ids]
+            )
+            return cursor.rowcount
+
+    @contextlib.contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        try:
+            conn = sqlite3.connect(self.path, timeout=30)
+        except sqlite3.Error as exc:
+            raise TransientError(
+                f"cannot open the dead-letter store {self.path}: {exc}; "
+                "check the directory exists and is writable"
+            ) from exc
+        try:
+            with conn:  # commits on success, rolls back on error
+                yield conn
+        except sqlite3.OperationalError as exc:
+            raise TransientError(
+                f"dead-letter store {self.path} is busy or unreadable: {exc}; retry"
+            ) from exc
+        finally:
+            conn.close()
+
+
+def _letter(row: tuple[str, str, str, str, bytes, str, int, str]) -> DeadLetter:
+    message_id, topic, subscription, attributes, data, at, attempts, last_error = row
+    return DeadLetter(
+        message_id=message_id,
+        topic=topic,
+        subscription=subscription,
+        attributes=json.loads(attributes),
+        data=bytes(data),
+        dead_lettered_at=dt.datetime.fromisoformat(at),
+        attempts=attempts,
+        last_error=last_error,
+    )
+
+
+def _utc(moment: dt.datetime) -> dt.datetime:
+    if moment.tzinfo is None:
+        raise ValueError(f"dead_lettered_at {moment} has no timezone; pass an aware UTC time")
+    return moment.astimezone(dt.UTC)
