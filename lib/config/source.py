@@ -1,0 +1,211 @@
+"""Source files: where an ingest step reads from (a provider REST API or a billing export).
+
+A source file is YAML with a ``kind`` discriminator::
+
+    kind: rest                     # RestSourceConfig: OpenAI / Anthropic admin APIs
+    kind: bigquery_export          # BigQueryExportSourceConfig: GCP billing export tables
+
+Secrets are never written in a source file: ``auth.secret`` is a secret NAME resolved per
+tenant through the Secrets port at run time.
+
+REST record mapping (``records``): ``path`` is the list of items in a page (the AI APIs'
+``data`` buckets); ``each`` (optional) is the list inside every item that holds the rows
+(their ``results``). Every row becomes one output row; ``columns`` maps an output column to a
+dotted path in the row (``scope: item``) or in the enclosing bucket (``scope: parent``). The
+column's BigQuery type (from the raw table's schema file) decides how the JSON value is
+converted; money stays Decimal end to end.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from events.ids import SLUG_PATTERN
+from lib.config.problems import load_model, read_yaml
+from lib.errors import ConfigError, ConfigProblem
+
+_FORBIDDEN_HEADERS = frozenset({"authorization", "x-api-key", "proxy-authorization", "cookie"})
+_HEADER_NAME = r"^[A-Za-z0-9][A-Za-z0-9\-]{0,63}$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AuthConfig(_Strict):
+    """How the provider key is sent. ``secret`` names it; its value comes from Secrets."""
+
+    type: Literal["bearer", "api_key_header"]
+    secret: str = Field(description="Secret NAME (e.g. openai_admin_key), never a key value.")
+    header: str | None = Field(
+        default=None,
+        pattern=_HEADER_NAME,
+        description="Header for api_key_header (e.g. x-api-key); bearer uses Authorization.",
+    )
+
+    @field_validator("secret")
+    @classmethod
+    def _secret_is_a_name(cls, value: str) -> str:
+        if not re.fullmatch(SLUG_PATTERN, value):
+            raise ValueError(
+                "auth.secret must be a secret name (3-41 of lowercase a-z, 0-9, _), not a "
+                "key value; store the key in the tenant's secrets and write its name here"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _header_for_api_key(self) -> AuthConfig:
+        if self.type == "api_key_header" and not self.header:
+            raise ValueError("auth.type api_key_header needs auth.header (e.g. x-api-key)")
+        return self
+
+    @property
+    def header_name(self) -> str:
+        """The header that carries the credential."""
+        return self.header or "Authorization"
+
+
+class PaginationConfig(_Strict):
+    """How to walk pages. ``max_pages`` is the loop guard."""
+
+    type: Literal["cursor", "page_number", "next_link", "none"] = "cursor"
+    cursor_param: str = Field("page", description="cursor: query parameter carrying the cursor")
+    next_cursor_field: str = Field("next_page", description="cursor: dotted path of next cursor")
+    has_more_field: str | None = Field("has_more", description="dotted path of the has-more flag")
+    page_param: str = Field("page", description="page_number: query parameter of the page")
+    first_page: int = Field(1, ge=0, description="page_number: number of the first page")
+    page_size_param: str | None = Field(None, description="page_number: page size parameter")
+    page_size: int | None = Field(None, ge=1, description="page_number: page size to request")
+    next_link_field: str = Field("next", description="next_link: dotted path of the next URL")
+    max_pages: int = Field(1000, ge=1, le=1_000_000)
+
+
+class RateLimitConfig(_Strict):
+    """Client-side token bucket per source (per fetch)."""
+
+    requests_per_minute: float = Field(60.0, gt=0)
+    burst: int = Field(1, ge=1, description="requests allowed back to back before pacing")
+
+
+class RetryConfig(_Strict):
+    """Retries on 429 / 5xx / timeouts / connection errors, bounded twice."""
+
+    max_attempts: int = Field(5, ge=1, le=100)
+    initial_backoff_seconds: float = Field(1.0, ge=0)
+    max_backoff_seconds: float = Field(60.0, ge=0)
+    budget_seconds: float = Field(300.0, gt=0, description="total retry time for one page")
+    timeout_seconds: float = Field(30.0, gt=0, description="per-request timeout")
+
+
+class ColumnConfig(_Strict):
+    """Where an output column comes from."""
+
+    path: str = Field(pattern=r"^[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*$")
+    scope: Literal["item", "parent"] = "item"
+    required: bool = False
+
+
+def _column(value: Any) -> Any:
+    return {"path": value} if isinstance(value, str) else value
+
+
+class RecordsConfig(_Strict):
+    """Where rows are in a page and how they map to output columns."""
+
+    path: str = Field("data", description="dotted path of the list of items in a page")
+    each: str | None = Field(None, description="list inside each item holding the rows")
+    columns: dict[str, ColumnConfig] = Field(min_length=1)
+
+    @field_validator("columns", mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {name: _column(spec) for name, spec in value.items()}
+        return value
+
+    @model_validator(mode="after")
+    def _parent_needs_each(self) -> RecordsConfig:
+        parents = [n for n, c in self.columns.items() if c.scope == "parent"]
+        if parents and not self.each:
+            raise ValueError(
+                f"columns {parents} use scope: parent but records.each is not set; "
+                "set records.each (e.g. results) or use scope: item"
+            )
+        return self
+
+
+ParamValue = str | int | float | bool | list[str]
+
+
+class RestSourceConfig(_Strict):
+    """A provider REST endpoint returning JSON pages, fetched one day (window) at a time."""
+
+    kind: Literal["rest"]
+    provider: Literal["openai", "anthropic"]
+    base_url: str = Field(pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$")
+    endpoint: str = Field(pattern=r"^/[^\s?#]*$", description="path only, no query string")
+    params: dict[str, ParamValue] = Field(default_factory=dict)
+    start_param: str
+    end_param: str | None = None
+    time_format: Literal["unix", "rfc3339"] = "unix"
+    auth: AuthConfig
+    headers: dict[str, str] = Field(default_factory=dict)
+    pagination: PaginationConfig = PaginationConfig()
+    rate_limit: RateLimitConfig = RateLimitConfig()
+    retry: RetryConfig = RetryConfig()
+    records: RecordsConfig
+
+    @field_validator("headers")
+    @classmethod
+    def _no_credentials_in_headers(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            if not re.fullmatch(_HEADER_NAME, name):
+                raise ValueError(f"header name {name!r} is not a valid HTTP header name")
+            if name.lower() in _FORBIDDEN_HEADERS:
+                raise ValueError(
+                    f"header {name!r} carries credentials; configure it with auth: instead"
+                )
+        return value
+
+
+class BigQueryExportSourceConfig(_Strict):
+    """GCP billing export tables, read inside the warehouse (rows never go through Python)."""
+
+    kind: Literal["bigquery_export"]
+    project: str | None = Field(None, description="project of the export dataset (default: ours)")
+    dataset: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,1023}$")
+    table_prefix: str = Field("gcp_billing_export_v1_", pattern=r"^[A-Za-z0-9_]+$")
+    lookback_days: int = Field(3, ge=0, le=90, description="days re-read for late data")
+
+
+SourceConfig = Annotated[RestSourceConfig | BigQueryExportSourceConfig, Field(discriminator="kind")]
+SOURCE_KINDS: dict[str, type[RestSourceConfig] | type[BigQueryExportSourceConfig]] = {
+    "rest": RestSourceConfig,
+    "bigquery_export": BigQueryExportSourceConfig,
+}
+
+
+def load_source(path: Path) -> RestSourceConfig | BigQueryExportSourceConfig:
+    """Load and validate a source YAML file.
+
+    Args:
+        path: the source file.
+
+    Returns:
+        The validated source config (one of the ``SourceConfig`` members).
+
+    Raises:
+        ConfigError: every problem, each naming the file, the field path and a hint.
+    """
+    data = read_yaml(path)
+    kind = data.get("kind") if isinstance(data, dict) else None
+    model = SOURCE_KINDS.get(kind) if isinstance(kind, str) else None
+    if model is None:
+        kinds = ", ".join(repr(k) for k in SOURCE_KINDS)
+        message = "missing 'kind'" if kind is None else f"unknown kind {str(kind)[:40]!r}"
+        raise ConfigError([ConfigProblem(str(path), "kind", message, f"write one of {kinds}")])
+    return load_model(path, model, data)
