@@ -1,0 +1,1 @@
+"""Cloud Run entry points: one functions-framework CloudEvent function per step type."""

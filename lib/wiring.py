@@ -1,0 +1,158 @@
+"""The one place that picks adapters: ``mode: local | cloud`` → a Runtime of four ports.
+
+Handlers call :func:`runtime` (built once per process from the environment); the CLI and tests
+build a Runtime explicitly and :func:`install` it, so the in-process bus delivers to handlers
+that share the caller's warehouse.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from events.topology import Topology, load_topology
+from lib.clock import SystemClock
+from lib.ports import Clock, EventBus, Secrets, Warehouse
+from lib.settings import Settings
+
+
+@dataclass
+class Runtime:
+    """The adapters a handler works with, plus settings."""
+
+    settings: Settings
+    warehouse: Warehouse
+    bus: EventBus
+    secrets: Secrets
+    clock: Clock
+    topology: Topology
+    tenants_ready: set[str] = field(default_factory=set)
+
+    @property
+    def config_dir(self) -> Path:
+        """The config-as-code root."""
+        return self.settings.config_dir
+
+    def close(self) -> None:
+        """Release the warehouse connection."""
+        self.warehouse.close()
+
+
+def handler_functions(topology: Topology) -> dict[str, Callable[[Any], object]]:
+    """The functions-framework entry points named by the topology (imported lazily)."""
+    out = {}
+    for handler in topology.handlers:
+        module = importlib.import_module(f"handlers.{handler.name}")
+        out[handler.name] = getattr(module, handler.entry_point)
+    return out
+
+
+def build_runtime(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    handlers: Mapping[str, Callable[[Any], object]] | None = None,
+    warehouse: Warehouse | None = None,
+    backoff_scale: float = 0.0,
+) -> Runtime:
+    """Build the adapters for ``settings.mode``.
+
+    Raises:
+        ValueError: cloud mode without a project, or DISABLE_AUTH in cloud mode.
+    """
+    clock = clock or SystemClock()
+    topology = load_topology()
+    if settings.mode == "cloud":
+        return _cloud(settings, clock, topology, warehouse)
+    from lib.adapters.duckdb_warehouse import DuckDBWarehouse
+    from lib.adapters.env_secrets import EnvSecrets
+    from lib.adapters.local_bus import LocalBus
+
+    settings.home.mkdir(parents=True, exist_ok=True)
+    bus = LocalBus(
+        topology,
+        handlers if handlers is not None else _LazyHandlers(topology),
+        settings.bus_dir,
+        clock,
+        backoff_scale=backoff_scale,
+    )
+    return Runtime(
+        settings=settings,
+        warehouse=warehouse or DuckDBWarehouse(settings.duckdb_path),
+        bus=bus,
+        secrets=EnvSecrets(settings.environ),
+        clock=clock,
+        topology=topology,
+    )
+
+
+def _cloud(
+    settings: Settings, clock: Clock, topology: Topology, warehouse: Warehouse | None
+) -> Runtime:
+    if not settings.project:
+        raise ValueError("cloud mode needs GOOGLE_CLOUD_PROJECT set to the GCP project id")
+    if settings.disable_auth:
+        raise ValueError("DISABLE_AUTH=true is refused in cloud mode; it is for local mode only")
+    from google.cloud import bigquery, pubsub_v1, secretmanager  # noqa: TID251
+
+    from lib.adapters.bigquery_warehouse import BigQueryWarehouse
+    from lib.adapters.pubsub_bus import PubSubBus
+    from lib.adapters.secret_manager import SecretManagerSecrets
+
+    if warehouse is None:
+        client = bigquery.Client(project=settings.project, location=settings.bq_location)
+        warehouse = BigQueryWarehouse(
+            client, project=settings.project, location=settings.bq_location
+        )
+    return Runtime(
+        settings=settings,
+        warehouse=warehouse,
+        bus=PubSubBus(
+            pubsub_v1.PublisherClient(), pubsub_v1.SubscriberClient(), settings.project, topology
+        ),
+        secrets=SecretManagerSecrets(secretmanager.SecretManagerServiceClient(), settings.project),
+        clock=clock,
+        topology=topology,
+    )
+
+
+class _LazyHandlers(Mapping[str, Callable[[Any], object]]):
+    """Handler functions imported on first delivery (avoids an import cycle with handlers/)."""
+
+    def __init__(self, topology: Topology) -> None:
+        self._topology = topology
+        self._loaded: dict[str, Callable[[Any], object]] | None = None
+
+    def _functions(self) -> dict[str, Callable[[Any], object]]:
+        if self._loaded is None:
+            self._loaded = handler_functions(self._topology)
+        return self._loaded
+
+    def __getitem__(self, key: str) -> Callable[[Any], object]:
+        return self._functions()[key]
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self._functions())
+
+    def __len__(self) -> int:
+        return len(self._topology.handlers)
+
+
+_installed: Runtime | None = None
+
+
+def install(rt: Runtime | None) -> None:
+    """Make ``rt`` the runtime handlers in this process use (None to forget it)."""
+    global _installed
+    _installed = rt
+
+
+def runtime() -> Runtime:
+    """The installed runtime, or one built once from the environment."""
+    global _installed
+    if _installed is None:
+        _installed = build_runtime(Settings.from_env())
+    return _installed
