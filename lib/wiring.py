@@ -36,6 +36,14 @@ class Runtime:
         """The config-as-code root."""
         return self.settings.config_dir
 
+    def ensure_tenant(self, tenant_id: str) -> None:
+        """Create the tenant's metadata dataset on its first run (once per process)."""
+        if tenant_id not in self.tenants_ready:
+            from lib.metadata import ensure_metadata
+
+            ensure_metadata(self.warehouse, tenant_id, self.config_dir / "metadata" / "schemas")
+            self.tenants_ready.add(tenant_id)
+
     def close(self) -> None:
         """Release the warehouse connection."""
         self.warehouse.close()
@@ -74,7 +82,7 @@ def build_runtime(
     settings.home.mkdir(parents=True, exist_ok=True)
     bus = LocalBus(
         topology,
-        handlers if handlers is not None else _LazyHandlers(topology),
+        handlers if handlers is not None else handler_functions(topology),
         settings.bus_dir,
         clock,
         backoff_scale=backoff_scale,
@@ -117,28 +125,6 @@ def _cloud(
         clock=clock,
         topology=topology,
     )
-
-
-class _LazyHandlers(Mapping[str, Callable[[Any], object]]):
-    """Handler functions imported on first delivery (avoids an import cycle with handlers/)."""
-
-    def __init__(self, topology: Topology) -> None:
-        self._topology = topology
-        self._loaded: dict[str, Callable[[Any], object]] | None = None
-
-    def _functions(self) -> dict[str, Callable[[Any], object]]:
-        if self._loaded is None:
-            self._loaded = handler_functions(self._topology)
-        return self._loaded
-
-    def __getitem__(self, key: str) -> Callable[[Any], object]:
-        return self._functions()[key]
-
-    def __iter__(self):  # type: ignore[no-untyped-def]
-        return iter(self._functions())
-
-    def __len__(self) -> int:
-        return len(self._topology.handlers)
 
 
 _installed: Runtime | None = None

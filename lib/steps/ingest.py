@@ -66,13 +66,19 @@ def run_ingest(ctx: StepContext) -> StepOutcome:
     return StepOutcome(rows=rows, tables=[str(table)])
 
 
-def _ingest_rest(ctx: StepContext, source: object, table: TableRef, fields: tuple[object, ...]) -> int:
+def _ingest_rest(
+    ctx: StepContext, source: object, table: TableRef, fields: tuple[object, ...]
+) -> int:
     from lib.providers.rest import fetch_batches
 
     rt = ctx.runtime
     step = ctx.step
     assert isinstance(step, IngestStep)
-    payload = [f for f in fields if f.name not in ("ingestion_date", "ingestion_timestamp", "pipeline_logging_id")]  # type: ignore[attr-defined]
+    payload = [
+        f
+        for f in fields
+        if f.name not in ("ingestion_date", "ingestion_timestamp", "pipeline_logging_id")
+    ]  # type: ignore[attr-defined]
     base_url = rt.settings.base_url_overrides.get(source.provider)  # type: ignore[attr-defined]
 
     def pages() -> Iterator[pa.RecordBatch]:

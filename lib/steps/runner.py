@@ -66,16 +66,10 @@ def handle(rt: Runtime, event: Event, step_type: StepType) -> None:
         _run(rt, event, step_type)
 
 
-def _ensure_tenant(rt: Runtime, tenant_id: str) -> None:
-    if tenant_id not in rt.tenants_ready:
-        metadata.ensure_metadata(rt.warehouse, tenant_id, rt.config_dir / "metadata" / "schemas")
-        rt.tenants_ready.add(tenant_id)
-
-
 def _run(rt: Runtime, event: Event, step_type: StepType) -> None:
     assert event.next_step is not None
     ref = event.next_step
-    _ensure_tenant(rt, event.tenant_id)
+    rt.ensure_tenant(event.tenant_id)
     try:
         pipeline = _pipeline_for(rt, event)
     except TerminalError as exc:

@@ -54,7 +54,9 @@ def run_transform(ctx: StepContext) -> StepOutcome:
         write = WriteSpec(mode="overwrite")
     elif target.window_column:
         window = ctx.event.window
-        write = WriteSpec(mode="append", replace_range=(target.window_column, window.start, window.end))
+        write = WriteSpec(
+            mode="append", replace_range=(target.window_column, window.start, window.end)
+        )
     else:
         write = WriteSpec(mode="append", replace={"pipeline_logging_id": ctx.run_id})
     rows = wh.write(table, Query(sql, params), write)

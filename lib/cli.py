@@ -1,0 +1,163 @@
+"""The ``convergence`` command line: demo, run, validate, runs/status, replay and more."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import Console
+
+from lib.errors import ConfigError, ConvergenceError
+from lib.settings import Settings
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _date(value: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date: write YYYY-MM-DD") from exc
+
+
+def _datetime(value: str) -> dt.datetime:
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a time: write YYYY-MM-DD or YYYY-MM-DDTHH:MM"
+        ) from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """Check every config, schema and SQL file under PATH."""
+    from lib.config.validate import validate_tree
+
+    checked, problems = validate_tree(Path(args.path))
+    for problem in problems:
+        err_console.print(f"[red]✗[/red] {problem}", markup=True, highlight=False)
+    if problems:
+        err_console.print(f"{len(problems)} problem(s) in {args.path}")
+        return 1
+    console.print(f"[green]✓[/green] {checked} config file(s) valid under {args.path}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run one pipeline for a tenant and window."""
+    from events.models import Window
+    from lib.console import run_pipelines
+
+    window = None
+    if args.start or args.end:
+        start = args.start or args.end
+        window = Window(start=start, end=args.end or start)
+    return run_pipelines(
+        Settings.from_env(), [(args.tenant, args.pipeline)], window, trigger_by=args.trigger_by
+    )
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Start the sandboxes and run every demo tenant's pipelines for the last days."""
+    from lib.demo import run_demo
+
+    return run_demo(Path(args.home), days=args.days, faults=args.faults)
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    """List a tenant's runs with their current status."""
+    from lib.console import show_runs
+
+    return show_runs(Settings.from_env(), args.tenant, status=args.status, since=args.since)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Show one run: status, steps with durations and rows, DQ summary, error."""
+    from lib.console import show_run
+
+    return show_run(Settings.from_env(), args.tenant, args.run_id)
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    """Move dead-lettered events back to their topics."""
+    from lib.console import replay
+
+    return replay(
+        Settings.from_env(),
+        tenant=args.tenant,
+        pipeline=args.pipeline,
+        since=args.since,
+        until=args.until,
+        dry_run=args.dry_run,
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every sub-command."""
+    parser = argparse.ArgumentParser(prog="convergence", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("demo", help=cmd_demo.__doc__)
+    p.add_argument("--home", default=".convergence/demo", help="where the demo keeps its state")
+    p.add_argument("--days", type=int, default=7, help="how many past days to ingest")
+    p.add_argument("--faults", action="store_true", help="turn on the sandboxes' fault switches")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("run", help=cmd_run.__doc__)
+    p.add_argument("pipeline")
+    p.add_argument("--tenant", required=True)
+    p.add_argument("--start", type=_date, help="first day (YYYY-MM-DD), inclusive")
+    p.add_argument("--end", type=_date, help="last day (YYYY-MM-DD), inclusive")
+    p.add_argument("--trigger-by", default="cli")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("validate", help=cmd_validate.__doc__)
+    p.add_argument("path", nargs="?", default="configs")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("runs", help=cmd_runs.__doc__)
+    p.add_argument("--tenant", required=True)
+    p.add_argument("--status", choices=["REQUESTED", "RUNNING", "COMPLETE", "FAILED"])
+    p.add_argument("--since", type=_datetime)
+    p.set_defaults(func=cmd_runs)
+
+    p = sub.add_parser("status", help=cmd_status.__doc__)
+    p.add_argument("run_id")
+    p.add_argument("--tenant", required=True)
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("replay", help=cmd_replay.__doc__)
+    p.add_argument("--tenant")
+    p.add_argument("--pipeline")
+    p.add_argument("--since", type=_datetime)
+    p.add_argument("--until", type=_datetime)
+    p.add_argument("--dry-run", action="store_true", help="show what would move, move nothing")
+    p.set_defaults(func=cmd_replay)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``convergence`` script."""
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            err_console.print(f"[red]✗[/red] {problem}", highlight=False)
+        return 2
+    except ConvergenceError as exc:
+        err_console.print(f"[red]error:[/red] {exc}", highlight=False)
+        return 2
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

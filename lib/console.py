@@ -1,0 +1,237 @@
+"""What the CLI shows: runs with live progress, run lists, one run's detail, replays."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from events.codec import from_cloudevent
+from events.models import RunRequested, Window
+from lib import metadata
+from lib.config.loader import load_pipeline
+from lib.ports import DeadLetterFilter
+from lib.runs import request_run
+from lib.settings import Settings
+from lib.wiring import Runtime, build_runtime, handler_functions, install
+
+console = Console()
+
+
+@contextmanager
+def local_runtime(
+    settings: Settings, progress: Progress | None = None, **kw: Any
+) -> Iterator[Runtime]:
+    """A local runtime whose handlers advance ``progress`` as steps start; installed for handlers."""
+    from events.topology import load_topology
+
+    handlers = handler_functions(load_topology())
+    tasks: dict[str, Any] = {}
+    if progress is not None:
+        handlers = {name: _tracked(fn, progress, tasks) for name, fn in handlers.items()}
+    rt = build_runtime(settings, handlers=handlers, **kw)
+    rt.progress_tasks = tasks  # type: ignore[attr-defined]
+    install(rt)
+    try:
+        yield rt
+    finally:
+        install(None)
+        rt.close()
+
+
+def _tracked(
+    fn: Callable[[Any], object], progress: Progress, tasks: dict[str, Any]
+) -> Callable[[Any], object]:
+    def run(cloud_event: Any) -> object:
+        event = from_cloudevent(cloud_event)
+        task = tasks.get(event.pipeline_logging_id)
+        if task is not None and event.next_step is not None:
+            progress.update(task, completed=event.next_step.index, step=event.next_step.name)
+        return fn(cloud_event)
+
+    return run
+
+
+def new_progress() -> Progress:
+    """The progress display used for runs."""
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("[dim]{task.fields[step]}"),
+        TimeElapsedColumn(),
+        console=console,
+    )
+
+
+def drain(rt: Runtime, requested: Sequence[RunRequested], progress: Progress) -> None:
+    """Deliver every pending event (local bus), then mark each run's progress final."""
+    tasks = rt.progress_tasks  # type: ignore[attr-defined]
+    for event in requested:
+        steps = len(load_pipeline(rt.config_dir, event.tenant_id, event.pipeline_id).config.steps)
+        tasks[event.pipeline_logging_id] = progress.add_task(
+            f"{event.tenant_id}/{event.pipeline_id}", total=steps, step="queued"
+        )
+    rt.bus.run_until_idle(workers=2)  # type: ignore[attr-defined]
+    for event in requested:
+        status = metadata.run_status(rt.warehouse, event.tenant_id, event.pipeline_logging_id)
+        state = status["status"] if status else "UNKNOWN"
+        task = tasks[event.pipeline_logging_id]
+        done = progress.tasks[task].total if state == "COMPLETE" else progress.tasks[task].completed
+        progress.update(task, completed=done, step=state)
+
+
+def run_pipelines(
+    settings: Settings,
+    targets: Sequence[tuple[str, str]],
+    window: Window | None,
+    *,
+    trigger_by: str = "cli",
+) -> int:
+    """Request runs; in local mode deliver them here and print each run's outcome."""
+    if settings.mode == "cloud":
+        rt = build_runtime(settings)
+        for tenant, pipeline in targets:
+            event = request_run(rt, tenant, pipeline, window, trigger_by=trigger_by)
+            console.print(f"requested {event.pipeline_logging_id} ({tenant}/{pipeline})")
+        return 0
+    progress = new_progress()
+    with progress, local_runtime(settings, progress) as rt:
+        requested = [request_run(rt, t, p, window, trigger_by=trigger_by) for t, p in targets]
+        drain(rt, requested, progress)
+    with local_runtime(settings) as rt:
+        codes = [show_run_rt(rt, e.tenant_id, e.pipeline_logging_id) for e in requested]
+    return max(codes, default=0)
+
+
+def show_runs(
+    settings: Settings, tenant: str, *, status: str | None, since: dt.datetime | None
+) -> int:
+    """Print a tenant's runs."""
+    rt = build_runtime(settings) if settings.mode == "cloud" else None
+    with _maybe_local(settings, rt) as rt:
+        rt.ensure_tenant(tenant)
+        rows = metadata.list_runs(rt.warehouse, tenant, status=status, since=since)
+    table = Table("run", "pipeline", "status", "window", "requested at", "error")
+    for r in rows:
+        window = f"{r['window_start']} → {r['window_end']}"
+        table.add_row(
+            r["pipeline_logging_id"],
+            r["pipeline_id"],
+            r["status"],
+            window,
+            str(r["requested_at"]),
+            (r["error"] or "")[:60],
+        )
+    console.print(table)
+    return 0
+
+
+@contextmanager
+def _maybe_local(settings: Settings, rt: Runtime | None) -> Iterator[Runtime]:
+    if rt is not None:
+        yield rt
+        return
+    with local_runtime(settings) as local:
+        yield local
+
+
+def show_run(settings: Settings, tenant: str, run_id: str) -> int:
+    """Print one run; exit code 1 when it failed or is unknown."""
+    with _maybe_local(
+        settings, build_runtime(settings) if settings.mode == "cloud" else None
+    ) as rt:
+        return show_run_rt(rt, tenant, run_id)
+
+
+def show_run_rt(rt: Runtime, tenant: str, run_id: str) -> int:
+    """Print one run from an open runtime."""
+    from lib.ids import check_run_id, check_slug
+
+    check_slug(tenant, "tenant id")
+    check_run_id(run_id)
+    rt.ensure_tenant(tenant)
+    status = metadata.run_status(rt.warehouse, tenant, run_id)
+    if status is None:
+        console.print(f"[red]no run {run_id} for tenant {tenant}[/red]")
+        return 1
+    colour = {"COMPLETE": "green", "FAILED": "red"}.get(status["status"], "yellow")
+    console.print(
+        f"[bold]{tenant}/{status['pipeline_id']}[/bold] {run_id}: [{colour}]{status['status']}[/{colour}]"
+        f" window {status['window_start']} → {status['window_end']}"
+    )
+    table = Table("#", "step", "type", "status", "rows", "duration")
+    for step in _final_steps(metadata.step_history(rt.warehouse, tenant, run_id)):
+        ms = step["duration_ms"]
+        table.add_row(
+            str(step["step_index"]),
+            step["step_name"],
+            step["step_type"],
+            step["status"],
+            str(step["rows_processed"] if step["rows_processed"] is not None else ""),
+            f"{ms / 1000:.2f}s" if ms is not None else "",
+        )
+    console.print(table)
+    if status["error"]:
+        console.print(f"[red]error:[/red] {status['error']}", highlight=False)
+    return 0 if status["status"] == "COMPLETE" else 1
+
+
+def _final_steps(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    latest: dict[int, dict[str, Any]] = {}
+    for record in history:
+        latest[record["step_index"]] = record
+    return [latest[i] for i in sorted(latest)]
+
+
+def replay(
+    settings: Settings,
+    *,
+    tenant: str | None,
+    pipeline: str | None,
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+    dry_run: bool,
+) -> int:
+    """Replay dead letters; in local mode also deliver them right away."""
+    selection = DeadLetterFilter(tenant_id=tenant, pipeline_id=pipeline, since=since, until=until)
+    if settings.mode == "cloud":
+        moved = build_runtime(settings).bus.replay(selection, dry_run=dry_run)
+        _print_letters(moved, dry_run)
+        return 0
+    progress = new_progress()
+    with progress, local_runtime(settings, progress) as rt:
+        moved = rt.bus.replay(selection, dry_run=dry_run)
+        _print_letters(moved, dry_run)
+        if not dry_run and moved:
+            rt.bus.run_until_idle(workers=2)  # type: ignore[attr-defined]
+            runs = {(m.attributes.get("tenant_id"), m.attributes.get("run_id")) for m in moved}
+    if dry_run or not moved:
+        return 0
+    with local_runtime(settings) as rt:
+        return max(show_run_rt(rt, str(t), str(r)) for t, r in runs)
+
+
+def _print_letters(letters: Sequence[Any], dry_run: bool) -> None:
+    verb = "would move" if dry_run else "moved"
+    table = Table(
+        "topic", "tenant", "pipeline", "run", "attempts", "dead-lettered at", "last error"
+    )
+    for m in letters:
+        a = m.attributes
+        table.add_row(
+            m.topic,
+            a.get("tenant_id", ""),
+            a.get("pipeline_id", ""),
+            a.get("run_id", ""),
+            str(m.attempts),
+            str(m.dead_lettered_at),
+            m.last_error[:60],
+        )
+    console.print(table)
+    console.print(f"{verb} {len(letters)} dead-lettered event(s)")
