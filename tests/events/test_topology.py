@@ -1,0 +1,70 @@
+import pytest
+
+from events.codec import to_message
+from events.models import BY_TOPIC, StepRef
+from events.topology import load_topology, parse_filter
+
+
+def routed(topology, event):
+    attrs = to_message(event).attributes
+    return sorted(s.handler for s in topology.subscriptions_for(event.TOPIC) if s.matches(attrs))
+
+
+@pytest.mark.parametrize("step_type", ["ingest", "dq", "transform"])
+def test_run_requested_reaches_only_the_next_steps_handler(make_event, step_type):
+    event = make_event(next_step=StepRef(name="first_step", index=0, type=step_type))
+    assert routed(load_topology(), event) == [step_type]
+
+
+def test_every_progress_topic_routes_to_every_step_type():
+    topology = load_topology()
+    for topic in (
+        "run-requested",
+        "ingest-completed",
+        "dq-passed",
+        "dq-failed",
+        "transform-completed",
+    ):
+        handlers = {s.handler for s in topology.subscriptions_for(topic)}
+        assert handlers == {"ingest", "dq", "transform"}, topic
+
+
+def test_terminal_events_reach_no_handler(make_event):
+    from events.models import RunCompleted
+
+    event = make_event(
+        RunCompleted, step_done=StepRef(name="silver", index=0, type="transform"), next_step=None
+    )
+    assert routed(load_topology(), event) == []
+
+
+def test_subscribed_topics_have_dead_letter_topics():
+    topology = load_topology()
+    for sub in topology.subscriptions:
+        topic = topology.topic(sub.topic)
+        assert topic.dead_letter_topic and topic.dead_letter_subscription
+        assert topology.source_topic_of_dead_letter(topic.dead_letter_topic) == topic
+
+
+def test_every_event_class_has_a_topic():
+    topology = load_topology()
+    assert {t.name for t in topology.topics} == set(BY_TOPIC)
+    for topic in topology.topics:
+        assert BY_TOPIC[topic.name].TYPE == topic.event_type
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        'hasPrefix(attributes.x, "a")',
+        'attributes.x != "a"',
+        'attributes.x = "a" OR attributes.y = "b"',
+    ],
+)
+def test_filters_outside_the_supported_subset_raise(expression):
+    with pytest.raises(ValueError, match="unsupported subscription filter"):
+        parse_filter(expression)
+
+
+def test_filter_conjunction():
+    assert parse_filter('attributes.a = "1" AND attributes.b = "2"') == [("a", "1"), ("b", "2")]
