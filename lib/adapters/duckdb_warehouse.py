@@ -1,0 +1,387 @@
+"""Warehouse adapter for an embedded DuckDB file: the local and test default.
+
+Datasets are DuckDB schemas; SQL arrives in BigQuery dialect and is translated by
+:func:`lib.sql.translate` (untranslatable SQL raises, it is never run half-right).
+
+* Types: one table, :data:`DUCKDB_TYPES` (NUMERIC → DECIMAL(38,9), TIMESTAMP → TIMESTAMPTZ,
+  JSON → JSON, RECORD → STRUCT, REPEATED → LIST, REQUIRED → NOT NULL). Sub-fields of a
+  RECORD cannot be NOT NULL in DuckDB, so REQUIRED is enforced on top-level columns only.
+* Partitioning, clustering and labels do not exist here (capability flags below); the table
+  comment records the partition field and clustering so nothing is lost silently.
+* Writes stream each Arrow batch (or a query's result, without leaving DuckDB) into a
+  per-call TEMP staging table, then apply delete + insert in ONE transaction.
+* Query results are Python values: Decimal for NUMERIC, aware UTC datetimes for TIMESTAMP,
+  naive datetimes for DATETIME, dates, and parsed JSON (dict/list/…) for top-level JSON
+  columns (JSON nested inside a STRUCT or LIST stays JSON text).
+* Threads: every call uses its own cursor (DuckDB's per-thread connection); DDL and the
+  apply phase of writes take one lock so concurrent tenants never conflict.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+from sqlglot import exp
+
+from lib.adapters.duckdb_schema import (
+    column_ddl,
+    evolve,
+    normalise_type,
+    table_comment,
+)
+from lib.errors import (
+    ConvergenceError,
+    DataError,
+    WarehouseError,
+    WarehouseUnavailable,
+)
+from lib.ports import Query, TableRef, WriteSpec
+from lib.sql import Statement, check_identifier, table_sql, translate
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from lib.schema import TableSpec
+
+__all__ = ["DuckDBWarehouse"]
+
+_STAGE = '"_convergence_stage"'
+_BATCH = "_convergence_batch"
+Columns = dict[str, tuple[str, bool]]
+"""Column name → (normalised DuckDB type, nullable)."""
+
+
+def _q(name: str) -> str:
+    return exp.to_identifier(name, quoted=True).sql("duckdb")
+
+
+@contextmanager
+def _translated(what: str) -> Iterator[None]:
+    """Turn duckdb exceptions into lib.errors classes that name ``what``."""
+    try:
+        yield
+    except ConvergenceError:
+        raise
+    except duckdb.IOException as exc:
+        raise WarehouseUnavailable(
+            f"{what}: DuckDB file unavailable ({exc}); retry, or stop the other process using it"
+        ) from exc
+    except duckdb.TransactionException as exc:
+        raise WarehouseUnavailable(f"{what}: conflicting concurrent write ({exc}); retry") from exc
+    except (duckdb.ConstraintException, duckdb.ConversionException) as exc:
+        raise DataError(f"{what}: the data does not fit the table: {exc}") from exc
+    except duckdb.Error as exc:
+        raise WarehouseError(f"{what}: DuckDB rejected the request: {exc}") from exc
+
+
+class DuckDBWarehouse:
+    """The Warehouse port on a DuckDB file.
+
+    Args:
+        path: database file (``":memory:"`` for a throwaway database).
+        on_statement: called with every SQL statement just before DuckDB runs it (the
+            DuckDB text, after translation), e.g. to assert what the warehouse received.
+
+    Raises:
+        WarehouseUnavailable: the file is locked by another process or unreadable.
+    """
+
+    name = "duckdb"
+    SUPPORTS_PARTITIONING = False
+    SUPPORTS_CLUSTERING = False
+    SUPPORTS_LABELS = False
+
+    def __init__(
+        self, path: Path | str, *, on_statement: Callable[[str], None] | None = None
+    ) -> None:
+        self._on_statement = on_statement
+        self._lock = threading.RLock()
+        with _translated(f"DuckDB file {path}"):
+            self._con = duckdb.connect(str(path))
+            self._con.execute("SET GLOBAL TimeZone = 'UTC'")
+
+    # --- plumbing -----------------------------------------------------------------------
+
+    @contextmanager
+    def _cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        cur = self._con.cursor()
+        try:
+            yield cur
+        finally:
+            cur.close()
+
+    def _run(
+        self, cur: duckdb.DuckDBPyConnection, sql: str, params: Mapping[str, Any] | None = None
+    ) -> duckdb.DuckDBPyConnection:
+        if self._on_statement is not None:
+            self._on_statement(sql)
+        return cur.execute(sql, dict(params)) if params else cur.execute(sql)
+
+    def _columns(self, cur: duckdb.DuckDBPyConnection, table: TableRef) -> Columns:
+        sql = (
+            "SELECT column_name, data_type, is_nullable FROM information_schema.columns "
+            "WHERE table_catalog = current_database() AND table_schema = $dataset "
+            "AND table_name = $table ORDER BY ordinal_position"
+        )
+        rows = self._run(cur, sql, {"dataset": table.dataset, "table": table.table}).fetchall()
+        return {name: (normalise_type(kind), nullable == "YES") for name, kind, nullable in rows}
+
+    # --- datasets and tables ------------------------------------------------------------
+
+    def ensure_dataset(self, dataset: str, labels: Mapping[str, str] | None = None) -> None:
+        """Create the schema ``dataset`` if missing (labels are not supported and ignored)."""
+        sql = f"CREATE SCHEMA IF NOT EXISTS {_q(check_identifier(dataset, 'dataset name'))}"
+        with self._lock, self._cursor() as cur, _translated(f"dataset {dataset}"):
+            self._run(cur, sql)
+
+    def ensure_table(self, table: TableRef, spec: TableSpec) -> list[str]:
+        """Create ``table`` from ``spec``, or add its new NULLABLE columns.
+
+        Returns:
+            Names of the columns added (empty when the table was created or unchanged).
+
+        Raises:
+            SchemaChangeError: a type change, a new or removed REQUIRED column, or
+                NULLABLE → REQUIRED; the message names the table and column.
+        """
+        target = table_sql(table, "duckdb")
+        with self._lock, self._cursor() as cur, _translated(f"table {table}"):
+            existing = self._columns(cur, table)
+            if not existing:
+                columns = ", ".join(column_ddl(f) for f in spec.fields)
+                self._run(cur, f"CREATE TABLE {target} ({columns})")
+                self._run(cur, f"COMMENT ON TABLE {target} IS {table_comment(spec)}")
+                return []
+            statements, added = evolve(table, target, existing, spec)
+            for sql in statements:
+                self._run(cur, sql)
+            return added
+
+    def table_exists(self, table: TableRef) -> bool:
+        """Whether ``table`` exists."""
+        with self._cursor() as cur, _translated(f"table {table}"):
+            return bool(self._columns(cur, table))
+
+    def list_tables(self, dataset: str) -> list[str]:
+        """Table names in ``dataset``, sorted (empty if the dataset does not exist)."""
+        sql = (
+            "SELECT table_name FROM information_schema.tables WHERE table_catalog = "
+            "current_database() AND table_schema = $dataset ORDER BY table_name"
+        )
+        with self._cursor() as cur, _translated(f"dataset {dataset}"):
+            return [r[0] for r in self._run(cur, sql, {"dataset": dataset}).fetchall()]
+
+    # --- writes -------------------------------------------------------------------------
+
+    def write(
+        self, table: TableRef, source: Iterable[pa.RecordBatch] | Query, spec: WriteSpec
+    ) -> int:
+        """Stream ``source`` into ``table`` and apply ``spec`` atomically.
+
+        Returns:
+            Rows written (the rows of ``source``).
+
+        Raises:
+            DataError: unknown columns, values that do not fit, NULL or duplicate merge keys.
+            WarehouseError: the table is missing or DuckDB rejected the write.
+            WarehouseUnavailable: the file is locked or a concurrent write conflicted.
+        """
+        with self._cursor() as cur, _translated(f"write to {table}"):
+            columns = self._columns(cur, table)
+            if not columns:
+                raise WarehouseError(f"table {table} does not exist: call ensure_table first")
+            _check_spec(table, spec, columns)
+            target = table_sql(table, "duckdb")
+            self._run(cur, f"CREATE TEMP TABLE {_STAGE} AS SELECT * FROM {target} LIMIT 0")
+            if isinstance(source, Query):
+                self._stage_query(cur, table, source, columns)
+            else:
+                self._stage_batches(cur, table, source, columns)
+            with self._lock:
+                return self._apply(cur, table, target, spec)
+
+    def _stage_batches(
+        self,
+        cur: duckdb.DuckDBPyConnection,
+        table: TableRef,
+        batches: Iterable[pa.RecordBatch],
+        columns: Columns,
+    ) -> None:
+        for batch in batches:
+            _check_names(table, batch.schema.names, columns)
+            cur.register(_BATCH, batch)
+            try:
+                self._run(cur, f"INSERT INTO {_STAGE} BY NAME SELECT * FROM {_q(_BATCH)}")
+            finally:
+                cur.unregister(_BATCH)
+
+    def _stage_query(
+        self, cur: duckdb.DuckDBPyConnection, table: TableRef, query: Query, columns: Columns
+    ) -> None:
+        statements = translate(query.sql)
+        if len(statements) != 1:
+            raise WarehouseError(f"write to {table}: the source query must be one SELECT")
+        sql, params = statements[0].sql, _bind(statements[0], query.params)
+        self._run(cur, f"SELECT * FROM ({sql}) LIMIT 0", params)
+        _check_names(table, [d[0] for d in cur.description or ()], columns)
+        self._run(cur, f"INSERT INTO {_STAGE} BY NAME SELECT * FROM ({sql})", params)
+
+    def _apply(
+        self, cur: duckdb.DuckDBPyConnection, table: TableRef, target: str, spec: WriteSpec
+    ) -> int:
+        self._run(cur, "BEGIN TRANSACTION")
+        try:
+            if spec.mode == "merge":
+                self._check_keys(cur, table, spec.keys)
+            for sql, params in _deletes(target, spec):
+                self._run(cur, sql, params)
+            self._run(cur, f"INSERT INTO {target} BY NAME SELECT * FROM {_STAGE}")
+            row = self._run(cur, f"SELECT COUNT(*) FROM {_STAGE}").fetchone()
+            self._run(cur, "COMMIT")
+        except BaseException:
+            self._run(cur, "ROLLBACK")
+            raise
+        return int(row[0]) if row else 0
+
+    def _check_keys(
+        self, cur: duckdb.DuckDBPyConnection, table: TableRef, keys: tuple[str, ...]
+    ) -> None:
+        cols = ", ".join(_q(k) for k in keys)
+        nulls = " OR ".join(f"{_q(k)} IS NULL" for k in keys)
+        row = self._run(cur, f"SELECT {cols} FROM {_STAGE} WHERE {nulls} LIMIT 1").fetchone()
+        if row is not None:
+            raise DataError(f"merge into {table}: a merge key is NULL in row key {row!r}")
+        sql = f"SELECT {cols} FROM {_STAGE} GROUP BY ALL HAVING COUNT(*) > 1 LIMIT 1"
+        dup = self._run(cur, sql).fetchone()
+        if dup is not None:
+            sample = dict(zip(keys, dup, strict=True))
+            raise DataError(
+                f"merge into {table}: the source has duplicate keys, e.g. {sample!r}; "
+                "deduplicate the source or add key columns"
+            )
+
+    # --- queries ------------------------------------------------------------------------
+
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Run BigQuery SQL; return the last statement's rows as dicts of Python values.
+
+        Raises:
+            SqlTranslationError: the SQL cannot run here with BigQuery's meaning.
+            WarehouseError: DuckDB rejected it (the message shows the SQL's start).
+        """
+        statements = translate(sql)
+        with self._cursor() as cur, _translated(f"query {_snippet(sql)!r}"):
+            for st in statements:
+                self._run(cur, st.sql, _bind(st, params or {}))
+            return _rows(cur)
+
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
+        """Run BigQuery statements (a script runs statement by statement, in order).
+
+        Raises:
+            SqlTranslationError: the SQL cannot run here with BigQuery's meaning.
+            WarehouseError: DuckDB rejected a statement.
+        """
+        statements = translate(sql)
+        with self._lock, self._cursor() as cur, _translated(f"statement {_snippet(sql)!r}"):
+            for st in statements:
+                self._run(cur, st.sql, _bind(st, params or {}))
+
+    def close(self) -> None:
+        """Close the database file."""
+        with self._lock:
+            self._con.close()
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+def _snippet(sql: str) -> str:
+    return " ".join(sql.split())[:120]
+
+
+def _check_names(table: TableRef, names: Iterable[str], columns: Columns) -> None:
+    unknown = [n for n in names if n not in columns]
+    if unknown:
+        raise DataError(
+            f"write to {table}: unknown columns {unknown}; add them to the table schema "
+            "(new NULLABLE columns are added by ensure_table) or drop them from the source"
+        )
+
+
+def _check_spec(table: TableRef, spec: WriteSpec, columns: Columns) -> None:
+    named = (
+        list(spec.keys)
+        + list(spec.replace or ())
+        + ([spec.replace_range[0]] if spec.replace_range else [])
+    )
+    missing = [n for n in named if n not in columns]
+    if missing:
+        raise WarehouseError(f"write to {table}: {missing} are not columns of the table")
+    if spec.mode == "merge" and not spec.keys:
+        raise WarehouseError(f"write to {table}: mode merge needs keys")
+    if spec.mode != "append" and (spec.replace or spec.replace_range):
+        raise WarehouseError(f"write to {table}: replace/replace_range apply to append only")
+
+
+def _deletes(target: str, spec: WriteSpec) -> list[tuple[str, dict[str, Any]]]:
+    if spec.mode == "overwrite":
+        return [(f"DELETE FROM {target}", {})]
+    if spec.mode == "merge":
+        match = " AND ".join(f"t.{_q(k)} = s.{_q(k)}" for k in spec.keys)
+        sql = f"DELETE FROM {target} AS t WHERE EXISTS (SELECT 1 FROM {_STAGE} AS s WHERE {match})"
+        return [(sql, {})]
+    out: list[tuple[str, dict[str, Any]]] = []
+    if spec.replace:
+        items = list(spec.replace.items())
+        where = " AND ".join(
+            f"{_q(c)} IS NOT DISTINCT FROM $r{i}" for i, (c, _) in enumerate(items)
+        )
+        out.append(
+            (f"DELETE FROM {target} WHERE {where}", {f"r{i}": v for i, (_, v) in enumerate(items)})
+        )
+    if spec.replace_range:
+        column, low, high = spec.replace_range
+        sql = f"DELETE FROM {target} WHERE {_q(column)} BETWEEN $low AND $high"
+        out.append((sql, {"low": low, "high": high}))
+    return out
+
+
+def _bind(statement: Statement, params: Mapping[str, Any]) -> dict[str, Any]:
+    missing = [n for n in statement.params if n not in params]
+    if missing:
+        raise WarehouseError(
+            f"statement {_snippet(statement.sql)!r} uses @{', @'.join(missing)}: pass a value"
+        )
+    return {
+        n: list(v) if isinstance(v, tuple) else v
+        for n, v in params.items()
+        if n in statement.params
+    }
+
+
+def _converter(kind: str) -> Callable[[Any], Any] | None:
+    if kind == "JSON":
+        return lambda v: None if v is None else json.loads(v)
+    if kind == "TIMESTAMP WITH TIME ZONE":
+        return lambda v: None if v is None else v.astimezone(dt.UTC)
+    return None
+
+
+def _rows(cur: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    if cur.description is None:
+        return []
+    names = [d[0] for d in cur.description]
+    converters = [_converter(str(d[1])) for d in cur.description]
+    out = []
+    for raw in cur.fetchall():
+        values = [c(v) if c else v for c, v in zip(converters, raw, strict=True)]
+        out.append(dict(zip(names, values, strict=True)))
+    return out

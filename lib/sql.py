@@ -1,0 +1,321 @@
+"""The SQL layer: BigQuery-dialect SQL rendered for an engine, safely, in one place.
+
+Everything Convergence hands to a Warehouse is BigQuery SQL with ``@name`` parameters.
+This module is pure (sqlglot only) and offers:
+
+* :func:`transpile` / :func:`translate` — BigQuery → another dialect (DuckDB by default),
+  with ``unsupported_level=RAISE``. Where sqlglot's output would *run* but give a different
+  answer than BigQuery, a dialect fix-up below either repairs the tree or raises
+  :class:`~lib.errors.SqlTranslationError`; a wrong query is never returned.
+* :func:`table_sql` — a quoted ``dataset.table`` reference.
+* :func:`qualify_for_tenant` — the renderer for transform/user SQL: logical two-part names
+  (``raw_openai.costs``) become the tenant's quoted datasets (```acme_raw_openai`.`costs```).
+
+Known DuckDB difference that no fix-up can repair without column types: dividing two
+NUMERIC values yields DOUBLE in DuckDB (NUMERIC in BigQuery). Casting the quotient back to
+NUMERIC rounds to 9 places, which is exact for money values of up to ~15 significant digits.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import sqlglot
+from sqlglot import ErrorLevel, exp
+from sqlglot.errors import SqlglotError
+
+from lib.errors import InvalidIdentifier, SqlTranslationError
+from lib.ids import check_slug
+from lib.ports import TableRef
+
+__all__ = [
+    "TENANT_LAYERS",
+    "Statement",
+    "check_identifier",
+    "qualify_for_tenant",
+    "table_sql",
+    "translate",
+    "transpile",
+]
+
+IDENTIFIER_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,1023}$")
+TENANT_LAYERS = frozenset({"metadata", "raw", "silver", "gold"})
+"""First word of every per-tenant dataset (``{tenant}_{layer}[_suffix]``)."""
+
+Fixup = Callable[[exp.Expr], exp.Expr]
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One translated statement and the ``@parameters`` it uses (names, without ``@``)."""
+
+    sql: str
+    params: tuple[str, ...]
+
+
+def _snippet(sql: str) -> str:
+    return " ".join(sql.split())[:120]
+
+
+def _fail(sql: str, cause: object) -> SqlTranslationError:
+    return SqlTranslationError(f"cannot run BigQuery SQL {_snippet(sql)!r}: {cause}")
+
+
+def check_identifier(name: str, what: str = "identifier") -> str:
+    """Return ``name`` if it is a safe dataset/table/column name.
+
+    Raises:
+        InvalidIdentifier: naming the value and the allowed pattern.
+    """
+    if isinstance(name, str) and IDENTIFIER_PATTERN.fullmatch(name):
+        return name
+    raise InvalidIdentifier(
+        f"invalid {what} {name!r:.60}: use letters, digits and _, starting with a letter or _"
+    )
+
+
+def table_sql(ref: TableRef, dialect: str = "bigquery") -> str:
+    """Render ``ref`` as a quoted two-part identifier in ``dialect``.
+
+    Args:
+        ref: the table.
+        dialect: a sqlglot dialect name.
+
+    Returns:
+        e.g. ```raw_openai`.`costs``` (BigQuery) or ``"raw_openai"."costs"`` (DuckDB).
+
+    Raises:
+        InvalidIdentifier: a dataset or table name is unsafe.
+    """
+    return _table_exp(ref).sql(dialect=dialect)
+
+
+def _table_exp(ref: TableRef) -> exp.Table:
+    return exp.Table(
+        this=exp.to_identifier(check_identifier(ref.table, "table name"), quoted=True),
+        db=exp.to_identifier(check_identifier(ref.dataset, "dataset name"), quoted=True),
+    )
+
+
+def _parse(sql: str) -> list[exp.Expr]:
+    try:
+        trees = sqlglot.parse(sql, read="bigquery", error_level=ErrorLevel.RAISE)
+    except SqlglotError as exc:
+        raise _fail(sql, exc) from exc
+    statements = [t for t in trees if t is not None]
+    if not statements:
+        raise _fail(sql, "no statement found")
+    return statements
+
+
+def translate(sql: str, *, write: str = "duckdb") -> list[Statement]:
+    """Translate a BigQuery script statement by statement.
+
+    Args:
+        sql: BigQuery SQL, one statement or a ``;``-separated script.
+        write: target sqlglot dialect.
+
+    Returns:
+        One :class:`Statement` per input statement, in order.
+
+    Raises:
+        SqlTranslationError: the SQL does not parse, or uses something the target cannot
+            run with BigQuery's meaning (names the first 120 characters and the cause).
+    """
+    out = []
+    for tree in _parse(sql):
+        text = tree.sql(dialect="bigquery")
+        try:
+            for fix in FIXUPS.get(write, ()):
+                tree = fix(tree)
+            rendered = tree.sql(dialect=write, unsupported_level=ErrorLevel.RAISE)
+        except (SqlglotError, _Unfaithful) as exc:
+            raise _fail(text, exc) from exc
+        names = dict.fromkeys(p.name for p in tree.find_all(exp.Parameter))
+        out.append(Statement(rendered, tuple(names)))
+    return out
+
+
+def transpile(sql: str, *, write: str = "duckdb") -> list[str]:
+    """Translate BigQuery SQL to ``write``; a script yields one string per statement.
+
+    ``@name`` parameters come out as the target's named parameters (DuckDB ``$name``).
+
+    Raises:
+        SqlTranslationError: see :func:`translate`.
+    """
+    return [s.sql for s in translate(sql, write=write)]
+
+
+# --- tenant qualification ---------------------------------------------------------------
+
+
+def qualify_for_tenant(sql: str, tenant_id: str) -> str:
+    """Point every ``dataset.table`` of ``sql`` at ``tenant_id``'s datasets.
+
+    ``raw_openai.costs`` becomes ```{tenant}_raw_openai`.`costs```; CTE names are left alone.
+    A logical dataset must start with a layer word (:data:`TENANT_LAYERS`) and contain no
+    other layer word, so no spelling can reach another tenant's ``{other}_{layer}`` dataset.
+
+    Args:
+        sql: BigQuery SQL (may be a script) using logical dataset names.
+        tenant_id: validated with :func:`lib.ids.check_slug`.
+
+    Returns:
+        BigQuery SQL with quoted, tenant-qualified table references.
+
+    Raises:
+        InvalidIdentifier: the tenant id or a name is unsafe.
+        SqlTranslationError: a three-part name, a one-part name that is not a CTE, a
+            column qualified with a dataset, or a dataset outside the tenant's layers.
+    """
+    check_slug(tenant_id, "tenant id")
+    rendered = []
+    for tree in _parse(sql):
+        ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
+        for table in list(tree.find_all(exp.Table)):
+            _qualify_table(table, tenant_id, ctes, sql)
+        for column in tree.find_all(exp.Column):
+            if column.args.get("db") is not None:
+                raise _fail(sql, f"column {column.sql('bigquery')} names a dataset; use an alias")
+        rendered.append(tree.sql(dialect="bigquery"))
+    return ";\n".join(rendered)
+
+
+def _qualify_table(table: exp.Table, tenant_id: str, ctes: set[str], sql: str) -> None:
+    if isinstance(table.this, exp.Func) or isinstance(table.parent, exp.Unnest):
+        return
+    if table.args.get("catalog") is not None:
+        raise _fail(sql, f"three-part name {table.sql('bigquery')}: write dataset.table")
+    if not table.db:
+        if table.name in ctes:
+            return
+        raise _fail(sql, f"table {table.name!r} needs a dataset: write dataset.table")
+    dataset = _check_layer(table.db, sql)
+    name = check_identifier(table.name, "table name")
+    table.set("db", exp.to_identifier(f"{tenant_id}_{dataset}", quoted=True))
+    table.set("this", exp.to_identifier(name, quoted=True))
+
+
+def _check_layer(dataset: str, sql: str) -> str:
+    check_identifier(dataset, "dataset name")
+    words = dataset.split("_")
+    if words[0] not in TENANT_LAYERS or TENANT_LAYERS.intersection(words[1:]):
+        layers = ", ".join(sorted(TENANT_LAYERS))
+        raise _fail(
+            sql,
+            f"dataset {dataset!r} is not one of this tenant's datasets: write a logical "
+            f"name starting with one of {layers} (e.g. raw_openai), without a tenant prefix",
+        )
+    return dataset
+
+
+# --- DuckDB fix-ups: repair or refuse what would run with a different meaning -----------
+
+
+class _Unfaithful(Exception):
+    """sqlglot would translate this, but the result would not mean what BigQuery means."""
+
+
+def _cast(node: exp.Expr, to: str) -> exp.Expr:
+    return exp.Cast(this=node, to=exp.DataType.build(to))
+
+
+def _date_results(tree: exp.Expr) -> exp.Expr:
+    """DATE_TRUNC/DATE_ADD/DATE_SUB return DATE in BigQuery but TIMESTAMP in DuckDB."""
+
+    def fix(node: exp.Expr) -> exp.Expr:
+        if isinstance(node, exp.DateTrunc | exp.DateAdd | exp.DateSub):
+            return _cast(node, "DATE")
+        return node
+
+    return tree.transform(fix, copy=False)
+
+
+def _timestamp_results(tree: exp.Expr) -> exp.Expr:
+    """PARSE_TIMESTAMP is a UTC instant in BigQuery; DuckDB's STRPTIME is a naive TIMESTAMP."""
+
+    def fix(node: exp.Expr) -> exp.Expr:
+        if type(node) is exp.StrToTime:
+            return _cast(node, "TIMESTAMPTZ")
+        return node
+
+    return tree.transform(fix, copy=False)
+
+
+def _exact_numeric(tree: exp.Expr) -> exp.Expr:
+    """NUMERIC is DECIMAL(38,9), not DuckDB's DECIMAL(18,3); BIGNUMERIC → DECIMAL(38,18)."""
+    for dtype in tree.find_all(exp.DataType):
+        kind = dtype.this
+        if kind not in (exp.DataType.Type.DECIMAL, exp.DataType.Type.BIGDECIMAL):
+            continue
+        params = [int(p.name) for p in dtype.expressions]
+        if not params:
+            params = [38, 9] if kind == exp.DataType.Type.DECIMAL else [38, 18]
+        if params[0] > 38:
+            raise _Unfaithful(f"precision {params[0]} exceeds the embedded engine's 38 digits")
+        dtype.replace(exp.DataType.build(f"DECIMAL({', '.join(map(str, params))})"))
+    return tree
+
+
+def _weekdays(tree: exp.Expr) -> exp.Expr:
+    """BigQuery DAYOFWEEK is 1 (Sunday)..7, DuckDB's 0..6; WEEK numbering differs entirely."""
+
+    def fix(node: exp.Expr) -> exp.Expr:
+        if not isinstance(node, exp.Extract):
+            return node
+        part = node.this
+        if isinstance(part, exp.WeekStart) or part.name.upper() == "WEEK":
+            raise _Unfaithful("EXTRACT(WEEK ...) counts weeks differently here; use ISOWEEK")
+        if part.name.upper() == "DAYOFWEEK":
+            return exp.Paren(this=exp.Add(this=node.copy(), expression=exp.Literal.number(1)))
+        return node
+
+    return tree.transform(fix, copy=False)
+
+
+def _safe_prefix(tree: exp.Expr) -> exp.Expr:
+    """``SAFE.fn(...)`` returns NULL on error: DuckDB's ``TRY(...)``."""
+
+    def fix(node: exp.Expr) -> exp.Expr:
+        if isinstance(node, exp.SafeFunc):
+            return exp.Anonymous(this="TRY", expressions=[node.this])
+        return node
+
+    return tree.transform(fix, copy=False)
+
+
+def _array_agg_limit(tree: exp.Expr) -> exp.Expr:
+    """``ARRAY_AGG(x [IGNORE NULLS] [ORDER BY ..] LIMIT n)`` → slice of an ordered LIST."""
+    for agg in list(tree.find_all(exp.ArrayAgg)):
+        limit = agg.this
+        if not isinstance(limit, exp.Limit):
+            continue
+        inner = limit.this
+        value = inner.this if isinstance(inner, exp.Order) else inner
+        new: exp.Expr = exp.ArrayAgg(this=inner.copy())
+        target: exp.Expr = agg
+        if isinstance(agg.parent, exp.IgnoreNulls):
+            target = agg.parent
+            not_null = exp.Not(this=exp.Is(this=value.copy(), expression=exp.Null()))
+            new = exp.Filter(this=new, expression=exp.Where(this=not_null))
+        sliced = exp.Anonymous(
+            this="LIST_SLICE", expressions=[new, exp.Literal.number(1), limit.expression.copy()]
+        )
+        target.replace(sliced)
+    return tree
+
+
+FIXUPS: dict[str, tuple[Fixup, ...]] = {
+    "duckdb": (
+        _exact_numeric,
+        _date_results,
+        _timestamp_results,
+        _weekdays,
+        _safe_prefix,
+        _array_agg_limit,
+    ),
+}
+"""Per target dialect, tree rewrites applied before rendering (one place per engine)."""
