@@ -1,4 +1,4 @@
-"""Durable dead-letter storage for the in-process bus: one SQLite file under the bus's state dir.
+"""Dead letters for the in-process bus: Pub/Sub's dead-letter attributes and a SQLite store.
 
 The embedded stand-in for a dead-letter topic's hold subscription. Every write is one
 transaction (a letter is stored whole or not at all) and every call opens its own
@@ -11,13 +11,14 @@ import contextlib
 import datetime as dt
 import json
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from lib.errors import TransientError
 from lib.ports import DeadLetter, DeadLetterFilter
 
 STORE_FILE = "dead_letters.sqlite3"
+DEAD_LETTER_ATTRIBUTE_PREFIX = "CloudPubSubDeadLetter"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS dead_letters (
     message_id TEXT PRIMARY KEY,
@@ -35,6 +36,23 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 _COLUMNS = (
     "message_id, topic, subscription, attributes, data, dead_lettered_at, attempts, last_error"
 )
+
+
+def dead_letter_attributes(
+    subscription: str, project: str, attempts: int, publish_time: dt.datetime
+) -> dict[str, str]:
+    """The attributes Pub/Sub adds to a message it forwards to a dead-letter topic."""
+    return {
+        "CloudPubSubDeadLetterSourceDeliveryCount": str(attempts),
+        "CloudPubSubDeadLetterSourceSubscription": subscription,
+        "CloudPubSubDeadLetterSourceSubscriptionProject": project,
+        "CloudPubSubDeadLetterSourceTopicPublishTime": _rfc3339(publish_time),
+    }
+
+
+def strip_dead_letter_attributes(attributes: Mapping[str, str]) -> dict[str, str]:
+    """The message's own attributes, without the ones Pub/Sub added when dead-lettering."""
+    return {k: v for k, v in attributes.items() if not k.startswith(DEAD_LETTER_ATTRIBUTE_PREFIX)}
 
 
 class DeadLetterStore:
@@ -130,3 +148,7 @@ def _utc(moment: dt.datetime) -> dt.datetime:
     if moment.tzinfo is None:
         raise ValueError(f"dead_lettered_at {moment} has no timezone; pass an aware UTC time")
     return moment.astimezone(dt.UTC)
+
+
+def _rfc3339(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")

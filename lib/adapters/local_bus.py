@@ -31,14 +31,17 @@ from cloudevents.http import CloudEvent
 from events.codec import Message, from_message, to_eventarc, to_message
 from events.models import Event
 from events.topology import Defaults, Subscription, Topic, Topology
-from lib.adapters.dead_letter_store import DeadLetterStore
+from lib.adapters.dead_letter_store import (
+    DeadLetterStore,
+    dead_letter_attributes,
+    strip_dead_letter_attributes,
+)
 from lib.errors import TerminalError
 from lib.ports import Clock, DeadLetter, DeadLetterFilter
 
 logger = logging.getLogger(__name__)
 
 Handler = Callable[[CloudEvent], object]
-DEAD_LETTER_ATTRIBUTE_PREFIX = "CloudPubSubDeadLetter"
 MAX_ERROR_CHARS = 2000
 
 
@@ -109,18 +112,6 @@ def backoff_seconds(attempt: int, defaults: Defaults) -> float:
     """
     delay = defaults.min_backoff_seconds * 2 ** (attempt - 1)
     return float(min(delay, defaults.max_backoff_seconds))
-
-
-def dead_letter_attributes(
-    subscription: str, project: str, attempts: int, publish_time: dt.datetime
-) -> dict[str, str]:
-    """The attributes Pub/Sub adds to a message it forwards to a dead-letter topic."""
-    return {
-        "CloudPubSubDeadLetterSourceDeliveryCount": str(attempts),
-        "CloudPubSubDeadLetterSourceSubscription": subscription,
-        "CloudPubSubDeadLetterSourceSubscriptionProject": project,
-        "CloudPubSubDeadLetterSourceTopicPublishTime": _rfc3339(publish_time),
-    }
 
 
 class LocalBus:
@@ -232,11 +223,7 @@ class LocalBus:
         if dry_run:
             return letters
         for letter, source in zip(letters, sources, strict=True):
-            attributes = {
-                k: v
-                for k, v in letter.attributes.items()
-                if not k.startswith(DEAD_LETTER_ATTRIBUTE_PREFIX)
-            }
+            attributes = strip_dead_letter_attributes(letter.attributes)
             message_id = self._publish(source.name, Message(letter.data, attributes))
             self._store.remove([letter.message_id])
             logger.info(
@@ -431,7 +418,3 @@ def _check_wiring(topology: Topology, handlers: Mapping[str, Handler]) -> None:
 def _new_message_id() -> str:
     """A numeric message id like Pub/Sub's, unique across processes."""
     return str(uuid.uuid4().int >> 68)
-
-
-def _rfc3339(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")

@@ -156,7 +156,9 @@ def make_event() -> Callable[..., Event]:
     return make
 
 
-def dead_letter_one(harness_with, make_event) -> tuple[BusHarness, Handlers, Event]:
+def dead_letter_one(
+    harness_with: Callable[[Handlers], BusHarness], make_event: Callable[..., Event]
+) -> tuple[BusHarness, Handlers, Event]:
     handlers = Handlers()
     handlers.broken.add("dq")
     harness = harness_with(handlers)

@@ -30,7 +30,7 @@ from lib.adapters.local_bus import (
     backoff_seconds,
 )
 from lib.clock import FixedClock
-from lib.ports import DeadLetterFilter, EventBus
+from lib.ports import DeadLetter, DeadLetterFilter, EventBus
 
 T0 = dt.datetime(2026, 3, 1, 6, 0, tzinfo=dt.UTC)
 DEAD_LETTER_KEYS = {
@@ -103,7 +103,9 @@ def recorders() -> dict[str, Recorder]:
 
 
 @pytest.fixture
-def make_bus(tmp_path: Path, clock: FixedClock, recorders: dict[str, Recorder]) -> Any:
+def make_bus(
+    tmp_path: Path, clock: FixedClock, recorders: dict[str, Recorder]
+) -> Callable[..., LocalBus]:
     def make(topology: Topology | None = None, **kwargs: Any) -> LocalBus:
         kwargs.setdefault("handlers", recorders)
         return LocalBus(
@@ -252,7 +254,12 @@ def test_dead_letters_persist_across_bus_instances(make_bus, make_event, recorde
     assert len(later.dead_letters(EVERYTHING)) == 1
 
 
-def dead_letter_mix(make_bus, make_event, recorders, clock) -> LocalBus:
+def dead_letter_mix(
+    make_bus: Callable[..., LocalBus],
+    make_event: Callable[..., Event],
+    recorders: dict[str, Recorder],
+    clock: FixedClock,
+) -> LocalBus:
     """Three dead letters: acme/openai at T0, acme/anthropic at T0+1h, globex/openai at T0+2h."""
     for recorder in recorders.values():
         recorder.fail_first = 1000
@@ -268,7 +275,7 @@ def dead_letter_mix(make_bus, make_event, recorders, clock) -> LocalBus:
     return bus
 
 
-def picked(letters) -> list[tuple[str, str]]:
+def picked(letters: list[DeadLetter]) -> list[tuple[str, str]]:
     return [(x.attributes["tenant_id"], x.attributes["pipeline_id"]) for x in letters]
 
 
