@@ -41,7 +41,9 @@ def _json(value: Mapping[str, Any] | None) -> str | None:
     return None if value is None else json.dumps(value, default=str, sort_keys=True)
 
 
-def _insert(warehouse: Warehouse, table: TableRef, row: Mapping[str, Any], json_cols: set[str]) -> None:
+def _insert(
+    warehouse: Warehouse, table: TableRef, row: Mapping[str, Any], json_cols: set[str]
+) -> None:
     cols = ", ".join(f"`{c}`" for c in row)
     values = ", ".join(f"PARSE_JSON(@{c})" if c in json_cols else f"@{c}" for c in row)
     sql = f"INSERT INTO {table_sql(table)} ({cols}) VALUES ({values})"
