@@ -1,0 +1,256 @@
+"""Pure helpers of the BigQuery adapter: statements, typed parameters and schema plans.
+
+Nothing here talks to BigQuery, so every request the adapter sends can be unit-tested
+without a server (the emulator cannot check DDL clustering, schema evolution or REQUIRED
+enforcement). Identifiers are quoted through sqlglot; values only ever travel as
+``@parameters``.
+
+Every write lands through ONE statement reading a staging table ``S``:
+
+| write                     | statement                                                       |
+|---------------------------|-----------------------------------------------------------------|
+| append                    | ``INSERT INTO T (cols) SELECT cols FROM S``                     |
+| append + replace scope    | ``MERGE T USING S ON FALSE``: insert all; ``NOT MATCHED BY SOURCE`` |
+|                           | ``AND <scope> THEN DELETE``                                     |
+| overwrite                 | the same MERGE with the scope ``TRUE``                          |
+| merge                     | ``MERGE T USING S ON keys`` update matched, insert the rest     |
+
+A single DML statement is atomic in BigQuery, so the replace-then-insert needs no
+multi-statement transaction (which the emulator cannot run with parameters).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlglot import exp
+
+from lib.errors import SchemaChangeError, WarehouseError
+from lib.ports import TableRef, WriteSpec
+from lib.schema import CANONICAL_TYPES, SchemaField
+
+TARGET = "T"
+SOURCE = "S"
+
+
+@dataclass(frozen=True)
+class Statement:
+    """A BigQuery-dialect statement with its ``@parameter`` values."""
+
+    sql: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+def ident(name: str) -> str:
+    """A quoted BigQuery identifier (backticks, escaped by sqlglot)."""
+    return exp.to_identifier(name, quoted=True).sql(dialect="bigquery")
+
+
+def table_sql(project: str, table: TableRef) -> str:
+    """The fully qualified, quoted name of ``table`` in ``project``."""
+    node = exp.table_(table.table, db=table.dataset, catalog=project, quoted=True)
+    return node.sql(dialect="bigquery")
+
+
+def write_statement(
+    project: str, target: TableRef, staging: TableRef, columns: Sequence[str], spec: WriteSpec
+) -> Statement:
+    """The one statement that moves the staged rows into ``target`` as ``spec`` says.
+
+    Raises:
+        WarehouseError: the spec is inconsistent (merge without keys, keys not loaded).
+    """
+    check_spec(target, columns, spec)
+    dest, src = table_sql(project, target), table_sql(project, staging)
+    if spec.mode == "merge":
+        return Statement(_merge_upsert(dest, src, columns, spec.keys))
+    if spec.mode == "overwrite":
+        return Statement(_merge_replace(dest, src, columns, "TRUE"))
+    scope, params = replace_scope(spec)
+    if scope is None:
+        cols = ", ".join(ident(c) for c in columns)
+        return Statement(f"INSERT INTO {dest} ({cols})\nSELECT {cols} FROM {src}")
+    return Statement(_merge_replace(dest, src, columns, scope), params)
+
+
+def check_spec(target: TableRef, columns: Sequence[str], spec: WriteSpec) -> None:
+    """Reject write specs that cannot be executed faithfully.
+
+    Raises:
+        WarehouseError: naming the table and what to change.
+    """
+    if spec.mode == "merge" and not spec.keys:
+        raise WarehouseError(f"merge into {target} needs keys; set WriteSpec.keys")
+    missing = [k for k in spec.keys if k not in columns]
+    if spec.mode == "merge" and missing:
+        raise WarehouseError(f"merge into {target}: key columns {missing} are not in the data")
+    if spec.mode != "append" and (spec.replace or spec.replace_range):
+        raise WarehouseError(
+            f"write to {target}: replace/replace_range apply to mode 'append' only, "
+            f"not {spec.mode!r}"
+        )
+
+
+def replace_scope(spec: WriteSpec) -> tuple[str | None, dict[str, Any]]:
+    """The condition on ``T`` selecting rows an append replaces, and its parameters."""
+    clauses: list[str] = []
+    params: dict[str, Any] = {}
+    for i, (column, value) in enumerate((spec.replace or {}).items()):
+        if value is None:
+            clauses.append(f"{TARGET}.{ident(column)} IS NULL")
+            continue
+        params[f"replace_{i}"] = value
+        clauses.append(f"{TARGET}.{ident(column)} = @replace_{i}")
+    if spec.replace_range is not None:
+        column, low, high = spec.replace_range
+        params.update(replace_low=low, replace_high=high)
+        clauses.append(f"{TARGET}.{ident(column)} BETWEEN @replace_low AND @replace_high")
+    return (" AND ".join(clauses) if clauses else None), params
+
+
+def _merge_replace(dest: str, src: str, columns: Sequence[str], scope: str) -> str:
+    cols = ", ".join(ident(c) for c in columns)
+    values = ", ".join(f"{SOURCE}.{ident(c)}" for c in columns)
+    return (
+        f"MERGE {dest} AS {TARGET} USING {src} AS {SOURCE} ON FALSE\n"
+        f"WHEN NOT MATCHED THEN INSERT ({cols}) VALUES ({values})\n"
+        f"WHEN NOT MATCHED BY SOURCE AND {scope} THEN DELETE"
+    )
+
+
+def _merge_upsert(dest: str, src: str, columns: Sequence[str], keys: Sequence[str]) -> str:
+    on = " AND ".join(f"{TARGET}.{ident(k)} = {SOURCE}.{ident(k)}" for k in keys)
+    updates = [c for c in columns if c not in keys]
+    cols = ", ".join(ident(c) for c in columns)
+    values = ", ".join(f"{SOURCE}.{ident(c)}" for c in columns)
+    matched = ""
+    if updates:
+        sets = ", ".join(f"{ident(c)} = {SOURCE}.{ident(c)}" for c in updates)
+        matched = f"WHEN MATCHED THEN UPDATE SET {sets}\n"
+    return (
+        f"MERGE {dest} AS {TARGET} USING {src} AS {SOURCE} ON {on}\n"
+        f"{matched}WHEN NOT MATCHED THEN INSERT ({cols}) VALUES ({values})"
+    )
+
+
+def stage_query_statement(project: str, staging: TableRef, sql: str) -> str:
+    """``CREATE TABLE staging AS <query>``: materialise a query source before writing it."""
+    return f"CREATE TABLE {table_sql(project, staging)} AS\n{sql}"
+
+
+# --- parameters -----------------------------------------------------------------------
+
+
+def param_type(value: Any) -> str:
+    """The BigQuery type of a Python parameter value.
+
+    Raises:
+        WarehouseError: the value's type has no BigQuery parameter type.
+    """
+    if value is None or isinstance(value, str):
+        return "STRING"
+    for python_type, bq_type in _PARAM_TYPES:
+        if isinstance(value, python_type):
+            if bq_type == "TIMESTAMP" and getattr(value, "tzinfo", None) is None:
+                return "DATETIME"
+            return bq_type
+    raise WarehouseError(
+        f"query parameter of type {type(value).__name__} is not supported; pass str, int, "
+        "float, Decimal, bool, date, datetime, bytes or a list of those"
+    )
+
+
+# bool before int (bool is an int); datetime before date (datetime is a date).
+_PARAM_TYPES: tuple[tuple[type, str], ...] = (
+    (bool, "BOOL"),
+    (int, "INT64"),
+    (float, "FLOAT64"),
+    (decimal.Decimal, "NUMERIC"),
+    (dt.datetime, "TIMESTAMP"),
+    (dt.date, "DATE"),
+    (dt.time, "TIME"),
+    (bytes, "BYTES"),
+)
+
+
+def query_parameters(params: Mapping[str, Any] | None) -> list[Any]:
+    """``ScalarQueryParameter``/``ArrayQueryParameter`` objects typed from Python values."""
+    from google.cloud import bigquery
+
+    built: list[Any] = []
+    for name, value in (params or {}).items():
+        if isinstance(value, list | tuple | set | frozenset):
+            items = list(value)
+            first = next((v for v in items if v is not None), None)
+            built.append(bigquery.ArrayQueryParameter(name, param_type(first), items))
+        else:
+            built.append(bigquery.ScalarQueryParameter(name, param_type(value), value))
+    return built
+
+
+# --- schemas --------------------------------------------------------------------------
+
+
+def to_bq_field(spec: SchemaField) -> Any:
+    """A ``google.cloud.bigquery.SchemaField`` for one column of a table spec."""
+    from google.cloud import bigquery
+
+    extra: dict[str, Any] = {"description": spec.description} if spec.description else {}
+    if spec.precision is not None:
+        extra["precision"] = spec.precision
+    if spec.scale is not None:
+        extra["scale"] = spec.scale
+    fields = tuple(to_bq_field(f) for f in spec.fields)
+    return bigquery.SchemaField(
+        spec.name, spec.canonical_type, mode=spec.mode, fields=fields, **extra
+    )
+
+
+def canonical(bq_type: str) -> str:
+    """Fold BigQuery's legacy type names (INTEGER, FLOAT, BOOLEAN, STRUCT) to standard ones."""
+    return CANONICAL_TYPES.get(bq_type.upper(), bq_type.upper())
+
+
+def added_fields(
+    table: TableRef, existing: Sequence[Any], wanted: Sequence[SchemaField]
+) -> list[SchemaField]:
+    """The NULLABLE columns to add so ``existing`` follows ``wanted``.
+
+    Args:
+        table: the table, for messages.
+        existing: the live table's ``bigquery.SchemaField`` list.
+        wanted: the spec's columns.
+
+    Raises:
+        SchemaChangeError: a type or mode change, a new REQUIRED column, or a REQUIRED
+            column dropped from the spec.
+    """
+    live = {f.name.lower(): f for f in existing}
+    names = {f.name.lower() for f in wanted}
+    for old in existing:
+        if old.name.lower() not in names and old.mode == "REQUIRED":
+            raise _incompatible(table, old.name, "is REQUIRED in the table but gone from the spec")
+    added = []
+    for new in wanted:
+        old = live.get(new.name.lower())
+        if old is None:
+            if new.mode == "REQUIRED":
+                raise _incompatible(table, new.name, "is new and REQUIRED; existing rows lack it")
+            added.append(new)
+        elif canonical(old.field_type) != new.canonical_type:
+            what = f"changes type {canonical(old.field_type)} -> {new.canonical_type}"
+            raise _incompatible(table, new.name, what)
+        elif (old.mode or "NULLABLE") != new.mode and new.mode != "NULLABLE":
+            raise _incompatible(table, new.name, f"changes mode {old.mode} -> {new.mode}")
+    return added
+
+
+def _incompatible(table: TableRef, column: str, what: str) -> SchemaChangeError:
+    return SchemaChangeError(
+        f"{table}: column {column!r} {what}. BigQuery cannot change an existing table this "
+        f"way; write to a new versioned table (e.g. {table.table}_v2) and migrate the rows."
+    )

@@ -1,0 +1,337 @@
+"""The BigQuery warehouse adapter: the cloud implementation of the Warehouse port.
+
+Datasets are created in one location with labels; tables follow a ``TableSpec`` (DAY
+partitioning on ``partition_field``, clustering); writes stream Arrow batches through
+**load jobs** (Parquet, or JSONL when a JSON column is loaded, because BigQuery cannot load
+JSON columns from Parquet) into a staging table, then land with ONE atomic statement
+(see ``bigquery_sql``). Vendor errors are translated here: 5xx, rate limits and timeouts
+become ``WarehouseUnavailable`` (retry); everything else a ``WarehouseError`` naming the
+table and the cause. ``google.cloud.bigquery`` is imported lazily for fast cold starts.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager, suppress
+from typing import TYPE_CHECKING, Any
+
+from lib.adapters import bigquery_load as load
+from lib.adapters.bigquery_sql import (
+    added_fields,
+    query_parameters,
+    stage_query_statement,
+    table_sql,
+    to_bq_field,
+    write_statement,
+)
+from lib.errors import WarehouseError, WarehouseUnavailable
+from lib.ports import Query, TableRef, WriteSpec
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from google.cloud import bigquery
+
+    from lib.schema import TableSpec
+
+STAGING_PREFIX = "_convergence_staging_"
+TRANSIENT_REASONS = frozenset(
+    {"backendError", "internalError", "rateLimitExceeded", "jobRateLimitExceeded",
+     "quotaExceeded", "jobInternalError"}
+)  # fmt: skip
+
+
+class BigQueryWarehouse:
+    """Warehouse port on BigQuery through the official client.
+
+    Args:
+        client: a ``google.cloud.bigquery.Client``.
+        project: the project holding the tenant datasets.
+        location: where datasets live and jobs run (``EU``, ``US``, ``europe-west1`` …).
+        labels: labels put on every dataset created.
+        retry_deadline: seconds the client may retry one API call (tests use a few seconds).
+    """
+
+    name = "bigquery"
+
+    def __init__(
+        self,
+        client: bigquery.Client,
+        *,
+        project: str,
+        location: str,
+        labels: Mapping[str, str] | None = None,
+        retry_deadline: float = 600.0,
+    ) -> None:
+        from google.cloud import bigquery
+        from google.cloud.bigquery.retry import DEFAULT_JOB_RETRY
+
+        self._client = client
+        self._project = project
+        self._location = location
+        self._labels = dict(labels or {})
+        self._retry = bigquery.DEFAULT_RETRY.with_deadline(retry_deadline)
+        self._job_retry = DEFAULT_JOB_RETRY.with_deadline(retry_deadline)
+
+    # --- datasets and tables ------------------------------------------------------------
+
+    def ensure_dataset(self, dataset: str, labels: Mapping[str, str] | None = None) -> None:
+        """Create ``dataset`` in the configured location if missing.
+
+        Raises:
+            WarehouseError: the dataset exists in another location.
+        """
+        from google.cloud import bigquery
+
+        spec = bigquery.Dataset(f"{self._project}.{dataset}")
+        spec.location = self._location
+        spec.labels = {**self._labels, **(labels or {})}
+        with translate(f"dataset {dataset}"):
+            found = self._client.create_dataset(spec, exists_ok=True, retry=self._retry)
+        if (found.location or "").lower() != self._location.lower():
+            raise WarehouseError(
+                f"dataset {dataset} is in location {found.location}, but Convergence writes "
+                f"to {self._location}; set CONVERGENCE_BQ_LOCATION={found.location} or move "
+                "the dataset"
+            )
+
+    def ensure_table(self, table: TableRef, spec: TableSpec) -> list[str]:
+        """Create ``table`` from ``spec``, or add its new NULLABLE columns.
+
+        Returns:
+            The names of the columns added to an existing table.
+
+        Raises:
+            SchemaChangeError: the spec changes a column incompatibly.
+        """
+        live = self._get_table(table)
+        if live is None:
+            self._create_table(table, spec)
+            return []
+        added = added_fields(table, live.schema, spec.fields)
+        relaxed = _relaxed(live.schema, spec)
+        if not added and relaxed == list(live.schema):
+            return []
+        live.schema = [*relaxed, *(to_bq_field(f) for f in added)]
+        with translate(f"table {table}"):
+            self._client.update_table(live, ["schema"], retry=self._retry)
+        return [f.name for f in added]
+
+    def table_exists(self, table: TableRef) -> bool:
+        """Whether ``table`` exists."""
+        return self._get_table(table) is not None
+
+    def list_tables(self, dataset: str) -> list[str]:
+        """Table names of ``dataset`` (staging tables hidden); empty if it does not exist."""
+        from google.api_core.exceptions import NotFound
+
+        ref = f"{self._project}.{dataset}"
+        try:
+            with translate(f"dataset {dataset}"):
+                tables = list(self._client.list_tables(ref, retry=self._retry))
+        except WarehouseError as exc:
+            if isinstance(exc.__cause__, NotFound):
+                return []
+            raise
+        return sorted(t.table_id for t in tables if not t.table_id.startswith(STAGING_PREFIX))
+
+    # --- writes -----------------------------------------------------------------------
+
+    def write(
+        self, table: TableRef, source: Iterable[pa.RecordBatch] | Query, spec: WriteSpec
+    ) -> int:
+        """Land ``source`` in ``table`` atomically as ``spec`` says; return rows written.
+
+        Raises:
+            WarehouseError: the table is missing, a load was rejected, or the spec is wrong.
+            WarehouseUnavailable: BigQuery asked us to back off or failed on its side.
+        """
+        live = self._get_table(table)
+        if live is None:
+            raise WarehouseError(
+                f"cannot write to {table}: table does not exist; ensure_table first"
+            )
+        staging = TableRef(table.dataset, f"{STAGING_PREFIX}{table.table}_{uuid.uuid4().hex[:12]}")
+        try:
+            if isinstance(source, Query):
+                rows, columns = self._stage_query(staging, source)
+            else:
+                rows, columns = self._stage_batches(staging, live.schema, source)
+            if rows == 0 and spec.mode == "append" and not (spec.replace or spec.replace_range):
+                return 0
+            statement = write_statement(self._project, table, staging, columns, spec)
+            self._run(statement.sql, statement.params, f"write to {table}")
+            return rows
+        finally:
+            self._drop_quietly(staging)
+
+    def _stage_batches(
+        self, staging: TableRef, schema: list[Any], batches: Iterable[pa.RecordBatch]
+    ) -> tuple[int, list[str]]:
+        chunks = load.chunks(batches, {f.name: f for f in schema})
+        first = next(chunks, None)
+        columns = first.columns if first else [f.name for f in schema]
+        fields = [f for f in schema if f.name in set(columns)]
+        self._create_staging(staging, fields)
+        rows = 0
+        for chunk in [first, *chunks] if first else []:
+            config = load.job_config(chunk, fields)
+            with translate(f"load into {staging}"):
+                job = self._client.load_table_from_file(
+                    chunk.file, table_sql_ref(self._project, staging), job_config=config,
+                    location=self._location, rewind=True,
+                )  # fmt: skip
+                job.result(retry=self._retry)
+            rows += chunk.rows
+        return rows, columns
+
+    def _stage_query(self, staging: TableRef, source: Query) -> tuple[int, list[str]]:
+        sql = stage_query_statement(self._project, staging, source.sql)
+        self._run(sql, source.params, f"query into {staging}")
+        with translate(f"table {staging}"):
+            created = self._client.get_table(table_sql_ref(self._project, staging))
+        count = self.query(f"SELECT COUNT(*) AS n FROM {table_sql(self._project, staging)}")
+        return int(count[0]["n"]), [f.name for f in created.schema]
+
+    # --- queries ----------------------------------------------------------------------
+
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Run a BigQuery-dialect query; rows as dicts of Python values."""
+        rows = self._run(sql, params, "query")
+        return [dict(row.items()) for row in rows]
+
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
+        """Run statements (DDL, DML or a multi-statement script)."""
+        self._run(sql, params, "statement")
+
+    def close(self) -> None:
+        """Close the client's HTTP session."""
+        self._client.close()  # type: ignore[no-untyped-call]
+
+    # --- internals --------------------------------------------------------------------
+
+    def _run(self, sql: str, params: Mapping[str, Any] | None, what: str) -> Any:
+        from google.cloud import bigquery
+
+        config = bigquery.QueryJobConfig(query_parameters=query_parameters(params))
+        with translate(what):
+            job = self._client.query(
+                sql, job_config=config, location=self._location,
+                retry=self._retry, job_retry=self._job_retry,
+            )  # fmt: skip
+            return job.result(retry=self._retry)
+
+    def _get_table(self, table: TableRef) -> Any:
+        from google.api_core.exceptions import NotFound
+
+        try:
+            with translate(f"table {table}"):
+                return self._client.get_table(
+                    table_sql_ref(self._project, table), retry=self._retry
+                )
+        except WarehouseError as exc:
+            if isinstance(exc.__cause__, NotFound):
+                return None
+            raise
+
+    def _create_table(self, table: TableRef, spec: TableSpec) -> None:
+        from google.cloud import bigquery
+
+        bq_table = bigquery.Table(
+            table_sql_ref(self._project, table), schema=[to_bq_field(f) for f in spec.fields]
+        )
+        if spec.partition_field:
+            bq_table.time_partitioning = bigquery.TimePartitioning(
+                type_=bigquery.TimePartitioningType.DAY, field=spec.partition_field
+            )
+        if spec.cluster_by:
+            bq_table.clustering_fields = list(spec.cluster_by)
+        bq_table.description = spec.description or None
+        with translate(f"table {table}"):
+            self._client.create_table(bq_table, exists_ok=True, retry=self._retry)
+
+    def _create_staging(self, staging: TableRef, fields: list[Any]) -> None:
+        from google.cloud import bigquery
+
+        bq_table = bigquery.Table(table_sql_ref(self._project, staging), schema=fields)
+        bq_table.expires = load.staging_expiry()
+        with translate(f"table {staging}"):
+            self._client.create_table(bq_table, retry=self._retry)
+
+    def _drop_quietly(self, staging: TableRef) -> None:
+        # A failed drop is harmless: staging tables expire by themselves.
+        with suppress(Exception):
+            self._client.delete_table(
+                table_sql_ref(self._project, staging), not_found_ok=True, retry=self._retry
+            )
+
+
+def table_sql_ref(project: str, table: TableRef) -> str:
+    """The ``project.dataset.table`` string the client's table APIs take."""
+    return f"{project}.{table.dataset}.{table.table}"
+
+
+def _relaxed(existing: list[Any], spec: TableSpec) -> list[Any]:
+    """Existing columns, REQUIRED ones relaxed to NULLABLE where the spec says so."""
+    from google.cloud import bigquery
+
+    modes = {f.name.lower(): f.mode for f in spec.fields}
+    return [
+        bigquery.SchemaField.from_api_repr({**f.to_api_repr(), "mode": "NULLABLE"})
+        if f.mode == "REQUIRED" and modes.get(f.name.lower()) == "NULLABLE"
+        else f
+        for f in existing
+    ]
+
+
+@contextmanager
+def translate(what: str) -> Iterator[None]:
+    """Translate BigQuery client errors raised inside the block into our error classes.
+
+    Raises:
+        WarehouseUnavailable: 5xx, 429, rate-limit reasons, timeouts, connection failures.
+        WarehouseError: any other API error, naming ``what`` and the cause.
+    """
+    try:
+        yield
+    except (WarehouseError, WarehouseUnavailable):
+        raise
+    except Exception as exc:
+        raise classify(exc, what) from exc
+
+
+def classify(exc: BaseException, what: str) -> WarehouseError | WarehouseUnavailable:
+    """The Convergence error for a BigQuery client exception raised while doing ``what``."""
+    from google.api_core import exceptions as gexc
+
+    cause = describe(exc)
+    transient = (
+        isinstance(exc, gexc.ServerError | gexc.TooManyRequests | gexc.RetryError | TimeoutError)
+        or _is_connection_error(exc)
+        or bool(reasons(exc) & TRANSIENT_REASONS)
+    )
+    if transient:
+        return WarehouseUnavailable(f"BigQuery unavailable during {what}: {cause}; retry later")
+    return WarehouseError(f"BigQuery rejected {what}: {cause}")
+
+
+def reasons(exc: BaseException) -> set[str]:
+    """The ``reason`` codes of a Google API error (empty for other exceptions)."""
+    errors = getattr(exc, "errors", None) or []
+    return {str(e.get("reason")) for e in errors if isinstance(e, dict) and e.get("reason")}
+
+
+def describe(exc: BaseException) -> str:
+    """A one-line cause: the first API error message and reason, else the exception text."""
+    errors = getattr(exc, "errors", None) or []
+    first = errors[0] if errors and isinstance(errors[0], dict) else None
+    if first and first.get("message"):
+        return f"{first['message']} (reason: {first.get('reason', 'unknown')})"
+    message = getattr(exc, "message", None) or str(exc)
+    return message.splitlines()[0] if message else type(exc).__name__
+
+
+def _is_connection_error(exc: BaseException) -> bool:
+    import requests
+
+    return isinstance(exc, requests.ConnectionError | requests.Timeout | ConnectionError)

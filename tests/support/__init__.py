@@ -1,0 +1,1 @@
+"""Test support: emulators, servers and fakes shared by the cloud tests."""
