@@ -1,0 +1,278 @@
+"""Compile every expectation of one table into ONE aggregate query (BigQuery dialect).
+
+Shape of the statement (CTEs only when a check needs window columns; each reads the one before,
+so the base table is scanned exactly once)::
+
+    WITH __dq_l0 AS (SELECT *, COUNT(*) OVER (PARTITION BY col) AS __dq_e3_dupes
+                     FROM `ds`.`table` WHERE `pipeline_logging_id` = @scope_pipeline_logging_id),
+         __dq_l1 AS (SELECT *, DENSE_RANK() OVER (PARTITION BY <unexpected> ORDER BY <value>)
+                            AS __dq_e1_rank FROM __dq_l0)
+    SELECT COUNT(*) AS element_count, COUNTIF(<unexpected>) AS e1_unexpected, ...
+    FROM __dq_l1
+
+Samples: BigQuery's ``ARRAY_AGG(... LIMIT 20)`` does not transpile to DuckDB (sqlglot raises),
+so the bound is a ``DENSE_RANK`` over the unexpected rows: the outer
+``ARRAY_AGG(DISTINCT IF(rank <= 20, value, NULL) IGNORE NULLS)`` holds at most 20 distinct
+values on every engine. Result aliases are ``element_count`` and ``e{index}_{measure}``
+(see :func:`measure_alias`). Values travel as ``@parameters``; identifiers are quoted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from sqlglot import exp
+
+from lib.config import dq as cfg
+from lib.ports import Query, TableRef
+
+SAMPLE_LIMIT = 20
+ELEMENT_COUNT = "element_count"
+NOW_PARAM = "now"
+_LAYER = "__dq_l{}"
+
+
+def measure_alias(index: int, measure: str) -> str:
+    """The result column of ``measure`` for expectation ``index``, e.g. ``e0_unexpected``."""
+    return f"e{index}_{measure}"
+
+
+def column(path: str) -> exp.Expr:
+    """A quoted column reference; ``a.b`` reads field ``b`` of STRUCT column ``a``."""
+    first, *rest = path.split(".")
+    node: exp.Expr = exp.column(first, quoted=True)
+    for part in rest:
+        node = exp.Dot(this=node, expression=exp.to_identifier(part, quoted=True))
+    return node
+
+
+class _Plan:
+    """Collects window layers, aggregate measures and parameters while compiling."""
+
+    def __init__(self) -> None:
+        self.layers: list[list[exp.Expr]] = [[], []]
+        self.measures: list[exp.Expr] = [exp.alias_(exp.Count(this=exp.Star()), ELEMENT_COUNT)]
+        self.params: dict[str, Any] = {}
+
+    def param(self, name: str, value: Any) -> exp.Expr:
+        self.params[name] = value
+        return exp.Parameter(this=exp.var(name))
+
+    def measure(self, index: int, name: str, expression: exp.Expr) -> None:
+        self.measures.append(exp.alias_(expression, measure_alias(index, name), quoted=True))
+
+    def window(self, layer: int, index: int, name: str, expression: exp.Expr) -> exp.Expr:
+        alias = f"__dq_{measure_alias(index, name)}"
+        self.layers[layer].append(exp.alias_(expression, alias, quoted=True))
+        return exp.column(alias, quoted=True)
+
+    def column_map(
+        self, index: int, unexpected: exp.Expr, domain: exp.Expr, value: exp.Expr | None
+    ) -> None:
+        """Measures of a per-row check: unexpected rows, rows checked, sample values."""
+        self.measure(index, "unexpected", exp.CountIf(this=unexpected))
+        self.measure(index, "domain", domain)
+        if value is not None:
+            self.sample(index, unexpected, value)
+
+    def sample(self, index: int, unexpected: exp.Expr, value: exp.Expr) -> None:
+        flagged = exp.If(this=unexpected.copy(), true=value, false=exp.null())
+        rank = self.window(
+            1,
+            index,
+            "rank",
+            exp.Window(
+                this=exp.DenseRank(),
+                partition_by=[exp.paren(unexpected.copy())],
+                order=exp.Order(expressions=[exp.Ordered(this=flagged.copy())]),
+            ),
+        )
+        kept = exp.If(
+            this=exp.and_(exp.paren(unexpected.copy()), rank <= SAMPLE_LIMIT),
+            true=flagged.args["true"].copy(),
+            false=exp.null(),
+        )
+        agg = exp.IgnoreNulls(this=exp.ArrayAgg(this=exp.Distinct(expressions=[kept])))
+        self.measure(index, "sample", agg)
+
+
+def _as_string(node: exp.Expr) -> exp.Expr:
+    return exp.Cast(this=node.copy(), to=exp.DataType.build("STRING", dialect="bigquery"))
+
+
+def _outside(index: int, node: exp.Expr, kwargs: cfg.Bounds, plan: _Plan) -> exp.Expr:
+    """TRUE when ``node`` lies outside the bounds (NULL when ``node`` is NULL)."""
+    parts: list[exp.Expr] = []
+    if kwargs.min_value is not None:
+        low = plan.param(measure_alias(index, "min"), kwargs.min_value)
+        parts.append(node.copy() <= low if kwargs.strict_min else node.copy() < low)
+    if kwargs.max_value is not None:
+        high = plan.param(measure_alias(index, "max"), kwargs.max_value)
+        parts.append(node.copy() >= high if kwargs.strict_max else node.copy() > high)
+    return exp.or_(*parts) if len(parts) > 1 else parts[0]
+
+
+def _not_null(index: int, e: Any, plan: _Plan) -> None:
+    col = column(e.kwargs.column)
+    plan.column_map(index, col.is_(exp.null()), exp.Count(this=exp.Star()), None)
+
+
+def _values_between(index: int, e: Any, plan: _Plan) -> None:
+    col = column(e.kwargs.column)
+    unexpected = _outside(index, col, e.kwargs, plan)
+    plan.column_map(index, unexpected, exp.Count(this=col), _as_string(col))
+
+
+def _in_set(index: int, e: Any, plan: _Plan) -> None:
+    col = column(e.kwargs.column)
+    values = [
+        plan.param(measure_alias(index, f"in{k}"), v) for k, v in enumerate(e.kwargs.value_set)
+    ]
+    unexpected = exp.not_(exp.In(this=col.copy(), expressions=values))
+    plan.column_map(index, unexpected, exp.Count(this=col), _as_string(col))
+
+
+def _match_regex(index: int, e: Any, plan: _Plan) -> None:
+    col = column(e.kwargs.column)
+    regex = plan.param(measure_alias(index, "regex"), e.kwargs.regex)
+    unexpected = exp.not_(exp.RegexpLike(this=_as_string(col), expression=regex))
+    plan.column_map(index, unexpected, exp.Count(this=col), _as_string(col))
+
+
+def _duplicates(index: int, cols: list[exp.Expr], plan: _Plan) -> exp.Expr:
+    window = exp.Window(this=exp.Count(this=exp.Star()), partition_by=cols)
+    return plan.window(0, index, "dupes", window) > 1
+
+
+def _unique(index: int, e: Any, plan: _Plan) -> None:
+    col = column(e.kwargs.column)
+    present = exp.not_(col.is_(exp.null()))
+    unexpected = exp.and_(present, _duplicates(index, [col.copy()], plan))
+    plan.column_map(index, unexpected, exp.Count(this=col), _as_string(col))
+
+
+def _compound_unique(index: int, e: Any, plan: _Plan) -> None:
+    cols = [column(c) for c in e.kwargs.column_list]
+    present = exp.not_(exp.paren(exp.and_(*[c.is_(exp.null()) for c in cols])))
+    unexpected = exp.and_(present, _duplicates(index, [c.copy() for c in cols], plan))
+    text: list[exp.Expr] = [exp.Literal.string("(")]
+    for position, col in enumerate(cols):
+        if position:
+            text.append(exp.Literal.string(", "))
+        text.append(exp.func("COALESCE", _as_string(col), exp.Literal.string("NULL")))
+    text.append(exp.Literal.string(")"))
+    domain = exp.CountIf(this=present.copy())
+    plan.column_map(index, unexpected, domain, exp.Concat(expressions=text))
+
+
+def _row_count(index: int, e: Any, plan: _Plan) -> None:
+    if e.kwargs.filter is None:
+        plan.measure(index, "observed", exp.Count(this=exp.Star()))
+        return
+    condition = cfg.parse_filter(e.kwargs.filter)
+    for identifier in condition.find_all(exp.Identifier):
+        identifier.set("quoted", True)
+    plan.measure(index, "observed", exp.CountIf(this=condition))
+
+
+def _aggregate(index: int, e: Any, plan: _Plan) -> None:
+    value = exp.func(e.AGGREGATE, column(e.kwargs.column))
+    plan.measure(index, "observed", value.copy())
+    plan.measure(index, "ok", exp.not_(exp.paren(_outside(index, value, e.kwargs, plan))))
+
+
+def _recent(index: int, e: Any, plan: _Plan) -> None:
+    newest = exp.Max(this=column(e.kwargs.column))
+    now = exp.Parameter(this=exp.var(NOW_PARAM))
+    timestamp = exp.Cast(this=newest.copy(), to=exp.DataType.build("TIMESTAMP", dialect="bigquery"))
+    age = exp.TimestampDiff(this=now, expression=timestamp, unit=exp.var("SECOND"))
+    plan.measure(index, "observed", newest)
+    plan.measure(index, "age_seconds", age)
+
+
+_COMPILERS: dict[type[Any], Callable[[int, Any, _Plan], None]] = {
+    cfg.ExpectColumnValuesToNotBeNull: _not_null,
+    cfg.ExpectColumnValuesToBeBetween: _values_between,
+    cfg.ExpectColumnValuesToBeUnique: _unique,
+    cfg.ExpectColumnValuesToBeInSet: _in_set,
+    cfg.ExpectColumnValuesToMatchRegex: _match_regex,
+    cfg.ExpectCompoundColumnsToBeUnique: _compound_unique,
+    cfg.ExpectTableRowCountToBeBetween: _row_count,
+    cfg.ExpectColumnSumToBeBetween: _aggregate,
+    cfg.ExpectColumnMinToBeBetween: _aggregate,
+    cfg.ExpectColumnMaxToBeBetween: _aggregate,
+    cfg.ExpectColumnMaxToBeRecent: _recent,
+}
+
+
+def _scope_filter(scope: Mapping[str, object], plan: _Plan) -> exp.Expr | None:
+    predicates: list[exp.Expr] = []
+    for key, value in sorted(scope.items()):
+        if not re.fullmatch(cfg.COLUMN_PATTERN, key) or "." in key:
+            raise ValueError(f"scope key {key!r} is not a plain column name")
+        col = exp.column(key, quoted=True)
+        if value is None:
+            predicates.append(col.is_(exp.null()))
+        else:
+            predicates.append(col.eq(plan.param(f"scope_{key}", value)))
+    return exp.and_(*predicates) if predicates else None
+
+
+def _from(table: TableRef) -> exp.Table:
+    return exp.table_(table.table, db=table.dataset, quoted=True)
+
+
+def _assemble(table: TableRef, plan: _Plan, where: exp.Expr | None) -> exp.Select:
+    source: exp.Expr = _from(table)
+    ctes: list[tuple[str, exp.Select]] = []
+    for columns in (layer for layer in plan.layers if layer):
+        body = exp.select(exp.Star(), *columns).from_(source)
+        if not ctes and where is not None:
+            body = body.where(where)
+        name = _LAYER.format(len(ctes))
+        ctes.append((name, body))
+        source = exp.to_table(name)
+    query = exp.select(*plan.measures).from_(source)
+    if not ctes and where is not None:
+        query = query.where(where)
+    for name, body in ctes:
+        query = query.with_(name, as_=body)
+    return query
+
+
+def plan_dq(
+    table: TableRef,
+    rules: cfg.DqRules,
+    *,
+    scope: Mapping[str, object] | None = None,
+    now: dt.datetime | None = None,
+) -> Query:
+    """Compile all expectations of ``table`` into one BigQuery aggregate query.
+
+    Args:
+        table: the checked table (dataset and table already validated).
+        rules: the table's expectations.
+        scope: column → value equality predicates limiting the rows checked, typically
+            ``{"pipeline_logging_id": run_id}`` so a run checks only its own rows.
+        now: the run's clock time; required when a freshness check is present.
+
+    Returns:
+        One SELECT statement returning one row; read it with :func:`lib.dq.evaluate`.
+
+    Raises:
+        ValueError: a scope key is not a column name, or ``now`` is missing for a
+            freshness check.
+    """
+    plan = _Plan()
+    where = _scope_filter(scope or {}, plan)
+    for index, expectation in enumerate(rules.expectations):
+        _COMPILERS[type(expectation)](index, expectation, plan)
+    if any(isinstance(e, cfg.ExpectColumnMaxToBeRecent) for e in rules.expectations):
+        if now is None or now.tzinfo is None:
+            raise ValueError("a freshness expectation needs now= (a timezone-aware datetime)")
+        plan.params[NOW_PARAM] = now
+    sql = _assemble(table, plan, where).sql(dialect="bigquery")
+    return Query(sql=sql, params=dict(plan.params))
