@@ -3,7 +3,8 @@
 Column-value checks follow Great Expectations: NULLs are skipped (except by the not-null
 check), so ``unexpected_percent`` is relative to the non-NULL rows; ``mostly`` is the share of
 those rows that must pass. An empty domain passes. Aggregates of an empty table (NULL) and a
-freshness check with no rows fail.
+freshness check with no rows fail. Sample values keep the query's (ascending) order with
+repeats dropped, so a value failing on many rows is listed once.
 """
 
 from __future__ import annotations
@@ -93,7 +94,8 @@ def _base(e: Any, row: _Row, success: bool, **extra: Any) -> DqResult:
 
 def _samples(row: _Row) -> tuple[str, ...]:
     values = row.row.get(measure_alias(row.index, "sample")) or []
-    return tuple(sorted(str(v) for v in values if v is not None)[:SAMPLE_LIMIT])
+    distinct = dict.fromkeys(str(v) for v in values if v is not None)
+    return tuple(distinct)[:SAMPLE_LIMIT]
 
 
 def _column_map(e: Any, row: _Row) -> DqResult:

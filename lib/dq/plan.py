@@ -1,20 +1,22 @@
 """Compile every expectation of one table into ONE aggregate query (BigQuery dialect).
 
-Shape of the statement (CTEs only when a check needs window columns; each reads the one before,
-so the base table is scanned exactly once)::
+Shape of the statement — the base table is read exactly once; a CTE appears only when a
+uniqueness check needs its duplicate-count window column::
 
-    WITH __dq_l0 AS (SELECT *, COUNT(*) OVER (PARTITION BY col) AS __dq_e3_dupes
-                     FROM `ds`.`table` WHERE `pipeline_logging_id` = @scope_pipeline_logging_id),
-         __dq_l1 AS (SELECT *, DENSE_RANK() OVER (PARTITION BY <unexpected> ORDER BY <value>)
-                            AS __dq_e1_rank FROM __dq_l0)
-    SELECT COUNT(*) AS element_count, COUNTIF(<unexpected>) AS e1_unexpected, ...
-    FROM __dq_l1
+    WITH __dq_scoped AS (
+        SELECT *, COUNT(*) OVER (PARTITION BY `id`) AS `__dq_e2_dupes`
+        FROM `ds`.`table` WHERE `pipeline_logging_id` = @scope_pipeline_logging_id)
+    SELECT COUNT(*) AS element_count,
+           COUNTIF(<unexpected>) AS `e1_unexpected`, COUNT(`col`) AS `e1_domain`,
+           ARRAY_AGG(IF(<unexpected>, CAST(`col` AS STRING), NULL)
+                     IGNORE NULLS ORDER BY ... LIMIT 20) AS `e1_sample`, ...
+    FROM __dq_scoped
 
-Samples: BigQuery's ``ARRAY_AGG(... LIMIT 20)`` does not transpile to DuckDB (sqlglot raises),
-so the bound is a ``DENSE_RANK`` over the unexpected rows: the outer
-``ARRAY_AGG(DISTINCT IF(rank <= 20, value, NULL) IGNORE NULLS)`` holds at most 20 distinct
-values on every engine. Result aliases are ``element_count`` and ``e{index}_{measure}``
-(see :func:`measure_alias`). Values travel as ``@parameters``; identifiers are quoted.
+``ARRAY_AGG(... LIMIT 20)`` keeps BigQuery's memory bounded; plain sqlglot refuses to render
+it for DuckDB, and :func:`lib.sql.transpile` rewrites it to ``LIST_SLICE(...)``, so run the
+query through a Warehouse (never through raw sqlglot). Result aliases are ``element_count``
+and ``e{index}_{measure}`` (see :func:`measure_alias`). Values travel as ``@parameters``;
+identifiers are quoted.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from lib.ports import Query, TableRef
 SAMPLE_LIMIT = 20
 ELEMENT_COUNT = "element_count"
 NOW_PARAM = "now"
-_LAYER = "__dq_l{}"
+_SCOPED = "__dq_scoped"
 
 
 def measure_alias(index: int, measure: str) -> str:
@@ -50,10 +52,10 @@ def column(path: str) -> exp.Expr:
 
 
 class _Plan:
-    """Collects window layers, aggregate measures and parameters while compiling."""
+    """Collects window columns, aggregate measures and parameters while compiling."""
 
     def __init__(self) -> None:
-        self.layers: list[list[exp.Expr]] = [[], []]
+        self.windows: list[exp.Expr] = []
         self.measures: list[exp.Expr] = [exp.alias_(exp.Count(this=exp.Star()), ELEMENT_COUNT)]
         self.params: dict[str, Any] = {}
 
@@ -64,9 +66,9 @@ class _Plan:
     def measure(self, index: int, name: str, expression: exp.Expr) -> None:
         self.measures.append(exp.alias_(expression, measure_alias(index, name), quoted=True))
 
-    def window(self, layer: int, index: int, name: str, expression: exp.Expr) -> exp.Expr:
+    def window(self, index: int, name: str, expression: exp.Expr) -> exp.Expr:
         alias = f"__dq_{measure_alias(index, name)}"
-        self.layers[layer].append(exp.alias_(expression, alias, quoted=True))
+        self.windows.append(exp.alias_(expression, alias, quoted=True))
         return exp.column(alias, quoted=True)
 
     def column_map(
@@ -76,27 +78,17 @@ class _Plan:
         self.measure(index, "unexpected", exp.CountIf(this=unexpected))
         self.measure(index, "domain", domain)
         if value is not None:
-            self.sample(index, unexpected, value)
+            self.measure(index, "sample", _sample(unexpected, value))
 
-    def sample(self, index: int, unexpected: exp.Expr, value: exp.Expr) -> None:
-        flagged = exp.If(this=unexpected.copy(), true=value, false=exp.null())
-        rank = self.window(
-            1,
-            index,
-            "rank",
-            exp.Window(
-                this=exp.DenseRank(),
-                partition_by=[exp.paren(unexpected.copy())],
-                order=exp.Order(expressions=[exp.Ordered(this=flagged.copy())]),
-            ),
-        )
-        kept = exp.If(
-            this=exp.and_(exp.paren(unexpected.copy()), rank <= SAMPLE_LIMIT),
-            true=flagged.args["true"].copy(),
-            false=exp.null(),
-        )
-        agg = exp.IgnoreNulls(this=exp.ArrayAgg(this=exp.Distinct(expressions=[kept])))
-        self.measure(index, "sample", agg)
+
+def _sample(unexpected: exp.Expr, value: exp.Expr) -> exp.Expr:
+    """``ARRAY_AGG(IF(u, v, NULL) IGNORE NULLS ORDER BY IF(u, v, NULL) LIMIT 20)``."""
+    flagged = exp.If(this=exp.paren(unexpected.copy()), true=value, false=exp.null())
+    ordered = exp.Order(
+        this=flagged, expressions=[exp.Ordered(this=flagged.copy(), nulls_first=True)]
+    )
+    limited = exp.Limit(this=ordered, expression=exp.Literal.number(SAMPLE_LIMIT))
+    return exp.IgnoreNulls(this=exp.ArrayAgg(this=limited))
 
 
 def _as_string(node: exp.Expr) -> exp.Expr:
@@ -144,7 +136,7 @@ def _match_regex(index: int, e: Any, plan: _Plan) -> None:
 
 def _duplicates(index: int, cols: list[exp.Expr], plan: _Plan) -> exp.Expr:
     window = exp.Window(this=exp.Count(this=exp.Star()), partition_by=cols)
-    return plan.window(0, index, "dupes", window) > 1
+    return plan.window(index, "dupes", window) > 1
 
 
 def _unique(index: int, e: Any, plan: _Plan) -> None:
@@ -221,26 +213,12 @@ def _scope_filter(scope: Mapping[str, object], plan: _Plan) -> exp.Expr | None:
     return exp.and_(*predicates) if predicates else None
 
 
-def _from(table: TableRef) -> exp.Table:
-    return exp.table_(table.table, db=table.dataset, quoted=True)
-
-
 def _assemble(table: TableRef, plan: _Plan, where: exp.Expr | None) -> exp.Select:
-    source: exp.Expr = _from(table)
-    ctes: list[tuple[str, exp.Select]] = []
-    for columns in (layer for layer in plan.layers if layer):
-        body = exp.select(exp.Star(), *columns).from_(source)
-        if not ctes and where is not None:
-            body = body.where(where)
-        name = _LAYER.format(len(ctes))
-        ctes.append((name, body))
-        source = exp.to_table(name)
-    query = exp.select(*plan.measures).from_(source)
-    if not ctes and where is not None:
-        query = query.where(where)
-    for name, body in ctes:
-        query = query.with_(name, as_=body)
-    return query
+    base = exp.table_(table.table, db=table.dataset, quoted=True)
+    if not plan.windows:
+        return exp.select(*plan.measures).from_(base).where(where)
+    scoped = exp.select(exp.Star(), *plan.windows).from_(base).where(where)
+    return exp.select(*plan.measures).from_(_SCOPED).with_(_SCOPED, as_=scoped)
 
 
 def plan_dq(
