@@ -1,0 +1,87 @@
+"""The Secret Manager adapter: the cloud implementation of the Secrets port.
+
+Naming (one secret per tenant and name, version ``latest``)::
+
+    projects/<project>/secrets/convergence-<tenant_id>-<name>/versions/latest
+
+``name`` is lower-cased and otherwise kept as is, underscores included (Secret Manager ids
+allow ``[A-Za-z0-9_-]``). Tenant ids never contain ``-``, so the first ``-`` after the
+prefix always ends the tenant and two tenants can never share a secret. Example: tenant
+``acme``, name ``OPENAI_ADMIN_KEY`` → ``convergence-acme-openai_admin_key``.
+
+A missing secret, a missing or disabled version → ``SecretNotFound`` naming the secret id
+and tenant (never a value); any other API failure → ``TransientError`` (retried).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from lib.errors import InvalidIdentifier, SecretNotFound, TransientError
+from lib.ids import check_slug
+
+PREFIX = "convergence"
+_NAME = re.compile(r"^[a-z0-9_][a-z0-9_-]{0,199}$")
+
+
+def secret_id(tenant_id: str, name: str) -> str:
+    """The Secret Manager secret id of ``name`` for ``tenant_id``.
+
+    Raises:
+        InvalidIdentifier: the tenant id or the secret name is not allowed.
+    """
+    check_slug(tenant_id, "tenant id")
+    lowered = name.lower()
+    if not _NAME.fullmatch(lowered):
+        raise InvalidIdentifier(
+            f"invalid secret name {name!r:.60}: use letters, digits, _ and - (up to 200)"
+        )
+    return f"{PREFIX}-{tenant_id}-{lowered}"
+
+
+class SecretManagerSecrets:
+    """Secrets port on Google Secret Manager.
+
+    Args:
+        client: a ``google.cloud.secretmanager.SecretManagerServiceClient``.
+        project: the project holding the secrets.
+        timeout: seconds one access may take.
+    """
+
+    def __init__(self, client: Any, project: str, *, timeout: float = 30.0) -> None:
+        self._client = client
+        self._project = project
+        self._timeout = timeout
+
+    def version_name(self, tenant_id: str, name: str) -> str:
+        """The full resource name of the ``latest`` version of a tenant's secret."""
+        return f"projects/{self._project}/secrets/{secret_id(tenant_id, name)}/versions/latest"
+
+    def get(self, tenant_id: str, name: str) -> str:
+        """The value of the secret ``name`` of ``tenant_id`` (never log it).
+
+        Raises:
+            SecretNotFound: the secret or an enabled version does not exist.
+            TransientError: Secret Manager failed or denied access; retry later.
+        """
+        from google.api_core import exceptions as gexc
+
+        resource = self.version_name(tenant_id, name)
+        try:
+            response = self._client.access_secret_version(
+                request={"name": resource}, timeout=self._timeout
+            )
+        except (gexc.NotFound, gexc.FailedPrecondition) as exc:
+            raise SecretNotFound(
+                f"secret {name!r} of tenant {tenant_id!r} is missing or has no enabled version "
+                f"in Secret Manager (secret id {secret_id(tenant_id, name)} in project "
+                f"{self._project}); add it with `gcloud secrets create`/`versions add`"
+            ) from exc
+        except (gexc.GoogleAPIError, TimeoutError) as exc:
+            raise TransientError(
+                f"Secret Manager could not serve secret {name!r} of tenant {tenant_id!r} "
+                f"({type(exc).__name__}); check the service account's "
+                "roles/secretmanager.secretAccessor and retry"
+            ) from exc
+        return bytes(response.payload.data).decode("utf-8")
