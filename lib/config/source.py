@@ -107,6 +107,11 @@ class ColumnConfig(_Strict):
     path: str = Field(pattern=r"^[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*$")
     scope: Literal["item", "parent"] = "item"
     required: bool = False
+    rounding: Literal["error", "half_even"] = Field(
+        "error",
+        description="NUMERIC/BIGNUMERIC: digits beyond the column's scale fail the page "
+        "(error) or are rounded half-even (an explicit, documented loss)",
+    )
 
 
 def _column(value: Any) -> Any:

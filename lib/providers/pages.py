@@ -13,14 +13,15 @@ Conversion is decided by the column's BigQuery type:
 | JSON                 | anything (serialised, decimals exact)    | string                        |
 | INT64                | integer, integral decimal, digit string  | int64                         |
 | FLOAT64              | number (not money!)                      | float64                       |
-| NUMERIC / BIGNUMERIC | decimal, integer, decimal string — exact | decimal128(P, S) / decimal256 |
+| NUMERIC / BIGNUMERIC | decimal, integer, decimal string — exact | decimal128(P, S)              |
 | BOOL                 | true / false                             | bool                          |
 | TIMESTAMP            | unix seconds or RFC 3339 string          | timestamp[us, UTC]            |
 | DATETIME / DATE      | ISO string (DATE also unix seconds)      | timestamp[us] / date32        |
 
-NUMERIC defaults to (38, 9) and BIGNUMERIC to (76, 38) unless the schema field sets
-``precision``/``scale``; a value that does not fit exactly is a ``PageProblem``, never rounded.
-This mapping lives here until ``lib/arrow_schema.py`` offers the shared one.
+Arrow types come from ``lib.arrow_schema`` (NUMERIC → decimal128(38, 9), BIGNUMERIC →
+decimal128(38, 18), or the field's ``precision``/``scale``). A decimal that does not fit its
+column exactly is a ``PageProblem`` — never silently rounded — unless the column mapping says
+``rounding: half_even``.
 """
 
 from __future__ import annotations
@@ -35,11 +36,13 @@ from typing import Any
 
 import pyarrow as pa
 
+from lib.arrow_schema import arrow_type
 from lib.config.source import ColumnConfig, RecordsConfig
 from lib.errors import ConfigError, ConfigProblem
 from lib.schema import SchemaField
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_DECIMALS = ("NUMERIC", "BIGNUMERIC")
 _WIDE = decimal.Context(prec=200)
 
 
@@ -148,18 +151,26 @@ def _parse_decimal(value: Any) -> Decimal:
     raise _bad(value, "a decimal number or decimal string")
 
 
-def decimal_converter(precision: int, scale: int) -> Converter:
-    """A converter to an exact Decimal that must fit ``(precision, scale)`` without rounding."""
+def decimal_converter(precision: int, scale: int, *, round_half_even: bool = False) -> Converter:
+    """A converter to an exact Decimal that must fit ``(precision, scale)``.
+
+    Digits beyond ``scale`` are an error unless ``round_half_even`` (the column's explicit
+    ``rounding: half_even``) asks to round them away.
+    """
+    quantum = Decimal(1).scaleb(-scale)
 
     def convert(value: Any) -> Decimal:
         number = _parse_decimal(value)
         if not number.is_finite():
             raise _bad(value, "a finite decimal")
         places = max(0, -int(number.normalize(_WIDE).as_tuple().exponent))
-        if places > scale:
+        if places > scale and round_half_even:
+            number = number.quantize(quantum, decimal.ROUND_HALF_EVEN, _WIDE)
+        elif places > scale:
             raise PageProblem(
-                f"{number} has {places} decimal places but the column holds {scale}; "
-                "widen the column (NUMERIC/BIGNUMERIC precision and scale) in the schema file"
+                f"{number} has {places} decimal places but the column holds {scale}; widen "
+                "the column in the schema file (e.g. BIGNUMERIC with precision 38, scale 30) "
+                "or set rounding: half_even on the column"
             )
         if number != 0 and number.adjusted() + 1 > precision - scale:
             raise PageProblem(f"{number} has too many integer digits for the column")
@@ -199,33 +210,27 @@ def _to_date(value: Any) -> dt.date:
     return _to_timestamp(value).astimezone(dt.UTC).date()
 
 
-def _decimal_type(field: SchemaField) -> tuple[pa.DataType, Converter]:
-    big = field.canonical_type == "BIGNUMERIC"
-    precision = field.precision or (76 if big else 38)
-    default_scale = 0 if field.precision else (38 if big else 9)
-    scale = field.scale if field.scale is not None else default_scale
-    arrow = pa.decimal128(precision, scale) if precision <= 38 else pa.decimal256(precision, scale)
-    return arrow, decimal_converter(precision, scale)
-
-
-_SCALARS: dict[str, tuple[pa.DataType, Converter]] = {
-    "STRING": (pa.string(), _to_string),
-    "JSON": (pa.string(), _to_json),
-    "INT64": (pa.int64(), _to_int),
-    "FLOAT64": (pa.float64(), _to_float),
-    "BOOL": (pa.bool_(), _to_bool),
-    "TIMESTAMP": (pa.timestamp("us", tz="UTC"), _to_timestamp),
-    "DATETIME": (pa.timestamp("us"), _to_datetime),
-    "DATE": (pa.date32(), _to_date),
+_CONVERTERS: dict[str, Converter] = {
+    "STRING": _to_string,
+    "JSON": _to_json,
+    "INT64": _to_int,
+    "FLOAT64": _to_float,
+    "BOOL": _to_bool,
+    "TIMESTAMP": _to_timestamp,
+    "DATETIME": _to_datetime,
+    "DATE": _to_date,
 }
 
 
-def _column_type(field: SchemaField) -> tuple[pa.DataType, Converter] | None:
-    if field.mode == "REPEATED":
+def _column_type(field: SchemaField, spec: ColumnConfig) -> tuple[pa.DataType, Converter] | None:
+    """Arrow type (from ``lib.arrow_schema``) and converter, or None if REST cannot fill it."""
+    if field.mode == "REPEATED" or field.canonical_type not in (*_CONVERTERS, *_DECIMALS):
         return None
-    if field.canonical_type in ("NUMERIC", "BIGNUMERIC"):
-        return _decimal_type(field)
-    return _SCALARS.get(field.canonical_type)
+    arrow = arrow_type(field)
+    if isinstance(arrow, pa.Decimal128Type | pa.Decimal256Type):
+        rounding = spec.rounding == "half_even"
+        return arrow, decimal_converter(arrow.precision, arrow.scale, round_half_even=rounding)
+    return arrow, _CONVERTERS[field.canonical_type]
 
 
 def build_plan(records: RecordsConfig, schema: Sequence[SchemaField], where: str) -> Plan:
@@ -258,7 +263,7 @@ def build_plan(records: RecordsConfig, schema: Sequence[SchemaField], where: str
         spec = records.columns.get(field.name)
         if spec is None:
             continue
-        typed = _column_type(field)
+        typed = _column_type(field, spec)
         if typed is None:
             problems.append(
                 ConfigProblem(
