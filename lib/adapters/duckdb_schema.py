@@ -10,6 +10,7 @@ are kept (BigQuery never drops them either).
 from __future__ import annotations
 
 import json
+from typing import cast
 
 import duckdb
 from sqlglot import exp
@@ -98,6 +99,11 @@ def _change_error(table: TableRef, column: str, what: str) -> SchemaChangeError:
     )
 
 
+DuckType = duckdb.sqltypes.DuckDBPyType
+Change = tuple[str, str | None]
+"""An ALTER statement and the (dotted) column name it adds, if it adds one."""
+
+
 def evolve(
     table: TableRef, target: str, existing: dict[str, tuple[str, bool]], spec: TableSpec
 ) -> tuple[list[str], list[str]]:
@@ -110,7 +116,8 @@ def evolve(
         spec: the wanted schema.
 
     Returns:
-        (statements to run, names of the columns they add).
+        (statements to run, names of the columns they add; a sub-field of a RECORD is
+        named with dots, e.g. ``service.tier``).
 
     Raises:
         SchemaChangeError: an incompatible change, naming table and column.
@@ -119,28 +126,65 @@ def evolve(
     for name, (_, nullable) in existing.items():
         if name not in wanted and not nullable:
             raise _change_error(table, name, "is REQUIRED and was removed from the schema")
-    statements: list[str] = []
-    added: list[str] = []
+    changes: list[Change] = []
     for field in spec.fields:
-        if field.name not in existing:
-            if field.mode == "REQUIRED":
-                raise _change_error(table, field.name, "is new and REQUIRED (add it NULLABLE)")
-            statements.append(f"ALTER TABLE {target} ADD COLUMN {column_ddl(field)}")
-            added.append(field.name)
-            continue
-        statements.extend(_compare(table, target, field, existing[field.name]))
-    return statements, added
+        if field.name in existing:
+            changes.extend(_compare(table, target, field, existing[field.name]))
+        elif field.mode == "REQUIRED":
+            raise _change_error(table, field.name, "is new and REQUIRED (add it NULLABLE)")
+        else:
+            changes.append((f"ALTER TABLE {target} ADD COLUMN {column_ddl(field)}", field.name))
+    return [sql for sql, _ in changes], [name for _, name in changes if name]
 
 
 def _compare(
     table: TableRef, target: str, field: SchemaField, current: tuple[str, bool]
-) -> list[str]:
+) -> list[Change]:
     kind, nullable = current
-    want = normalise_type(duckdb_type(field))
-    if want != kind:
-        raise _change_error(table, field.name, f"changes type from {kind} to {want}")
+    changes: list[Change] = []
+    if normalise_type(duckdb_type(field)) != kind:
+        changes = _nested(table, target, [field.name], field, duckdb.sqltype(kind))
     if nullable and field.mode == "REQUIRED":
         raise _change_error(table, field.name, "changes from NULLABLE to REQUIRED")
     if not nullable and field.mode != "REQUIRED":
-        return [f"ALTER TABLE {target} ALTER COLUMN {_q(field.name)} DROP NOT NULL"]
-    return []
+        sql = f"ALTER TABLE {target} ALTER COLUMN {_q(field.name)} DROP NOT NULL"
+        changes.append((sql, None))
+    return changes
+
+
+def _children(kind: DuckType) -> dict[str, DuckType]:
+    return {str(name): cast(DuckType, child) for name, child in kind.children}
+
+
+def _nested(
+    table: TableRef,
+    target: str,
+    path: list[str],
+    field: SchemaField,
+    current: DuckType,
+) -> list[Change]:
+    """ADD COLUMN for NULLABLE sub-fields new in a RECORD (recursively); else a type change."""
+    name, want = ".".join(path), normalise_type(duckdb_type(field))
+    if field.canonical_type != "RECORD" or want == str(current):
+        if want != str(current):
+            raise _change_error(table, name, f"changes type from {current} to {want}")
+        return []
+    if field.mode == "REPEATED":
+        if current.id != "list":
+            raise _change_error(table, name, f"changes type from {current} to {want}")
+        path, current = [*path, "element"], _children(current)["child"]
+    if current.id != "struct":
+        raise _change_error(table, name, f"changes type from {current} to {want}")
+    existing = _children(current)
+    changes: list[Change] = []
+    for sub in field.fields:
+        sub_name = f"{name}.{sub.name}"
+        if sub.name in existing:
+            changes.extend(_nested(table, target, [*path, sub.name], sub, existing[sub.name]))
+        elif sub.mode == "REQUIRED":
+            raise _change_error(table, sub_name, "is new and REQUIRED (add it NULLABLE)")
+        else:
+            column = ".".join(_q(p) for p in [*path, sub.name])
+            sql = f"ALTER TABLE {target} ADD COLUMN {column} {duckdb_type(sub)}"
+            changes.append((sql, sub_name))
+    return changes

@@ -358,3 +358,43 @@ def test_incompatible_change_is_refused_with_advice(
     assert repr(column) in message
     assert "costs_v2" in message
     assert warehouse.ensure_table(costs, COSTS) == []
+
+
+def _with_subfield(spec: TableSpec, record: str, sub: SchemaField) -> TableSpec:
+    field = spec.field(record)
+    return _replace_field(spec, record, fields=(*field.fields, sub))
+
+
+def test_new_nullable_subfields_of_records_are_added(
+    warehouse: Warehouse, nested: TableRef
+) -> None:
+    tier = SchemaField(name="tier", type="STRING")
+    kind = SchemaField(name="kind", type="STRING")
+    wider = _with_subfield(_with_subfield(NESTED, "service", tier), "credits", kind)
+    assert warehouse.ensure_table(nested, wider) == ["service.tier", "credits.kind"]
+    assert warehouse.ensure_table(nested, wider) == []
+    [row] = warehouse.query(f"SELECT service, credits FROM {table_sql(nested)}")
+    assert row["service"] == {"id": "svc", "description": "Compute", "tier": None}
+    assert row["credits"][0] == {"name": "promo", "amount": Decimal("-0.5"), "kind": None}
+
+
+@pytest.mark.parametrize(
+    "sub",
+    [
+        SchemaField(name="id", type="INT64"),
+        SchemaField(name="new_required", type="STRING", mode="REQUIRED"),
+    ],
+    ids=["subfield-type-change", "new-required-subfield"],
+)
+def test_incompatible_subfield_change_is_refused(
+    warehouse: Warehouse, nested: TableRef, sub: SchemaField
+) -> None:
+    service = NESTED.field("service")
+    fields = (*(f for f in service.fields if f.name != sub.name), sub)
+    with pytest.raises(SchemaChangeError, match=f"service.{sub.name}.*billing_v2"):
+        warehouse.ensure_table(nested, _replace_field(NESTED, "service", fields=fields))
+
+
+def test_repeated_becoming_single_is_refused(warehouse: Warehouse, nested: TableRef) -> None:
+    with pytest.raises(SchemaChangeError, match="'tags'"):
+        warehouse.ensure_table(nested, _replace_field(NESTED, "tags", mode="NULLABLE"))
