@@ -308,11 +308,13 @@ class DqRules(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    expectations: tuple[Expectation, ...] = Field(min_length=1)
+    expectations: tuple[Expectation, ...]
 
     @field_validator("expectations")
     @classmethod
     def _unique_labels(cls, value: tuple[_Expectation, ...]) -> tuple[_Expectation, ...]:
+        if not value:
+            raise ValueError("list at least one expectation")
         seen: dict[str, int] = {}
         for index, expectation in enumerate(value):
             if expectation.label in seen:
@@ -440,7 +442,7 @@ def _problem(file: str, error: Any) -> ConfigProblem:
         )
     if kind == "union_tag_not_found":
         return ConfigProblem(
-            file, field_path((*loc, "expectation_type")), "missing", _type_hint("")
+            file, field_path((*loc, "expectation_type")), "Field required", _type_hint("")
         )
     return ConfigProblem(file, field_path(loc), message, _hint(kind, loc, error, tag))
 
