@@ -105,7 +105,7 @@ class DuckDBWarehouse:
         self._lock = threading.RLock()
         with _translated(f"DuckDB file {path}"):
             self._con = duckdb.connect(str(path))
-            self._con.execute("SET GLOBAL TimeZone = 'UTC'")
+            self._run(self._con, "SET GLOBAL TimeZone = 'UTC'")
 
     # --- plumbing -----------------------------------------------------------------------
 
