@@ -2,9 +2,8 @@
 
 A file holds ``expectations:``; each is ``{expectation_type, kwargs, severity, name}`` where
 ``expectation_type`` picks the kwargs model, so a typo'd kwarg or a missing ``column`` is reported
-at its exact place (``expectations[2].kwargs.min_value``). Row-count filters are BigQuery boolean
-expressions checked here with sqlglot: column references, literals, operators and built-in
-scalar functions only — no subqueries, aggregates, parameters or statements.
+at its exact place (``expectations[2].kwargs.min_value``). Row-count filters are checked by
+:func:`lib.dq.sql_filter.parse_filter` (columns, literals, operators, scalar functions only).
 """
 
 from __future__ import annotations
@@ -15,7 +14,6 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
-import sqlglot
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -29,8 +27,6 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from sqlglot import exp
-from sqlglot.errors import ErrorLevel, SqlglotError
 
 from lib.config.problems import field_path, read_yaml
 from lib.errors import ConfigError, ConfigProblem
@@ -147,6 +143,8 @@ class RowCountKwargs(Bounds):
     @classmethod
     def _valid_filter(cls, value: str | None) -> str | None:
         if value is not None:
+            from lib.dq.sql_filter import parse_filter  # lib.dq imports this module
+
             parse_filter(value)
         return value
 
@@ -324,82 +322,6 @@ class DqRules(BaseModel):
                 )
             seen[expectation.label] = index
         return value
-
-
-_FILTER_NODES = (
-    exp.Column,
-    exp.Identifier,
-    exp.Literal,
-    exp.Boolean,
-    exp.Null,
-    exp.Binary,
-    exp.Unary,
-    exp.Func,
-    exp.In,
-    exp.Between,
-    exp.Paren,
-    exp.Not,
-    exp.RawString,
-    exp.DataType,
-    exp.Var,
-    exp.Interval,
-    exp.Tuple,
-    exp.Array,
-    exp.Ordered,
-)
-_FILTER_FORBIDDEN = (
-    exp.Query,
-    exp.Subquery,
-    exp.AggFunc,
-    exp.Window,
-    exp.Anonymous,
-    exp.Star,
-    exp.Parameter,
-    exp.Placeholder,
-    exp.Table,
-)
-
-
-def parse_filter(sql: str) -> exp.Expr:
-    """Parse a row filter written in BigQuery SQL and check it holds only safe parts.
-
-    Args:
-        sql: a boolean expression over the table's columns, e.g. ``cost > 0 AND model = 'x'``.
-
-    Returns:
-        The parsed expression (not yet bound to any table).
-
-    Raises:
-        ValueError: the text does not parse, is not one expression, or uses a subquery,
-            aggregate, window, parameter, unknown function or statement.
-    """
-    try:
-        parsed = [e for e in sqlglot.parse(sql, read="bigquery") if e is not None]
-    except SqlglotError as exc:
-        raise ValueError(f"filter is not valid BigQuery SQL: {_first_line(exc)}") from None
-    if len(parsed) != 1:
-        raise ValueError("filter must be one boolean expression, not several statements")
-    for node in parsed[0].walk():
-        _check_filter_node(node)
-    try:
-        parsed[0].sql("duckdb", unsupported_level=ErrorLevel.RAISE)
-    except SqlglotError as exc:
-        raise ValueError(f"filter cannot run on every warehouse: {_first_line(exc)}") from None
-    return parsed[0]
-
-
-def _check_filter_node(node: exp.Expr) -> None:
-    if isinstance(node, exp.Anonymous):
-        raise ValueError(f"filter calls unknown function {node.name!r}; use a BigQuery built-in")
-    if isinstance(node, _FILTER_FORBIDDEN) or not isinstance(node, _FILTER_NODES):
-        kind = "a subquery" if isinstance(node, exp.Query | exp.Subquery) else node.key.upper()
-        raise ValueError(
-            f"filter may only use columns, literals, operators and scalar functions, not {kind}"
-        )
-
-
-def _first_line(exc: Exception) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 def load_dq(path: Path) -> DqRules:

@@ -29,6 +29,7 @@ from typing import Any
 from sqlglot import exp
 
 from lib.config import dq as cfg
+from lib.dq.sql_filter import parse_filter
 from lib.ports import Query, TableRef
 
 SAMPLE_LIMIT = 20
@@ -164,7 +165,7 @@ def _row_count(index: int, e: Any, plan: _Plan) -> None:
     if e.kwargs.filter is None:
         plan.measure(index, "observed", exp.Count(this=exp.Star()))
         return
-    condition = cfg.parse_filter(e.kwargs.filter)
+    condition = parse_filter(e.kwargs.filter)
     for identifier in condition.find_all(exp.Identifier):
         identifier.set("quoted", True)
     plan.measure(index, "observed", exp.CountIf(this=condition))

@@ -7,7 +7,8 @@ import textwrap
 
 import pytest
 
-from lib.config.dq import EXPECTATION_TYPES, ExpectColumnValuesToBeBetween, load_dq
+from lib.config.dq import EXPECTATION_TYPES, DqRules, ExpectColumnValuesToBeBetween, load_dq
+from lib.dq.sql_filter import parse_filter
 from lib.errors import ConfigError, ConfigProblem, TerminalError
 
 VALID = """
@@ -292,3 +293,26 @@ def test_shape_errors(tmp_path, text, field, message):
 def test_missing_file(tmp_path):
     with pytest.raises(ConfigError, match="file not found"):
         load_dq(tmp_path / "nope" / "_dq.yml")
+
+
+@pytest.mark.parametrize(
+    "filter_sql",
+    [
+        "cost > 0 AND model IN ('a', 'b')",
+        "NOT (cost BETWEEN 1 AND 2) OR model IS NULL",
+        "REGEXP_CONTAINS(model, r'^gpt')",
+        "DATE(ts) >= DATE_SUB(DATE '2024-01-31', INTERVAL 7 DAY)",
+        "COALESCE(SAFE_CAST(id AS INT64), 0) > 1",
+        "service.description LIKE 'Big%'",
+    ],
+)
+def test_filters_within_the_allowed_shape_are_accepted(filter_sql):
+    assert parse_filter(filter_sql) is not None
+
+
+def test_json_schema_for_editors_lists_every_type():
+    schema = DqRules.model_json_schema()
+    tags = schema["$defs"]["ExpectColumnValuesToBeBetween"]["properties"]["expectation_type"]
+    assert tags["const"] == "expect_column_values_to_be_between"
+    mapping = schema["properties"]["expectations"]["items"]["discriminator"]["mapping"]
+    assert set(mapping) == set(EXPECTATION_TYPES)

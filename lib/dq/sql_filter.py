@@ -1,0 +1,87 @@
+"""Row filters of DQ checks: BigQuery boolean expressions, parsed and confined with sqlglot.
+
+A filter may use column references, literals, operators and built-in scalar functions only —
+no subqueries, aggregates, windows, parameters, unknown (user-defined) functions or
+statements — and must render for every warehouse (DuckDB included) without loss.
+"""
+
+from __future__ import annotations
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ErrorLevel, SqlglotError
+
+_FILTER_NODES = (
+    exp.Column,
+    exp.Identifier,
+    exp.Literal,
+    exp.Boolean,
+    exp.Null,
+    exp.Binary,
+    exp.Unary,
+    exp.Func,
+    exp.In,
+    exp.Between,
+    exp.Paren,
+    exp.Not,
+    exp.RawString,
+    exp.DataType,
+    exp.Var,
+    exp.Interval,
+    exp.Tuple,
+    exp.Array,
+    exp.Ordered,
+)
+_FILTER_FORBIDDEN = (
+    exp.Query,
+    exp.Subquery,
+    exp.AggFunc,
+    exp.Window,
+    exp.Anonymous,
+    exp.Star,
+    exp.Parameter,
+    exp.Placeholder,
+    exp.Table,
+)
+
+
+def parse_filter(sql: str) -> exp.Expr:
+    """Parse a row filter written in BigQuery SQL and check it holds only safe parts.
+
+    Args:
+        sql: a boolean expression over the table's columns, e.g. ``cost > 0 AND model = 'x'``.
+
+    Returns:
+        The parsed expression (not yet bound to any table).
+
+    Raises:
+        ValueError: the text does not parse, is not one expression, or uses a subquery,
+            aggregate, window, parameter, unknown function or statement.
+    """
+    try:
+        parsed = [e for e in sqlglot.parse(sql, read="bigquery") if e is not None]
+    except SqlglotError as exc:
+        raise ValueError(f"filter is not valid BigQuery SQL: {_first_line(exc)}") from None
+    if len(parsed) != 1:
+        raise ValueError("filter must be one boolean expression, not several statements")
+    for node in parsed[0].walk():
+        _check_filter_node(node)
+    try:
+        parsed[0].sql("duckdb", unsupported_level=ErrorLevel.RAISE)
+    except SqlglotError as exc:
+        raise ValueError(f"filter cannot run on every warehouse: {_first_line(exc)}") from None
+    return parsed[0]
+
+
+def _check_filter_node(node: exp.Expr) -> None:
+    if isinstance(node, exp.Anonymous):
+        raise ValueError(f"filter calls unknown function {node.name!r}; use a BigQuery built-in")
+    if isinstance(node, _FILTER_FORBIDDEN) or not isinstance(node, _FILTER_NODES):
+        kind = "a subquery" if isinstance(node, exp.Query | exp.Subquery) else node.key.upper()
+        raise ValueError(
+            f"filter may only use columns, literals, operators and scalar functions, not {kind}"
+        )
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
