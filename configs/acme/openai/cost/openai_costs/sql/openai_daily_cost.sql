@@ -3,7 +3,7 @@ SELECT
   DATE(bucket_start_time) AS usage_date,
   project_id,
   line_item,
-  SUM(amount_value) AS cost,
+  CAST(SUM(amount_value) AS NUMERIC) AS cost,
   UPPER(ANY_VALUE(amount_currency)) AS currency,
   @run_id AS pipeline_logging_id
 FROM raw_openai.costs

@@ -1,0 +1,135 @@
+"""``convergence demo``: sandboxes up, every demo tenant's pipelines for the last days, summary.
+
+Runs entirely on the embedded default (DuckDB file + in-process bus) against local sandbox
+provider APIs on 127.0.0.1, so it needs no account and no network.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+from events.models import Window
+from lib import metadata
+from lib.clock import SystemClock
+from lib.config.loader import Pipeline, load_pipeline_file, pipeline_files, tenants
+from lib.config.pipeline import IngestStep, TransformStep
+from lib.console import console, drain, local_runtime, new_progress, show_run_rt
+from lib.ports import Clock
+from lib.runs import default_window, request_run
+from lib.settings import Settings
+from lib.sql import table_sql
+from lib.wiring import Runtime
+
+DEMO_MARKER = ".convergence-demo"
+DEMO_FAULTS: Mapping[str, Any] = {"rate_limit": 2, "server_error": 1}
+PROVIDERS = ("openai", "anthropic")
+
+
+def demo_environment(home: Path, base_url: str, tenant_ids: Iterable[str]) -> dict[str, str]:
+    """Environment for the demo: local mode, sandbox URLs and the sandbox keys as secrets."""
+    env = {
+        "CONVERGENCE_MODE": "local",
+        "CONVERGENCE_HOME": str(home),
+        "CONVERGENCE_CONFIG_DIR": os.environ.get("CONVERGENCE_CONFIG_DIR", "configs"),
+    }
+    for provider in PROVIDERS:
+        env[f"CONVERGENCE_{provider.upper()}_BASE_URL"] = base_url
+    for tenant in tenant_ids:
+        env[f"CONVERGENCE_SECRET_{tenant.upper()}_OPENAI_ADMIN_KEY"] = f"sk-sandbox-{tenant}"
+        env[f"CONVERGENCE_SECRET_{tenant.upper()}_ANTHROPIC_ADMIN_KEY"] = f"sk-sandbox-{tenant}"
+    return env
+
+
+def fresh_home(home: Path) -> None:
+    """Start the demo from an empty state folder (only ever deletes a previous demo's folder)."""
+    if home.exists():
+        if not (home / DEMO_MARKER).exists():
+            raise SystemExit(f"{home} exists and is not a demo folder; pass --home elsewhere")
+        shutil.rmtree(home)
+    home.mkdir(parents=True)
+    (home / DEMO_MARKER).write_text("created by convergence demo\n")
+
+
+def demo_pipelines(config_dir: Path) -> list[Pipeline]:
+    """Every pipeline of every tenant folder."""
+    out = []
+    for tenant in tenants(config_dir):
+        tenant_dir = config_dir / tenant
+        out += [load_pipeline_file(p, tenant, tenant_dir) for p in pipeline_files(tenant_dir)]
+    return [p for p in out if p.config.enabled]
+
+
+def run_demo(home: Path, *, days: int = 7, faults: bool = False, clock: Clock | None = None) -> int:
+    """Run the demo and print its summary; exit code 0 when every run completed."""
+    from lib.sandbox.server import SandboxServer
+
+    config_dir = Path(os.environ.get("CONVERGENCE_CONFIG_DIR", "configs"))
+    pipelines = demo_pipelines(config_dir)
+    fresh_home(home)
+    with SandboxServer(faults=dict(DEMO_FAULTS) if faults else None) as sandbox:
+        tenant_ids = sorted({p.tenant_id for p in pipelines})
+        settings = Settings.from_env(demo_environment(home, sandbox.base_url, tenant_ids))
+        progress = new_progress()
+        with progress, local_runtime(settings, progress, clock=clock or SystemClock(), backoff_scale=0.01) as rt:
+            window = Window(**default_window(rt, days).model_dump())
+            prepare_sources(rt, pipelines, window)
+            requested = [request_run(rt, p.tenant_id, p.config.pipeline_id, window, trigger_by="demo") for p in pipelines]
+            drain(rt, requested, progress)
+    with local_runtime(settings) as rt:
+        codes = [show_run_rt(rt, e.tenant_id, e.pipeline_logging_id) for e in requested]
+        print_summary(rt, pipelines)
+    console.print(f"\nDuckDB file: [bold]{settings.duckdb_path.resolve()}[/bold]")
+    return max(codes, default=0)
+
+
+def prepare_sources(rt: Runtime, pipelines: list[Pipeline], window: Window) -> None:
+    """Write the local stand-ins of warehouse-resident sources (GCP billing export)."""
+    from lib.config.source import load_source
+
+    for pipeline in pipelines:
+        for index, step in enumerate(pipeline.config.steps):
+            if not isinstance(step, IngestStep):
+                continue
+            source = load_source(pipeline.path(step.source, f"steps[{index}].source"))
+            if source.kind == "bigquery_export":
+                from lib.providers.gcp_export_fixture import write_export
+
+                write_export(rt.warehouse, pipeline.tenant_id, source, window)
+
+
+def destinations(pipeline: Pipeline) -> list[tuple[str, str]]:
+    """(dataset, table) of every step destination of a pipeline."""
+    return [
+        (s.destination.dataset, s.destination.table)
+        for s in pipeline.config.steps
+        if isinstance(s, IngestStep | TransformStep)
+    ]
+
+
+def print_summary(rt: Runtime, pipelines: list[Pipeline]) -> None:
+    """Rows per table, DQ outcome per tenant."""
+    rows = Table("tenant", "table", "rows", title="Tables")
+    for pipeline in pipelines:
+        for dataset, table in destinations(pipeline):
+            ref = pipeline.table_ref(dataset, table)
+            count = "-"
+            if rt.warehouse.table_exists(ref):
+                count = str(rt.warehouse.query(f"SELECT COUNT(*) AS n FROM {table_sql(ref)}")[0]["n"])
+            rows.add_row(pipeline.tenant_id, str(ref), count)
+    console.print(rows)
+    dq = Table("tenant", "expectations", "passed", "failed (critical)", "failed (warning)", title="Data quality")
+    for tenant in sorted({p.tenant_id for p in pipelines}):
+        r = rt.warehouse.query(
+            "SELECT COUNT(*) AS n, COUNTIF(success) AS ok, "
+            "COUNTIF(NOT success AND severity = 'critical') AS crit, "
+            "COUNTIF(NOT success AND severity = 'warning') AS warn "
+            f"FROM {table_sql(metadata.metadata_table(tenant, 'dq_results'))}"
+        )[0]
+        dq.add_row(tenant, str(r["n"]), str(r["ok"]), str(r["crit"]), str(r["warn"]))
+    console.print(dq)
