@@ -31,6 +31,7 @@ from sqlglot import exp
 from lib.config import dq as cfg
 from lib.dq.sql_filter import parse_filter
 from lib.ports import Query, TableRef
+from lib.sql import check_identifier
 
 SAMPLE_LIMIT = 20
 ELEMENT_COUNT = "element_count"
@@ -215,7 +216,8 @@ def _scope_filter(scope: Mapping[str, object], plan: _Plan) -> exp.Expr | None:
 
 
 def _assemble(table: TableRef, plan: _Plan, where: exp.Expr | None) -> exp.Select:
-    base = exp.table_(table.table, db=table.dataset, quoted=True)
+    dataset = check_identifier(table.dataset, "dataset name")
+    base = exp.table_(check_identifier(table.table, "table name"), db=dataset, quoted=True)
     if not plan.windows:
         return exp.select(*plan.measures).from_(base).where(where)
     scoped = exp.select(exp.Star(), *plan.windows).from_(base).where(where)
@@ -242,6 +244,7 @@ def plan_dq(
         One SELECT statement returning one row; read it with :func:`lib.dq.evaluate`.
 
     Raises:
+        InvalidIdentifier: the dataset or table name is unsafe.
         ValueError: a scope key is not a column name, or ``now`` is missing for a
             freshness check.
     """

@@ -19,7 +19,8 @@ from sqlglot import exp
 import lib.dq
 from lib.config.dq import EXPECTATION_TYPES
 from lib.dq import DqRules, measure_alias, plan_dq
-from lib.errors import DataError
+from lib.errors import DataError, InvalidIdentifier
+from lib.ports import TableRef
 from tests.lib.dq.dq_support import NOW, TABLE, rules_of, run_dq
 from tests.lib.dq.test_expectations import CASES
 
@@ -224,3 +225,11 @@ def test_public_names_are_exported():
         if not name.startswith("_") and not inspect.ismodule(value)
     }
     assert public == set(lib.dq.__all__)
+
+
+def test_unsafe_table_names_are_refused():
+    rules = rules_of(
+        {"expectation_type": "expect_table_row_count_to_be_between", "kwargs": {"min_value": 0}}
+    )
+    with pytest.raises(InvalidIdentifier, match="table name"):
+        plan_dq(TableRef("ds", "costs` WHERE 1=1 --"), rules)
