@@ -1,0 +1,76 @@
+"""Who is calling: the tenant comes from the API key, never from the body.
+
+A key is sent as ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``. Missing, malformed,
+unknown and revoked keys get the same 401. ``DISABLE_AUTH=true`` is honoured in local mode
+only (then ``X-Tenant-Id`` or ``?tenant=`` picks the tenant); cloud mode refuses to start.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from lib.api import validation
+from lib.api.http import ApiProblem, ApiRequest
+from lib.keys import verify_key
+from lib.settings import Settings
+from lib.wiring import Runtime
+
+log = logging.getLogger(__name__)
+_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="convergence"'}
+
+
+def check_settings(settings: Settings) -> None:
+    """Refuse to start with auth disabled outside local mode.
+
+    Raises:
+        ValueError: ``DISABLE_AUTH=true`` in cloud mode.
+    """
+    if settings.disable_auth and settings.mode != "local":
+        raise ValueError("DISABLE_AUTH=true is refused in cloud mode; it is for local mode only")
+
+
+def presented_key(request: ApiRequest) -> str | None:
+    """The API key the request carries, if any."""
+    authorization = request.header("Authorization") or ""
+    scheme, _, token = authorization.strip().partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    key = (request.header("X-API-Key") or "").strip()
+    return key or None
+
+
+def unauthorized() -> ApiProblem:
+    """The one 401 every refused key gets."""
+    return ApiProblem(
+        401,
+        "unauthorized",
+        "send a valid API key as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'; "
+        "create one with `convergence keys create --tenant <tenant>`",
+        _CHALLENGE,
+    )
+
+
+def _unauthenticated_tenant(request: ApiRequest) -> str:
+    raw = request.header("X-Tenant-Id") or request.param("tenant")
+    if raw is None:
+        raise ApiProblem(
+            401, "unauthorized", "auth is disabled: name the tenant with an X-Tenant-Id header"
+        )
+    return validation.tenant_id(raw)
+
+
+def authenticate(rt: Runtime, request: ApiRequest) -> str:
+    """The tenant the request acts for.
+
+    Raises:
+        ApiProblem: 401 without a valid key; 400 for an unsafe X-Tenant-Id (auth disabled).
+    """
+    check_settings(rt.settings)
+    key = presented_key(request)
+    if key is None and rt.settings.disable_auth:
+        return _unauthenticated_tenant(request)
+    tenant = verify_key(rt.warehouse, key) if key else None
+    if tenant is None:
+        log.warning("refused request %s: %s key", request.method, "invalid" if key else "missing")
+        raise unauthorized()
+    return tenant
