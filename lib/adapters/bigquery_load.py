@@ -61,6 +61,7 @@ def chunks(
     for batch in batches:
         if batch.num_rows == 0:
             continue
+        check_batch(batch, fields)
         if writer is None:
             writer = _Writer.open(batch, fields)
         writer.write(batch)
@@ -69,6 +70,33 @@ def chunks(
             writer = None
     if writer is not None and writer.rows:
         yield writer.finish()
+
+
+def check_batch(batch: pa.RecordBatch, fields: Mapping[str, Any]) -> None:
+    """Refuse unknown columns and NULLs in REQUIRED columns before BigQuery sees them.
+
+    Raises:
+        DataError: naming the columns.
+    """
+    check_names(batch.schema.names, fields)
+    for name in batch.schema.names:
+        if fields[name].mode == "REQUIRED" and batch.column(name).null_count:
+            raise DataError(f"column {name!r} is REQUIRED but the data holds NULLs")
+
+
+def check_names(names: Iterable[str], known: Iterable[str]) -> None:
+    """Refuse source columns the table does not have.
+
+    Raises:
+        DataError: naming the unknown columns.
+    """
+    columns = set(known)
+    unknown = [name for name in names if name not in columns]
+    if unknown:
+        raise DataError(
+            f"unknown columns {unknown}; add them to the table schema (new NULLABLE columns "
+            "are added by ensure_table) or drop them from the source"
+        )
 
 
 def job_config(chunk: Chunk, schema: list[Any]) -> Any:
@@ -95,7 +123,10 @@ class _Writer:
         self.columns = columns
         self.json_columns = json_columns
         self.rows = 0
-        self.file: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115
+        # "r+b": the client refuses to upload streams whose mode is not a read mode.
+        self.file: IO[bytes] = tempfile.SpooledTemporaryFile(  # noqa: SIM115
+            max_size=SPOOL_BYTES, mode="r+b"
+        )
         self._schema = schema
         self._parquet: Any = None
         if not json_columns:
@@ -105,9 +136,6 @@ class _Writer:
 
     @classmethod
     def open(cls, batch: pa.RecordBatch, fields: Mapping[str, Any]) -> _Writer:
-        unknown = [name for name in batch.schema.names if name not in fields]
-        if unknown:
-            raise DataError(f"columns {unknown} are not in the table; add them to its schema")
         is_json = {n for n in batch.schema.names if fields[n].field_type.upper() == "JSON"}
         return cls(list(batch.schema.names), is_json, batch.schema)
 

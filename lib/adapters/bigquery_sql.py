@@ -29,9 +29,8 @@ from typing import Any
 
 from sqlglot import exp
 
-from lib.errors import SchemaChangeError, WarehouseError
+from lib.errors import WarehouseError
 from lib.ports import TableRef, WriteSpec
-from lib.schema import CANONICAL_TYPES, SchemaField
 
 TARGET = "T"
 SOURCE = "S"
@@ -109,6 +108,9 @@ def replace_scope(spec: WriteSpec) -> tuple[str | None, dict[str, Any]]:
         column, low, high = spec.replace_range
         params.update(replace_low=low, replace_high=high)
         clauses.append(f"{TARGET}.{ident(column)} BETWEEN @replace_low AND @replace_high")
+    if spec.replace_range is not None and len(clauses) > 1:
+        # Like two DELETEs: rows in the replace scope OR in the range are replaced.
+        return f"({' AND '.join(clauses[:-1])}) OR {clauses[-1]}", params
     return (" AND ".join(clauses) if clauses else None), params
 
 
@@ -118,7 +120,7 @@ def _merge_replace(dest: str, src: str, columns: Sequence[str], scope: str) -> s
     return (
         f"MERGE {dest} AS {TARGET} USING {src} AS {SOURCE} ON FALSE\n"
         f"WHEN NOT MATCHED THEN INSERT ({cols}) VALUES ({values})\n"
-        f"WHEN NOT MATCHED BY SOURCE AND {scope} THEN DELETE"
+        f"WHEN NOT MATCHED BY SOURCE AND ({scope}) THEN DELETE"
     )
 
 
@@ -134,6 +136,20 @@ def _merge_upsert(dest: str, src: str, columns: Sequence[str], keys: Sequence[st
     return (
         f"MERGE {dest} AS {TARGET} USING {src} AS {SOURCE} ON {on}\n"
         f"{matched}WHEN NOT MATCHED THEN INSERT ({cols}) VALUES ({values})"
+    )
+
+
+def key_check_sql(project: str, staging: TableRef, keys: Sequence[str]) -> str:
+    """A query returning one staged key that is duplicated or NULL (none when keys are sound).
+
+    BigQuery's MERGE would fail on duplicates with a generic error and silently insert rows
+    whose key is NULL; the embedded warehouse refuses both, so this does too.
+    """
+    cols = ", ".join(ident(k) for k in keys)
+    nulls = " OR ".join(f"{ident(k)} IS NULL" for k in keys)
+    return (
+        f"SELECT {cols}, COUNT(*) AS n FROM {table_sql(project, staging)}\n"
+        f"GROUP BY {cols} HAVING COUNT(*) > 1 OR {nulls} LIMIT 1"
     )
 
 
@@ -190,67 +206,3 @@ def query_parameters(params: Mapping[str, Any] | None) -> list[Any]:
         else:
             built.append(bigquery.ScalarQueryParameter(name, param_type(value), value))
     return built
-
-
-# --- schemas --------------------------------------------------------------------------
-
-
-def to_bq_field(spec: SchemaField) -> Any:
-    """A ``google.cloud.bigquery.SchemaField`` for one column of a table spec."""
-    from google.cloud import bigquery
-
-    extra: dict[str, Any] = {"description": spec.description} if spec.description else {}
-    if spec.precision is not None:
-        extra["precision"] = spec.precision
-    if spec.scale is not None:
-        extra["scale"] = spec.scale
-    fields = tuple(to_bq_field(f) for f in spec.fields)
-    return bigquery.SchemaField(
-        spec.name, spec.canonical_type, mode=spec.mode, fields=fields, **extra
-    )
-
-
-def canonical(bq_type: str) -> str:
-    """Fold BigQuery's legacy type names (INTEGER, FLOAT, BOOLEAN, STRUCT) to standard ones."""
-    return CANONICAL_TYPES.get(bq_type.upper(), bq_type.upper())
-
-
-def added_fields(
-    table: TableRef, existing: Sequence[Any], wanted: Sequence[SchemaField]
-) -> list[SchemaField]:
-    """The NULLABLE columns to add so ``existing`` follows ``wanted``.
-
-    Args:
-        table: the table, for messages.
-        existing: the live table's ``bigquery.SchemaField`` list.
-        wanted: the spec's columns.
-
-    Raises:
-        SchemaChangeError: a type or mode change, a new REQUIRED column, or a REQUIRED
-            column dropped from the spec.
-    """
-    live = {f.name.lower(): f for f in existing}
-    names = {f.name.lower() for f in wanted}
-    for old in existing:
-        if old.name.lower() not in names and old.mode == "REQUIRED":
-            raise _incompatible(table, old.name, "is REQUIRED in the table but gone from the spec")
-    added = []
-    for new in wanted:
-        old = live.get(new.name.lower())
-        if old is None:
-            if new.mode == "REQUIRED":
-                raise _incompatible(table, new.name, "is new and REQUIRED; existing rows lack it")
-            added.append(new)
-        elif canonical(old.field_type) != new.canonical_type:
-            what = f"changes type {canonical(old.field_type)} -> {new.canonical_type}"
-            raise _incompatible(table, new.name, what)
-        elif (old.mode or "NULLABLE") != new.mode and new.mode != "NULLABLE":
-            raise _incompatible(table, new.name, f"changes mode {old.mode} -> {new.mode}")
-    return added
-
-
-def _incompatible(table: TableRef, column: str, what: str) -> SchemaChangeError:
-    return SchemaChangeError(
-        f"{table}: column {column!r} {what}. BigQuery cannot change an existing table this "
-        f"way; write to a new versioned table (e.g. {table.table}_v2) and migrate the rows."
-    )

@@ -17,15 +17,16 @@ from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any
 
 from lib.adapters import bigquery_load as load
+from lib.adapters.bigquery_load import check_names
+from lib.adapters.bigquery_schema import evolve, to_bq_field
 from lib.adapters.bigquery_sql import (
-    added_fields,
+    key_check_sql,
     query_parameters,
     stage_query_statement,
     table_sql,
-    to_bq_field,
     write_statement,
 )
-from lib.errors import WarehouseError, WarehouseUnavailable
+from lib.errors import ConvergenceError, DataError, WarehouseError, WarehouseUnavailable
 from lib.ports import Query, TableRef, WriteSpec
 
 if TYPE_CHECKING:
@@ -108,14 +109,16 @@ class BigQueryWarehouse:
         if live is None:
             self._create_table(table, spec)
             return []
-        added = added_fields(table, live.schema, spec.fields)
-        relaxed = _relaxed(live.schema, spec)
-        if not added and relaxed == list(live.schema):
+        from google.cloud import bigquery
+
+        current = [f.to_api_repr() for f in live.schema]
+        schema, added = evolve(table, current, spec.fields)
+        if schema == current:
             return []
-        live.schema = [*relaxed, *(to_bq_field(f) for f in added)]
+        live.schema = [bigquery.SchemaField.from_api_repr(f) for f in schema]
         with translate(f"table {table}"):
             self._client.update_table(live, ["schema"], retry=self._retry)
-        return [f.name for f in added]
+        return added
 
     def table_exists(self, table: TableRef) -> bool:
         """Whether ``table`` exists."""
@@ -153,17 +156,42 @@ class BigQueryWarehouse:
             )
         staging = TableRef(table.dataset, f"{STAGING_PREFIX}{table.table}_{uuid.uuid4().hex[:12]}")
         try:
-            if isinstance(source, Query):
-                rows, columns = self._stage_query(staging, source)
-            else:
-                rows, columns = self._stage_batches(staging, live.schema, source)
+            rows, columns = self._stage(table, staging, live.schema, source)
             if rows == 0 and spec.mode == "append" and not (spec.replace or spec.replace_range):
                 return 0
             statement = write_statement(self._project, table, staging, columns, spec)
+            if spec.mode == "merge":
+                self._check_keys(table, staging, spec.keys)
             self._run(statement.sql, statement.params, f"write to {table}")
             return rows
         finally:
             self._drop_quietly(staging)
+
+    def _stage(
+        self,
+        table: TableRef,
+        staging: TableRef,
+        schema: list[Any],
+        source: Iterable[pa.RecordBatch] | Query,
+    ) -> tuple[int, list[str]]:
+        try:
+            if isinstance(source, Query):
+                return self._stage_query(staging, source, schema)
+            return self._stage_batches(staging, schema, source)
+        except DataError as exc:
+            raise DataError(f"write to {table}: {exc}") from exc
+
+    def _check_keys(self, table: TableRef, staging: TableRef, keys: tuple[str, ...]) -> None:
+        rows = self.query(key_check_sql(self._project, staging, keys))
+        if not rows:
+            return
+        sample = {k: rows[0][k] for k in keys}
+        if rows[0]["n"] > 1:
+            raise DataError(
+                f"merge into {table}: the source has duplicate keys, e.g. {sample!r}; "
+                "deduplicate the source or add key columns"
+            )
+        raise DataError(f"merge into {table}: a merge key is NULL in row key {sample!r}")
 
     def _stage_batches(
         self, staging: TableRef, schema: list[Any], batches: Iterable[pa.RecordBatch]
@@ -176,7 +204,7 @@ class BigQueryWarehouse:
         rows = 0
         for chunk in [first, *chunks] if first else []:
             config = load.job_config(chunk, fields)
-            with translate(f"load into {staging}"):
+            with translate(f"load into {staging}", rejected=DataError):
                 job = self._client.load_table_from_file(
                     chunk.file, table_sql_ref(self._project, staging), job_config=config,
                     location=self._location, rewind=True,
@@ -185,13 +213,17 @@ class BigQueryWarehouse:
             rows += chunk.rows
         return rows, columns
 
-    def _stage_query(self, staging: TableRef, source: Query) -> tuple[int, list[str]]:
+    def _stage_query(
+        self, staging: TableRef, source: Query, schema: list[Any]
+    ) -> tuple[int, list[str]]:
         sql = stage_query_statement(self._project, staging, source.sql)
         self._run(sql, source.params, f"query into {staging}")
         with translate(f"table {staging}"):
             created = self._client.get_table(table_sql_ref(self._project, staging))
+        columns = [f.name for f in created.schema]
+        check_names(columns, {f.name for f in schema})
         count = self.query(f"SELECT COUNT(*) AS n FROM {table_sql(self._project, staging)}")
-        return int(count[0]["n"]), [f.name for f in created.schema]
+        return int(count[0]["n"]), columns
 
     # --- queries ----------------------------------------------------------------------
 
@@ -216,7 +248,7 @@ class BigQueryWarehouse:
         config = bigquery.QueryJobConfig(query_parameters=query_parameters(params))
         with translate(what):
             job = self._client.query(
-                sql, job_config=config, location=self._location,
+                sql, job_config=config, location=self._location, project=self._project,
                 retry=self._retry, job_retry=self._job_retry,
             )  # fmt: skip
             return job.result(retry=self._retry)
@@ -271,33 +303,26 @@ def table_sql_ref(project: str, table: TableRef) -> str:
     return f"{project}.{table.dataset}.{table.table}"
 
 
-def _relaxed(existing: list[Any], spec: TableSpec) -> list[Any]:
-    """Existing columns, REQUIRED ones relaxed to NULLABLE where the spec says so."""
-    from google.cloud import bigquery
-
-    modes = {f.name.lower(): f.mode for f in spec.fields}
-    return [
-        bigquery.SchemaField.from_api_repr({**f.to_api_repr(), "mode": "NULLABLE"})
-        if f.mode == "REQUIRED" and modes.get(f.name.lower()) == "NULLABLE"
-        else f
-        for f in existing
-    ]
-
-
 @contextmanager
-def translate(what: str) -> Iterator[None]:
+def translate(
+    what: str, rejected: type[WarehouseError] | type[DataError] = WarehouseError
+) -> Iterator[None]:
     """Translate BigQuery client errors raised inside the block into our error classes.
 
     Raises:
         WarehouseUnavailable: 5xx, 429, rate-limit reasons, timeouts, connection failures.
-        WarehouseError: any other API error, naming ``what`` and the cause.
+        WarehouseError: any other API error, naming ``what`` and the cause (``rejected``
+            picks a more precise terminal class, e.g. DataError for a refused load).
     """
     try:
         yield
-    except (WarehouseError, WarehouseUnavailable):
+    except ConvergenceError:
         raise
     except Exception as exc:
-        raise classify(exc, what) from exc
+        error = classify(exc, what)
+        if isinstance(error, WarehouseError) and rejected is not WarehouseError:
+            raise rejected(str(error)) from exc
+        raise error from exc
 
 
 def classify(exc: BaseException, what: str) -> WarehouseError | WarehouseUnavailable:

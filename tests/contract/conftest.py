@@ -16,6 +16,7 @@ import pytest
 
 from lib.adapters.duckdb_warehouse import DuckDBWarehouse
 from lib.ports import Warehouse
+from tests.support.bigquery import make_bigquery_emulator
 
 WarehouseFactory = Callable[[Path], Warehouse]
 
@@ -26,6 +27,7 @@ def _duckdb(tmp_path: Path) -> Warehouse:
 
 WAREHOUSES: dict[str, tuple[WarehouseFactory, tuple[pytest.MarkDecorator, ...]]] = {
     "duckdb": (_duckdb, ()),
+    "bigquery": (make_bigquery_emulator, (pytest.mark.integration,)),
 }
 """Adapter name → (factory taking a scratch directory, pytest marks)."""
 
