@@ -80,8 +80,12 @@ class SandboxServer:
         self.tenants = frozenset(tenants) if tenants is not None else None
         self.requests: list[str] = []
         self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self._in_flight = 0
         self._httpd = ThreadingHTTPServer((host, port), _handler_class(self))
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
 
     @property
@@ -101,6 +105,16 @@ class SandboxServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def wait_idle(self, timeout: float = 5.0) -> bool:
+        """Wait until no request is being handled (e.g. a slow one a client gave up on)."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._in_flight == 0, timeout)
+
+    def _track(self, delta: int) -> None:
+        with self._idle:
+            self._in_flight += delta
+            self._idle.notify_all()
 
     def record(self, path: str) -> None:
         """Remember a provider request's path and query (for tests and demos)."""
@@ -147,6 +161,7 @@ class SandboxServer:
 def _handler_class(server: SandboxServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True
 
         def do_GET(self) -> None:
             self._dispatch("GET")
@@ -158,6 +173,15 @@ def _handler_class(server: SandboxServer) -> type[BaseHTTPRequestHandler]:
             self._dispatch("DELETE")
 
         def _dispatch(self, method: str) -> None:
+            server._track(+1)
+            try:
+                self._handle(method)
+            except (BrokenPipeError, ConnectionResetError):
+                log.debug("sandbox: client went away")
+            finally:
+                server._track(-1)
+
+        def _handle(self, method: str) -> None:
             url = urlsplit(self.path)
             length = int(self.headers.get("content-length") or 0)
             body = self.rfile.read(length) if length else b""
