@@ -138,6 +138,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--until", type=_datetime)
     p.add_argument("--dry-run", action="store_true", help="show what would move, move nothing")
     p.set_defaults(func=cmd_replay)
+
+    from lib.admin_cli import add_commands
+
+    add_commands(sub)  # tenants create, keys create|list|revoke, schedules export
     return parser
 
 

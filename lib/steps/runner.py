@@ -18,6 +18,7 @@ from lib.config.loader import Pipeline, load_pipeline
 from lib.errors import ConfigError, ConfigProblem, MalformedEvent, TerminalError
 from lib.metadata import RunTransition, StepRecord
 from lib.observability import current_traceparent, handler_span
+from lib.scheduler import is_trigger, start_scheduled_run
 from lib.steps.base import StepContext, StepOutcome
 from lib.steps.next_events import completion_events, run_failed
 from lib.wiring import Runtime, runtime
@@ -55,6 +56,9 @@ def handle(rt: Runtime, event: Event, step_type: StepType) -> None:
     """Run the step ``event.next_step`` if it is of ``step_type``; ignore it otherwise."""
     if event.next_step is None or event.next_step.type != step_type:
         log.info("ignoring %s for step type %s", event.TYPE, event.next_step_type)
+        return
+    if is_trigger(event):  # a Cloud Scheduler tick: start the real run (lib/scheduler.py)
+        start_scheduled_run(rt, event)
         return
     labels = {
         "tenant_id": event.tenant_id,

@@ -1,0 +1,133 @@
+"""CLI sub-commands for the control plane: ``tenants create``, ``keys create|list|revoke``,
+``schedules export``. :func:`add_commands` registers them on ``convergence``'s parser.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from lib.settings import Settings
+from lib.wiring import Runtime, build_runtime
+
+console = Console()
+err_console = Console(stderr=True)
+DEFAULT_SCHEDULES = Path("terraform/schedules.json")
+
+
+@contextmanager
+def admin_runtime(settings: Settings) -> Iterator[Runtime]:
+    """A runtime for one admin command (local: the DuckDB file and in-process bus)."""
+    if settings.mode == "cloud":
+        yield build_runtime(settings)
+        return
+    from lib.console import local_runtime
+
+    with local_runtime(settings) as rt:
+        yield rt
+
+
+def cmd_tenants_create(args: argparse.Namespace) -> int:
+    """Provision a tenant's datasets: metadata and every dataset its pipelines use."""
+    from lib.tenants import provision_tenant
+
+    with admin_runtime(Settings.from_env()) as rt:
+        datasets = provision_tenant(rt, args.tenant)
+        has_configs = (rt.config_dir / args.tenant).is_dir()
+    for dataset in datasets:
+        console.print(f"[green]✓[/green] {dataset}", highlight=False)
+    if not has_configs:
+        console.print(f"no configs/{args.tenant}/ yet: add pipelines there, then run this again")
+    return 0
+
+
+def cmd_keys_create(args: argparse.Namespace) -> int:
+    """Create an API key for a tenant and show it once."""
+    from lib.keys import create_key
+    from lib.tenants import provision_tenant
+
+    with admin_runtime(Settings.from_env()) as rt:
+        provision_tenant(rt, args.tenant)
+        created = create_key(rt.warehouse, rt.clock, args.tenant, args.description)
+    console.print(f"key id: {created.key_id}", highlight=False)
+    console.print(f"key:    {created.key}", highlight=False, soft_wrap=True)
+    err_console.print("store the key now: it is shown only once and only its hash is kept")
+    return 0
+
+
+def cmd_keys_list(args: argparse.Namespace) -> int:
+    """List a tenant's API keys (ids and status, never secrets)."""
+    from lib.keys import list_keys
+
+    with admin_runtime(Settings.from_env()) as rt:
+        rt.ensure_tenant(args.tenant)
+        keys = list_keys(rt.warehouse, args.tenant)
+    table = Table("key id", "status", "description", "created at", "changed at")
+    for k in keys:
+        table.add_row(
+            k.key_id, k.status, k.description or "", str(k.created_at), str(k.updated_at)
+        )
+    console.print(table)
+    return 0
+
+
+def cmd_keys_revoke(args: argparse.Namespace) -> int:
+    """Revoke one of a tenant's API keys; it is refused from then on."""
+    from lib.keys import revoke_key
+
+    with admin_runtime(Settings.from_env()) as rt:
+        rt.ensure_tenant(args.tenant)
+        revoke_key(rt.warehouse, rt.clock, args.tenant, args.key_id)
+    console.print(f"revoked {args.key_id}", highlight=False)
+    return 0
+
+
+def cmd_schedules_export(args: argparse.Namespace) -> int:
+    """Write every pipeline schedule as Cloud Scheduler jobs for Terraform."""
+    from lib.scheduler import write_schedules
+
+    jobs = write_schedules(Path(args.config_dir), Path(args.output))
+    console.print(f"wrote {len(jobs)} scheduler job(s) to {args.output}", highlight=False)
+    return 0
+
+
+def _tenant(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--tenant", required=True)
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Register ``tenants``, ``keys`` and ``schedules`` on the CLI's sub-parsers."""
+    tenants = sub.add_parser("tenants", help="onboard tenants").add_subparsers(
+        dest="action", required=True
+    )
+    p = tenants.add_parser("create", help=cmd_tenants_create.__doc__)
+    p.add_argument("tenant")
+    p.set_defaults(func=cmd_tenants_create)
+
+    keys = sub.add_parser("keys", help="manage API keys").add_subparsers(
+        dest="action", required=True
+    )
+    p = keys.add_parser("create", help=cmd_keys_create.__doc__)
+    _tenant(p)
+    p.add_argument("--description", help="what the key is for")
+    p.set_defaults(func=cmd_keys_create)
+    p = keys.add_parser("list", help=cmd_keys_list.__doc__)
+    _tenant(p)
+    p.set_defaults(func=cmd_keys_list)
+    p = keys.add_parser("revoke", help=cmd_keys_revoke.__doc__)
+    p.add_argument("key_id")
+    _tenant(p)
+    p.set_defaults(func=cmd_keys_revoke)
+
+    schedules = sub.add_parser("schedules", help="Cloud Scheduler jobs").add_subparsers(
+        dest="action", required=True
+    )
+    p = schedules.add_parser("export", help=cmd_schedules_export.__doc__)
+    p.add_argument("--config-dir", default="configs")
+    p.add_argument("--output", default=str(DEFAULT_SCHEDULES))
+    p.set_defaults(func=cmd_schedules_export)
