@@ -28,6 +28,7 @@ from events.topology import Topology, load_topology
 from lib.adapters.local_bus import LocalBus
 from lib.clock import FixedClock
 from lib.ports import DeadLetter, DeadLetterFilter, EventBus
+from tests.support.pubsub import PubSubHarness
 
 Handler = Callable[[CloudEvent], object]
 DEAD_LETTER_KEYS = {
@@ -81,6 +82,7 @@ class LocalHarness:
 HARNESSES: dict[str, tuple[HarnessFactory, tuple[pytest.MarkDecorator, ...]]] = {
     "local": (LocalHarness, ()),
 }
+HARNESSES["pubsub_emulator"] = (PubSubHarness, (pytest.mark.integration,))
 
 
 class Handlers:
