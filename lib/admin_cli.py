@@ -69,9 +69,7 @@ def cmd_keys_list(args: argparse.Namespace) -> int:
         keys = list_keys(rt.warehouse, args.tenant)
     table = Table("key id", "status", "description", "created at", "changed at")
     for k in keys:
-        table.add_row(
-            k.key_id, k.status, k.description or "", str(k.created_at), str(k.updated_at)
-        )
+        table.add_row(k.key_id, k.status, k.description or "", str(k.created_at), str(k.updated_at))
     console.print(table)
     return 0
 

@@ -121,9 +121,7 @@ def auth(key: str | None) -> dict[str, str]:
     return {} if key is None else {"Authorization": f"Bearer {key}"}
 
 
-def call(
-    c: Client, method: str, path: str, key: str | None = None, **kw: Any
-) -> TestResponse:
+def call(c: Client, method: str, path: str, key: str | None = None, **kw: Any) -> TestResponse:
     """One request with a bearer key."""
     headers = {**auth(key), **kw.pop("headers", {})}
     return c.open(path, method=method, headers=headers, **kw)

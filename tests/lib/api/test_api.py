@@ -40,7 +40,9 @@ def test_post_requests_a_run_for_the_keys_tenant(rt: Runtime, keys: Keys, client
 
 def test_post_with_window_and_trigger(rt: Runtime, keys: Keys, client: Client) -> None:
     payload = {"start": "2025-02-01", "end": "2025-02-03", "trigger_by": "airflow"}
-    resp = call(client, "POST", ACME_RUN, headers={"X-API-Key": keys.active["globex"]}, json=payload)
+    resp = call(
+        client, "POST", ACME_RUN, headers={"X-API-Key": keys.active["globex"]}, json=payload
+    )
     assert resp.status_code == 202, resp.get_json()
     [event] = _requested(rt)
     assert event.tenant_id == "globex"
@@ -94,8 +96,14 @@ def test_non_json_body_is_415(rt: Runtime, keys: Keys, client: Client) -> None:
 
 def test_body_over_64_kib_is_413(rt: Runtime, keys: Keys, client: Client) -> None:
     big = json.dumps({"trigger_by": "x" * MAX_BODY_BYTES})
-    resp = call(client, "POST", ACME_RUN, keys.active["acme"], data=big,
-                headers={"Content-Type": "application/json"})
+    resp = call(
+        client,
+        "POST",
+        ACME_RUN,
+        keys.active["acme"],
+        data=big,
+        headers={"Content-Type": "application/json"},
+    )
     assert resp.status_code == 413
     assert resp.mimetype == "application/problem+json"
     assert _requested(rt) == []
@@ -107,7 +115,9 @@ def test_body_limit_holds_without_content_length(rt: Runtime) -> None:
 
 
 def test_unknown_pipeline_is_404_and_disabled_is_409(keys: Keys, client: Client) -> None:
-    assert call(client, "POST", "/pipelines/run/nope_pipeline", keys.active["acme"]).status_code == 404
+    assert (
+        call(client, "POST", "/pipelines/run/nope_pipeline", keys.active["acme"]).status_code == 404
+    )
     resp = call(client, "POST", "/pipelines/run/acme_paused", keys.active["acme"])
     assert resp.status_code == 409
     assert "disabled" in resp.get_json()["detail"]
@@ -120,7 +130,13 @@ def test_get_run_and_list_runs(rt: Runtime, keys: Keys, client: Client) -> None:
     second = call(client, "POST", ACME_RUN, key).get_json()["run_id"]
     detail = call(client, "GET", f"/pipelines/runs/{run_id}", key).get_json()
     assert detail["status"] == "REQUESTED" and detail["steps"] == []
-    assert detail["dq"] == {"expectations": 0, "passed": 0, "failed": 0, "warnings": 0, "failures": []}
+    assert detail["dq"] == {
+        "expectations": 0,
+        "passed": 0,
+        "failed": 0,
+        "warnings": 0,
+        "failures": [],
+    }
     listed = call(client, "GET", "/pipelines/runs", key).get_json()["runs"]
     assert [r["run_id"] for r in listed] == [second, run_id]
     since = call(client, "GET", "/pipelines/runs?since=2025-03-10T12:30:00Z", key).get_json()
@@ -130,7 +146,8 @@ def test_get_run_and_list_runs(rt: Runtime, keys: Keys, client: Client) -> None:
 
 
 @pytest.mark.parametrize(
-    "query", ["status=DONE", "since=yesterday", "limit=0", "limit=201", "limit=1e3", "status=A&status=B"]
+    "query",
+    ["status=DONE", "since=yesterday", "limit=0", "limit=201", "limit=1e3", "status=A&status=B"],
 )
 def test_invalid_list_parameters_are_400(keys: Keys, client: Client, query: str) -> None:
     resp = call(client, "GET", f"/pipelines/runs?{query}", keys.active["acme"])
@@ -152,7 +169,9 @@ def test_routing_errors(keys: Keys, client: Client) -> None:
     assert call(client, "GET", "/pipelines", key).mimetype == "application/problem+json"
 
 
-def test_disable_auth_picks_tenant_from_header_in_local_mode(tmp_path: Path, config_dir: Path) -> None:
+def test_disable_auth_picks_tenant_from_header_in_local_mode(
+    tmp_path: Path, config_dir: Path
+) -> None:
     rt = harness.make_runtime(tmp_path / "noauth", config_dir, {"DISABLE_AUTH": "true"})
     with harness.installed(rt):
         c = harness.client()
@@ -162,7 +181,9 @@ def test_disable_auth_picks_tenant_from_header_in_local_mode(tmp_path: Path, con
         assert event.tenant_id == "globex"
         assert call(c, "GET", "/pipelines/runs?tenant=globex").status_code == 200
         assert call(c, "GET", "/pipelines/runs").status_code == 401
-        assert call(c, "GET", "/pipelines/runs", headers={"X-Tenant-Id": "../acme"}).status_code == 400
+        assert (
+            call(c, "GET", "/pipelines/runs", headers={"X-Tenant-Id": "../acme"}).status_code == 400
+        )
     rt.close()
 
 
@@ -194,7 +215,11 @@ def test_end_to_end_run_reports_steps_and_dq(tmp_path: Path, config_dir: Path) -
             detail = call(c, "GET", f"/pipelines/runs/{run_id}", keys.active["acme"]).get_json()
         rt.close()
     assert detail["status"] == "COMPLETE" and detail["error"] is None
-    assert [s["name"] for s in detail["steps"]] == ["ingest_costs", "check_costs", "silver_daily_cost"]
+    assert [s["name"] for s in detail["steps"]] == [
+        "ingest_costs",
+        "check_costs",
+        "silver_daily_cost",
+    ]
     assert all(s["status"] == "COMPLETE" and s["rows_processed"] > 0 for s in detail["steps"])
     assert all(s["duration_ms"] is not None for s in detail["steps"])
     assert detail["dq"]["expectations"] > 0
