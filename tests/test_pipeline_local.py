@@ -13,7 +13,7 @@ from events.models import RunRequested, Window
 from lib import metadata
 from lib.runs import request_run
 from lib.sql import table_sql
-from lib.ports import TableRef
+from lib.ports import DeadLetterFilter, TableRef
 
 WINDOW = Window(start=dt.date(2026, 11, 13), end=dt.date(2026, 11, 19))
 
@@ -23,13 +23,20 @@ def expected_openai_costs(base_url: str, tenant: str, window: Window) -> tuple[i
     rows, total = 0, Decimal(0)
     for day in window.days():
         start = int(dt.datetime.combine(day, dt.time(), dt.UTC).timestamp())
-        params = {"start_time": start, "end_time": start + 86400, "bucket_width": "1d",
-                  "group_by": ["project_id", "line_item"]}
+        params = {
+            "start_time": start,
+            "end_time": start + 86400,
+            "bucket_width": "1d",
+            "group_by": ["project_id", "line_item"],
+        }
         page = None
         while True:
             query = {**params, **({"page": page} if page else {})}
-            response = httpx.get(f"{base_url}/v1/organization/costs", params=query,
-                                 headers={"Authorization": f"Bearer sk-sandbox-{tenant}"})
+            response = httpx.get(
+                f"{base_url}/v1/organization/costs",
+                params=query,
+                headers={"Authorization": f"Bearer sk-sandbox-{tenant}"},
+            )
             body = json.loads(response.content, parse_float=Decimal)
             for bucket in body["data"]:
                 for result in bucket["results"]:
@@ -82,10 +89,16 @@ def test_same_run_requested_delivered_twice_writes_nothing_twice(make_platform):
     platform = make_platform()
     rt = platform.rt
     event = run(platform)
-    before = count(rt, "acme", "raw_openai", "costs"), count(rt, "acme", "silver_cost", "openai_daily_cost")
+    before = (
+        count(rt, "acme", "raw_openai", "costs"),
+        count(rt, "acme", "silver_cost", "openai_daily_cost"),
+    )
     rt.bus.publish(event)  # at-least-once: the very same event again
     platform.drain()
-    after = count(rt, "acme", "raw_openai", "costs"), count(rt, "acme", "silver_cost", "openai_daily_cost")
+    after = (
+        count(rt, "acme", "raw_openai", "costs"),
+        count(rt, "acme", "silver_cost", "openai_daily_cost"),
+    )
     assert after == before
     steps = metadata.step_history(rt.warehouse, "acme", event.pipeline_logging_id)
     complete = [s["step_name"] for s in steps if s["status"] == "COMPLETE"]
@@ -111,21 +124,49 @@ def test_tenant_runs_never_touch_another_tenants_datasets(make_platform):
     assert "globex" not in touched
 
 
-def test_provider_outage_dead_letters_then_replay_completes_with_clean_rows(make_platform, tmp_path):
-    clean = make_platform(home=tmp_path / "clean")
+def fast_retry_configs(tmp_path):
+    """A copy of acme's OpenAI pipeline whose source retries quickly (outage tests)."""
+    import shutil
+
+    import yaml
+
+    from tests.platform import CONFIGS
+
+    configs = tmp_path / "configs"
+    shutil.copytree(CONFIGS / "metadata", configs / "metadata")
+    shutil.copytree(CONFIGS / "acme" / "openai", configs / "acme" / "openai")
+    source = configs / "acme/openai/cost/openai_costs/openai_costs_source.yml"
+    data = yaml.safe_load(source.read_text())
+    data["retry"] = {
+        "max_attempts": 2,
+        "initial_backoff_seconds": 0.01,
+        "max_backoff_seconds": 0.02,
+        "budget_seconds": 1,
+        "timeout_seconds": 5,
+    }
+    source.write_text(yaml.safe_dump(data))
+    return configs
+
+
+def test_provider_outage_dead_letters_then_replay_completes_with_clean_rows(
+    make_platform, tmp_path
+):
+    configs = fast_retry_configs(tmp_path)
+    clean = make_platform(config_dir=configs, home=tmp_path / "clean")
     run(clean)
     clean_rows = clean.rt.warehouse.query(
         "SELECT project_id, line_item, bucket_start_time, amount_value FROM "
         "`acme_raw_openai`.`costs` ORDER BY 1, 2, 3"
     )
-    platform = make_platform(home=tmp_path / "faulty", faults={"server_error": 10_000})
+    platform = make_platform(
+        config_dir=configs, home=tmp_path / "faulty", faults={"server_error": 10_000}
+    )
     event = run(platform)
-    letters = platform.rt.bus.dead_letters(__import__("lib.ports", fromlist=["x"]).DeadLetterFilter())
+    letters = platform.rt.bus.dead_letters(DeadLetterFilter())
     assert [l.attributes["run_id"] for l in letters] == [event.pipeline_logging_id]
     status = metadata.run_status(platform.rt.warehouse, "acme", event.pipeline_logging_id)
     assert status["status"] == "RUNNING"
     platform.sandbox.faults.clear()
-    from lib.ports import DeadLetterFilter
 
     moved = platform.rt.bus.replay(DeadLetterFilter(tenant_id="acme"))
     assert len(moved) == 1
@@ -157,7 +198,9 @@ def test_critical_dq_failure_stops_the_run(make_platform, tmp_path):
     event = run(platform)
     status = metadata.run_status(platform.rt.warehouse, "acme", event.pipeline_logging_id)
     assert status["status"] == "FAILED" and "critical data-quality" in status["error"]
-    assert [e.TYPE for e in platform.rt.bus.published_events("dq-failed")] == ["convergence.dq.failed.v1"]
+    assert [e.TYPE for e in platform.rt.bus.published_events("dq-failed")] == [
+        "convergence.dq.failed.v1"
+    ]
     assert not platform.rt.warehouse.table_exists(TableRef("acme_silver_cost", "openai_daily_cost"))
 
 
