@@ -13,7 +13,8 @@ REST record mapping (``records``): ``path`` is the list of items in a page (the 
 (their ``results``). Every row becomes one output row; ``columns`` maps an output column to a
 dotted path in the row (``scope: item``) or in the enclosing bucket (``scope: parent``). The
 column's BigQuery type (from the raw table's schema file) decides how the JSON value is
-converted; money stays Decimal end to end.
+converted; money stays Decimal end to end, and a decimal with more places than its column holds
+fails the page unless the column says ``rounding: half_even``.
 """
 
 from __future__ import annotations
