@@ -1,4 +1,4 @@
-"""Write the JSON Schemas of every event into ``events/schemas/`` (``python -m events.generate``)."""
+"""Write every event's JSON Schema into ``events/schemas/`` (``python -m events.generate``)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ SCHEMA_DIR = Path(__file__).with_name("schemas")
 
 def render() -> dict[str, str]:
     """File name → file text of every event schema."""
-    return {name: json.dumps(s, indent=2, sort_keys=True) + "\n" for name, s in json_schemas().items()}
+    return {
+        name: json.dumps(s, indent=2, sort_keys=True) + "\n" for name, s in json_schemas().items()
+    }
 
 
 def main() -> None:

@@ -52,5 +52,7 @@ TenantId = Annotated[str, _checker("tenant id"), _SLUG_SCHEMA]
 PipelineId = Annotated[str, _checker("pipeline id"), _SLUG_SCHEMA]
 StepName = Annotated[str, _checker("step name"), _SLUG_SCHEMA]
 RunId = Annotated[
-    str, AfterValidator(_check_run_id), WithJsonSchema({"type": "string", "pattern": RUN_ID_PATTERN})
+    str,
+    AfterValidator(_check_run_id),
+    WithJsonSchema({"type": "string", "pattern": RUN_ID_PATTERN}),
 ]

@@ -160,9 +160,10 @@ def show_run_rt(rt: Runtime, tenant: str, run_id: str) -> int:
     if status is None:
         console.print(f"[red]no run {run_id} for tenant {tenant}[/red]")
         return 1
-    colour = {"COMPLETE": "green", "FAILED": "red"}.get(status["status"], "yellow")
+    state = status["status"]
+    colour = {"COMPLETE": "green", "FAILED": "red"}.get(state, "yellow")
     console.print(
-        f"[bold]{tenant}/{status['pipeline_id']}[/bold] {run_id}: [{colour}]{status['status']}[/{colour}]"
+        f"[bold]{tenant}/{status['pipeline_id']}[/bold] {run_id}: [{colour}]{state}[/{colour}]"
         f" window {status['window_start']} → {status['window_end']}"
     )
     table = Table("#", "step", "type", "status", "rows", "duration")

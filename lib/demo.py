@@ -76,10 +76,18 @@ def run_demo(home: Path, *, days: int = 7, faults: bool = False, clock: Clock | 
         tenant_ids = sorted({p.tenant_id for p in pipelines})
         settings = Settings.from_env(demo_environment(home, sandbox.base_url, tenant_ids))
         progress = new_progress()
-        with progress, local_runtime(settings, progress, clock=clock or SystemClock(), backoff_scale=0.01) as rt:
+        with (
+            progress,
+            local_runtime(
+                settings, progress, clock=clock or SystemClock(), backoff_scale=0.01
+            ) as rt,
+        ):
             window = Window(**default_window(rt, days).model_dump())
             prepare_sources(rt, pipelines, window)
-            requested = [request_run(rt, p.tenant_id, p.config.pipeline_id, window, trigger_by="demo") for p in pipelines]
+            requested = [
+                request_run(rt, p.tenant_id, p.config.pipeline_id, window, trigger_by="demo")
+                for p in pipelines
+            ]
             drain(rt, requested, progress)
     with local_runtime(settings) as rt:
         codes = [show_run_rt(rt, e.tenant_id, e.pipeline_logging_id) for e in requested]
@@ -120,10 +128,19 @@ def print_summary(rt: Runtime, pipelines: list[Pipeline]) -> None:
             ref = pipeline.table_ref(dataset, table)
             count = "-"
             if rt.warehouse.table_exists(ref):
-                count = str(rt.warehouse.query(f"SELECT COUNT(*) AS n FROM {table_sql(ref)}")[0]["n"])
+                count = str(
+                    rt.warehouse.query(f"SELECT COUNT(*) AS n FROM {table_sql(ref)}")[0]["n"]
+                )
             rows.add_row(pipeline.tenant_id, str(ref), count)
     console.print(rows)
-    dq = Table("tenant", "expectations", "passed", "failed (critical)", "failed (warning)", title="Data quality")
+    dq = Table(
+        "tenant",
+        "expectations",
+        "passed",
+        "failed (critical)",
+        "failed (warning)",
+        title="Data quality",
+    )
     for tenant in sorted({p.tenant_id for p in pipelines}):
         r = rt.warehouse.query(
             "SELECT COUNT(*) AS n, COUNTIF(success) AS ok, "

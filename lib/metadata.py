@@ -172,7 +172,8 @@ def list_runs(
 ) -> list[dict[str, Any]]:
     """Runs of a tenant with their current status and first-seen time, newest first."""
     table = table_sql(metadata_table(tenant_id, "pipeline_runs"))
-    filters, params = ["rn = 1"], {}
+    filters: list[str] = ["rn = 1"]
+    params: dict[str, Any] = {}
     if status is not None:
         filters.append("status = @status")
         params["status"] = status

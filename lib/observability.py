@@ -19,7 +19,9 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-_labels: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar("labels", default={})
+_labels: contextvars.ContextVar[Mapping[str, str] | None] = contextvars.ContextVar(
+    "labels", default=None
+)
 _PROPAGATOR = TraceContextTextMapPropagator()
 _provider_set = False
 
@@ -34,10 +36,10 @@ class CloudLoggingFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         """Render ``record`` as Cloud Logging structured JSON."""
         entry: dict[str, Any] = {
-            "severity": record.levelname.replace("WARNING", "WARNING"),
+            "severity": record.levelname,
             "message": record.getMessage(),
             "logger": record.name,
-            "logging.googleapis.com/labels": dict(_labels.get()),
+            "logging.googleapis.com/labels": dict(_labels.get() or {}),
         }
         span = trace.get_current_span().get_span_context()
         if span.is_valid:

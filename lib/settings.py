@@ -1,14 +1,14 @@
 """Settings read once from the environment (and ``.env``); the wiring function consumes them.
 
-| variable                      | default                 | meaning                                   |
-|-------------------------------|-------------------------|-------------------------------------------|
-| CONVERGENCE_MODE              | local                   | ``local`` (DuckDB + in-process bus) or ``cloud`` |
-| CONVERGENCE_HOME              | ./.convergence          | local state: DuckDB file, dead letters    |
-| CONVERGENCE_CONFIG_DIR        | ./configs               | config-as-code root                       |
-| GOOGLE_CLOUD_PROJECT          |                         | cloud project (cloud mode)                |
-| CONVERGENCE_BQ_LOCATION       | EU                      | BigQuery dataset location                 |
-| CONVERGENCE_<PROVIDER>_BASE_URL |                       | override a provider's base URL (sandbox)  |
-| DISABLE_AUTH                  | false                   | local mode only: skip API-key checks      |
+| variable                        | default        | meaning                                   |
+|---------------------------------|----------------|-------------------------------------------|
+| CONVERGENCE_MODE                | local          | ``local`` (DuckDB + bus) or ``cloud``     |
+| CONVERGENCE_HOME                | ./.convergence | local state: DuckDB file, dead letters    |
+| CONVERGENCE_CONFIG_DIR          | ./configs      | config-as-code root                       |
+| GOOGLE_CLOUD_PROJECT            |                | cloud project (cloud mode)                |
+| CONVERGENCE_BQ_LOCATION         | EU             | BigQuery dataset location                 |
+| CONVERGENCE_<PROVIDER>_BASE_URL |                | override a provider's base URL (sandbox)  |
+| DISABLE_AUTH                    | false          | local mode only: skip API-key checks      |
 """
 
 from __future__ import annotations

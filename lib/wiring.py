@@ -104,7 +104,7 @@ def _cloud(
         raise ValueError("cloud mode needs GOOGLE_CLOUD_PROJECT set to the GCP project id")
     if settings.disable_auth:
         raise ValueError("DISABLE_AUTH=true is refused in cloud mode; it is for local mode only")
-    from google.cloud import bigquery, pubsub_v1, secretmanager  # noqa: TID251
+    from google.cloud import bigquery, pubsub_v1, secretmanager  # type: ignore[attr-defined]  # noqa: TID251
 
     from lib.adapters.bigquery_warehouse import BigQueryWarehouse
     from lib.adapters.pubsub_bus import PubSubBus

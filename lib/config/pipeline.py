@@ -147,7 +147,9 @@ class PipelineConfig(_Strict):
         seen: set[str] = set()
         for step in self.steps:
             if step.name in seen:
-                raise ValueError(f"step name {step.name!r} is used twice; step names must be unique")
+                raise ValueError(
+                    f"step name {step.name!r} is used twice; step names must be unique"
+                )
             seen.add(step.name)
         return self
 

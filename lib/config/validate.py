@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from lib.config.loader import Pipeline, load_pipeline_file, pipeline_files, tenants
@@ -87,12 +88,12 @@ def validate_tree(config_dir: Path) -> tuple[int, list[ConfigProblem]]:
     checked = 0
     for schema in sorted((config_dir / "metadata" / "schemas").glob("*.json")):
         checked += 1
-        _collect(problems, str(schema), "(file)", lambda s=schema: load_schema_file(s))  # type: ignore[misc]
+        _collect(problems, str(schema), "(file)", partial(load_schema_file, schema))
     for tenant in tenants(config_dir):
         tenant_dir = config_dir / tenant
         _collect(
-            problems, str(tenant_dir), "(folder)", lambda t=tenant: check_slug(t, "tenant folder")
-        )  # type: ignore[misc]
+            problems, str(tenant_dir), "(folder)", partial(check_slug, tenant, "tenant folder")
+        )
         for path in pipeline_files(tenant_dir):
             checked += 1
             try:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
@@ -11,6 +12,9 @@ from lib.config.pipeline import DqStep
 from lib.metadata import metadata_table
 from lib.ports import TableRef, WriteSpec
 from lib.steps.base import StepContext, StepOutcome
+
+if TYPE_CHECKING:
+    from lib.dq import DqResult
 
 
 def run_dq(ctx: StepContext) -> StepOutcome:
@@ -23,9 +27,8 @@ def run_dq(ctx: StepContext) -> StepOutcome:
     rt = ctx.runtime
     rules = load_dq(ctx.pipeline.path(step.rules, f"{ctx.field}.rules"))
     table = ctx.pipeline.table_ref(step.table.dataset, step.table.table)
-    query = plan_dq(table, rules, scope={"pipeline_logging_id": ctx.run_id})
-    params = {**query.params, "now": rt.clock.now()}
-    row = rt.warehouse.query(query.sql, params)[0]
+    query = plan_dq(table, rules, scope={"pipeline_logging_id": ctx.run_id}, now=rt.clock.now())
+    row = rt.warehouse.query(query.sql, query.params)[0]
     outcome = evaluate(row, rules)
     _write_results(ctx, table, outcome.results)
     failed = [r.name for r in outcome.critical_failures]
@@ -39,7 +42,7 @@ def run_dq(ctx: StepContext) -> StepOutcome:
     )
 
 
-def _write_results(ctx: StepContext, table: TableRef, results: list[Any]) -> None:
+def _write_results(ctx: StepContext, table: TableRef, results: Sequence[DqResult]) -> None:
     now = ctx.runtime.clock.now()
     rows = [
         {

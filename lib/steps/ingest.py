@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
+from lib.config.loader import INGESTION_FIELDS
 from lib.config.pipeline import IngestStep, TableTarget
 from lib.ports import TableRef, WriteSpec
+from lib.schema import SchemaField
 from lib.steps.base import StepContext, StepOutcome
+
+if TYPE_CHECKING:
+    from lib.config.source import RestSourceConfig
 
 
 def write_spec(target: TableTarget, run_id: str) -> WriteSpec:
@@ -67,28 +73,25 @@ def run_ingest(ctx: StepContext) -> StepOutcome:
 
 
 def _ingest_rest(
-    ctx: StepContext, source: object, table: TableRef, fields: tuple[object, ...]
+    ctx: StepContext, source: RestSourceConfig, table: TableRef, fields: Sequence[SchemaField]
 ) -> int:
     from lib.providers.rest import fetch_batches
 
     rt = ctx.runtime
     step = ctx.step
     assert isinstance(step, IngestStep)
-    payload = [
-        f
-        for f in fields
-        if f.name not in ("ingestion_date", "ingestion_timestamp", "pipeline_logging_id")
-    ]  # type: ignore[attr-defined]
-    base_url = rt.settings.base_url_overrides.get(source.provider)  # type: ignore[attr-defined]
+    stamped = {f.name for f in INGESTION_FIELDS}
+    payload = [f for f in fields if f.name not in stamped]
+    base_url = rt.settings.base_url_overrides.get(source.provider)
 
     def pages() -> Iterator[pa.RecordBatch]:
         for day in ctx.event.window.days():
             yield from fetch_batches(
-                source,  # type: ignore[arg-type]
+                source,
                 day,
                 tenant_id=ctx.event.tenant_id,
                 secrets=rt.secrets,
-                schema=payload,  # type: ignore[arg-type]
+                schema=payload,
                 base_url=base_url,
             )
 

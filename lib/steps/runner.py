@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from events.codec import CodecError, from_cloudevent
-from events.models import Event, StepType
+from events.models import Event, StepRef, StepType
 from lib import metadata
 from lib.config.loader import Pipeline, load_pipeline
 from lib.errors import ConfigError, ConfigProblem, MalformedEvent, TerminalError
@@ -117,12 +117,16 @@ def _pipeline_for(rt: Runtime, event: Event) -> Pipeline:
                     str(pipeline.file),
                     f"steps[{ref.index}]",
                     f"the event asks for step {ref.name!r} ({ref.type}) at index {ref.index} "
-                    f"but the pipeline has {actual.name + ' (' + actual.type + ')' if actual else 'no such step'}",
+                    f"but the pipeline has {_describe(actual)}",
                     "the pipeline changed while the run was in flight; start a new run",
                 )
             ]
         )
     return pipeline
+
+
+def _describe(ref: StepRef | None) -> str:
+    return f"{ref.name!r} ({ref.type})" if ref else "no such step"
 
 
 def _record_step(
