@@ -54,6 +54,8 @@ class BigQueryWarehouse:
     """
 
     name = "bigquery"
+    SUPPORTS_WILDCARD_TABLES = True
+    """``FROM `project.dataset.prefix*``` reads every matching table (billing export)."""
 
     def __init__(
         self,

@@ -97,6 +97,8 @@ class DuckDBWarehouse:
     SUPPORTS_PARTITIONING = False
     SUPPORTS_CLUSTERING = False
     SUPPORTS_LABELS = False
+    SUPPORTS_WILDCARD_TABLES = False
+    """No ``prefix*`` wildcard tables: readers UNION ALL over ``list_tables`` instead."""
 
     def __init__(
         self, path: Path | str, *, on_statement: Callable[[str], None] | None = None

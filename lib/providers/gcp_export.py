@@ -42,7 +42,7 @@ from sqlglot import exp
 from events.models import Window
 from lib.config.loader import INGESTION_FIELDS, tenant_dataset
 from lib.config.source import BigQueryExportSourceConfig
-from lib.errors import ConfigError, ConfigProblem
+from lib.errors import ConfigError, ConfigProblem, InvalidIdentifier
 from lib.ports import Query, TableRef, Warehouse, WriteSpec
 from lib.sql import check_identifier
 
@@ -134,10 +134,20 @@ class ExportLocation:
         )
 
     def wildcard(self) -> exp.Table:
-        """The wildcard table ```project.dataset.prefix*``` (BigQuery only)."""
-        table = self.table(self.prefix)
-        table.set("this", exp.to_identifier(f"{self.prefix}*", quoted=True))
-        return table
+        """The wildcard table ```project.dataset.prefix*``` (BigQuery only).
+
+        Rendered as ONE backtick-quoted path, the form Google documents for wildcard
+        tables; every part is validated first.
+
+        Raises:
+            InvalidIdentifier: the project, dataset or prefix is unsafe.
+        """
+        if self.project is not None and not _PROJECT.fullmatch(self.project):
+            raise InvalidIdentifier(f"invalid GCP project id {self.project[:40]!r}")
+        parts = [self.project] if self.project else []
+        parts += [check_identifier(self.dataset, "dataset name")]
+        parts += [check_identifier(self.prefix, "table prefix") + "*"]
+        return exp.Table(this=exp.to_identifier(".".join(parts), quoted=True))
 
 
 def export_location(

@@ -376,7 +376,7 @@ def test_wildcard_engines_read_one_wildcard_table_and_list_nothing(env):
 
     [(_, query, _)] = wh.writes
     assert wh.listed == []
-    assert "FROM `acme-billing`.`billing_export`.`gcp_billing_export_v1_*`" in query.sql
+    assert "FROM `acme-billing.billing_export.gcp_billing_export_v1_*`" in query.sql
     assert sqlglot.parse_one(query.sql, read="bigquery") is not None
     assert query.params["scan_start"] == dt.datetime(2026, 11, 10, tzinfo=dt.UTC)
     assert query.params["scan_end"] == dt.datetime(2026, 11, 14, tzinfo=dt.UTC)
