@@ -24,13 +24,21 @@ MAX_WINDOW_DAYS = 400
 RUN_STATUSES = ("REQUESTED", "RUNNING", "COMPLETE", "FAILED")
 TRIGGER_PATTERN = re.compile(r"^[A-Za-z0-9_.:@-]{1,90}$")
 _DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+_SINCE = re.compile(
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}"
+    r"(T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?(Z|[+-][0-9]{2}:[0-9]{2})?)?$"
+)
 _BODY_FIELDS = frozenset({"start", "end", "trigger_by"})
 
 
-def reject(kind: str, detail: str, value: object = None) -> ApiProblem:
-    """Log a rejected input (escaped, truncated) and return the 400 problem to raise."""
+def reject(kind: str, detail: str, value: object = None, status: int = 400) -> ApiProblem:
+    """Log a rejected input (escaped, truncated) and return the problem to raise.
+
+    400 for input that breaks the documented schema, 422 for well-formed input that cannot be
+    honoured (an impossible date, a window ending after today).
+    """
     log.warning("rejected request input (%s): %s; value %.80r", kind, detail, value)
-    return ApiProblem(400, kind, detail)
+    return ApiProblem(status, kind, detail)
 
 
 def pipeline_id(raw: str) -> str:
@@ -93,15 +101,15 @@ def _json_object(request: ApiRequest) -> dict[str, Any]:
 
 
 def _date(body: dict[str, Any], name: str) -> dt.date | None:
-    value = body.get(name)
-    if value is None:
+    if name not in body:
         return None
-    if isinstance(value, str) and _DATE.fullmatch(value):
-        try:
-            return dt.date.fromisoformat(value)
-        except ValueError:
-            pass
-    raise reject("invalid-body", f"{name} must be a date written YYYY-MM-DD", value)
+    value = body[name]
+    if not isinstance(value, str) or not _DATE.fullmatch(value):
+        raise reject("invalid-body", f"{name} must be a date written YYYY-MM-DD", value)
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise reject("invalid-date", f"{name} is not a calendar date", value, 422) from None
 
 
 def _window(start: dt.date | None, end: dt.date | None, today: dt.date) -> Window | None:
@@ -110,11 +118,11 @@ def _window(start: dt.date | None, end: dt.date | None, today: dt.date) -> Windo
     start, end = start or end, end or start
     assert start is not None and end is not None
     if end < start:
-        raise reject("invalid-window", "end must not be before start", f"{start}..{end}")
+        raise reject("invalid-window", "end must not be before start", f"{start}..{end}", 422)
     if end > today:
-        raise reject("invalid-window", f"end must not be after today ({today})", str(end))
+        raise reject("invalid-window", f"end must not be after today ({today})", str(end), 422)
     if (end - start).days + 1 > MAX_WINDOW_DAYS:
-        raise reject("invalid-window", f"a window spans at most {MAX_WINDOW_DAYS} days", None)
+        raise reject("invalid-window", f"a window spans at most {MAX_WINDOW_DAYS} days", None, 422)
     return Window(start=start, end=end)
 
 
@@ -129,9 +137,9 @@ def run_body(request: ApiRequest, today: dt.date) -> RunBody:
     if unknown:
         raise reject("invalid-body", f"unknown fields; allowed: {sorted(_BODY_FIELDS)}", unknown)
     window = _window(_date(body, "start"), _date(body, "end"), today)
-    trigger = body.get("trigger_by", None)
-    if trigger is None:
+    if "trigger_by" not in body:
         return RunBody(window, "api")
+    trigger = body["trigger_by"]
     if not isinstance(trigger, str) or not TRIGGER_PATTERN.fullmatch(trigger):
         raise reject("invalid-body", f"trigger_by must match {TRIGGER_PATTERN.pattern}", trigger)
     return RunBody(window, f"api:{trigger}")
@@ -149,15 +157,14 @@ class RunFilter:
 def _since(raw: str | None) -> dt.datetime | None:
     if raw is None:
         return None
-    detail = "since must be YYYY-MM-DD or an RFC 3339 time"
-    if not raw.isascii():
-        raise reject("invalid-parameter", detail, raw)
+    if not _SINCE.fullmatch(raw):
+        raise reject("invalid-parameter", "since must be YYYY-MM-DD or an RFC 3339 time", raw)
     try:
         if _DATE.fullmatch(raw):
             return dt.datetime.combine(dt.date.fromisoformat(raw), dt.time(), dt.UTC)
         moment = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:
-        raise reject("invalid-parameter", detail, raw) from None
+        raise reject("invalid-date", "since is not a real calendar time", raw, 422) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
