@@ -191,7 +191,7 @@ class DuckDBWarehouse:
             Rows written (the rows of ``source``).
 
         Raises:
-            DataError: unknown columns, values that do not fit, NULL or duplicate merge keys.
+            DataError: unknown columns, values that do not fit, duplicate merge keys.
             WarehouseError: the table is missing or DuckDB rejected the write.
             WarehouseUnavailable: the file is locked or a concurrent write conflicted.
         """
@@ -256,10 +256,6 @@ class DuckDBWarehouse:
         self, cur: duckdb.DuckDBPyConnection, table: TableRef, keys: tuple[str, ...]
     ) -> None:
         cols = ", ".join(_q(k) for k in keys)
-        nulls = " OR ".join(f"{_q(k)} IS NULL" for k in keys)
-        row = self._run(cur, f"SELECT {cols} FROM {_STAGE} WHERE {nulls} LIMIT 1").fetchone()
-        if row is not None:
-            raise DataError(f"merge into {table}: a merge key is NULL in row key {row!r}")
         sql = f"SELECT {cols} FROM {_STAGE} GROUP BY ALL HAVING COUNT(*) > 1 LIMIT 1"
         dup = self._run(cur, sql).fetchone()
         if dup is not None:
@@ -337,7 +333,9 @@ def _deletes(target: str, spec: WriteSpec) -> list[tuple[str, dict[str, Any]]]:
     if spec.mode == "overwrite":
         return [(f"DELETE FROM {target}", {})]
     if spec.mode == "merge":
-        match = " AND ".join(f"t.{_q(k)} = s.{_q(k)}" for k in spec.keys)
+        # NULL-safe: a NULL key (e.g. Anthropic's default workspace) matches NULL, as in
+        # the BigQuery adapter's MERGE, so re-running a window never duplicates such rows.
+        match = " AND ".join(f"t.{_q(k)} IS NOT DISTINCT FROM s.{_q(k)}" for k in spec.keys)
         sql = f"DELETE FROM {target} AS t WHERE EXISTS (SELECT 1 FROM {_STAGE} AS s WHERE {match})"
         return [(sql, {})]
     out: list[tuple[str, dict[str, Any]]] = []

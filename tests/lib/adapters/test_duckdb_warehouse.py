@@ -126,13 +126,16 @@ def test_failed_apply_rolls_back(wh: DuckDBWarehouse, statements: list[str]) -> 
     assert wh.query(f"SELECT k FROM {table_sql(REF)}") == [{"k": "a"}]
 
 
-def test_merge_refuses_null_keys(wh: DuckDBWarehouse) -> None:
+def test_merge_matches_null_keys_null_safely(wh: DuckDBWarehouse) -> None:
     spec = TableSpec(fields=(SchemaField(name="k", type="STRING"), SPEC.fields[1]))
     ref = TableRef(REF.dataset, "nullable_keys")
     wh.ensure_table(ref, spec)
-    batch = pa.RecordBatch.from_pylist([{"k": None}], schema=pa.schema([("k", pa.string())]))
-    with pytest.raises(DataError, match="merge key is NULL"):
+    batch = pa.RecordBatch.from_pylist(
+        [{"k": None}, {"k": "a"}], schema=pa.schema([("k", pa.string())])
+    )
+    for _ in range(2):
         wh.write(ref, [batch], WriteSpec(mode="merge", keys=("k",)))
+    assert wh.query(f"SELECT COUNT(*) AS n FROM {table_sql(ref)}") == [{"n": 2}]
 
 
 def test_two_threads_write_different_tables(wh: DuckDBWarehouse) -> None:
