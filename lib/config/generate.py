@@ -1,0 +1,51 @@
+"""Write JSON Schemas for editors from the config models (``python -m lib.config.generate``).
+
+The pydantic models are the single source of truth; ``configs/_schemas/*.schema.json`` are
+generated from them and a test fails when they drift. Point an editor at them, e.g. with a
+``# yaml-language-server: $schema=../../../../_schemas/pipeline.schema.json`` first line.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import TypeAdapter
+
+from lib.config.dq import DqRules
+from lib.config.pipeline import PipelineConfig
+from lib.config.source import SourceConfig
+from lib.schema import SchemaField
+
+SCHEMA_DIR = Path(__file__).resolve().parents[2] / "configs" / "_schemas"
+
+
+def schemas() -> dict[str, dict[str, Any]]:
+    """File name → JSON Schema of every config file kind."""
+    out: dict[str, dict[str, Any]] = {
+        "pipeline.schema.json": PipelineConfig.model_json_schema(),
+        "source.schema.json": TypeAdapter(SourceConfig).json_schema(),
+        "dq.schema.json": DqRules.model_json_schema(),
+        "table_schema.schema.json": TypeAdapter(list[SchemaField]).json_schema(),
+    }
+    for name, schema in out.items():
+        schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+        schema["$id"] = f"https://convergence.dev/configs/{name}"
+    return out
+
+
+def render() -> dict[str, str]:
+    """File name → file text."""
+    return {n: json.dumps(s, indent=2, sort_keys=True) + "\n" for n, s in schemas().items()}
+
+
+def main() -> None:
+    """Regenerate ``configs/_schemas``."""
+    SCHEMA_DIR.mkdir(parents=True, exist_ok=True)
+    for name, text in render().items():
+        (SCHEMA_DIR / name).write_text(text)
+
+
+if __name__ == "__main__":
+    main()
