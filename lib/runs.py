@@ -5,12 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from events.models import RunRequested, Window
+from events.models import RunRequested, StepRef, Window
 from lib import metadata
 from lib.config.loader import load_pipeline
 from lib.errors import ConfigError, ConfigProblem
 from lib.metadata import RunTransition
-from lib.observability import current_traceparent
+from lib.observability import current_traceparent, tracer
 from lib.wiring import Runtime
 
 
@@ -52,6 +52,19 @@ def request_run(
     first = pipeline.config.step_ref(0)
     assert first is not None  # steps has min_length=1
     window = window or default_window(rt, pipeline.config.default_window_days)
+    with tracer().start_as_current_span("run.request", attributes={"tenant_id": tenant_id}):
+        return _publish_request(rt, tenant_id, pipeline_id, first, window, trigger_by, run_id)
+
+
+def _publish_request(
+    rt: Runtime,
+    tenant_id: str,
+    pipeline_id: str,
+    first: StepRef,
+    window: Window,
+    trigger_by: str,
+    run_id: str | None,
+) -> RunRequested:
     event = RunRequested(
         event_id=uuid.uuid4().hex,
         occurred_at=rt.clock.now(),

@@ -140,5 +140,10 @@ def runtime() -> Runtime:
     """The installed runtime, or one built once from the environment."""
     global _installed
     if _installed is None:
-        _installed = build_runtime(Settings.from_env())
+        settings = Settings.from_env()
+        if settings.mode == "cloud":
+            from lib.observability import configure_logging
+
+            configure_logging(settings.project)
+        _installed = build_runtime(settings)
     return _installed

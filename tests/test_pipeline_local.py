@@ -208,3 +208,17 @@ def test_bad_pipeline_reference_fails_the_run_terminally(make_platform):
     platform = make_platform()
     with pytest.raises(Exception, match="no pipeline file"):
         request_run(platform.rt, "acme", "no_such_pipeline", WINDOW)
+
+
+def test_a_whole_run_is_one_trace(make_platform):
+    platform = make_platform()
+    event = run(platform)
+    trace_ids = {
+        e.traceparent.split("-")[1]
+        for e in platform.rt.bus.published_events()
+        if e.pipeline_logging_id == event.pipeline_logging_id
+    }
+    assert event.traceparent is not None
+    assert trace_ids == {event.traceparent.split("-")[1]}
+    spans = {e.traceparent.split("-")[2] for e in platform.rt.bus.published_events()}
+    assert len(spans) >= 4  # the request and one span per handler invocation
