@@ -41,11 +41,15 @@ def _clone_pipeline(config_dir: Path, tenant: str, new_id: str, enabled: bool = 
 
 
 def make_config(root: Path) -> Path:
-    """The demo configs plus ``globex_only`` (globex) and a disabled ``acme_paused`` (acme)."""
+    """The demo configs plus ``globex_only`` (globex), a disabled ``acme_paused`` and
+    ``acme_only`` (acme) whose source needs a secret nobody set, so its runs fail in ingest."""
     config_dir = root / "configs"
     shutil.copytree(REPO / "configs", config_dir)
     _clone_pipeline(config_dir, "globex", "globex_only")
     _clone_pipeline(config_dir, "acme", "acme_paused", enabled=False)
+    _clone_pipeline(config_dir, "acme", "acme_only")
+    source = config_dir / "acme/openai/cost/acme_only/openai_costs_source.yml"
+    source.write_text(source.read_text().replace("secret: openai_admin_key", "secret: absent_key"))
     return config_dir
 
 
