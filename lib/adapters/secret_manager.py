@@ -46,13 +46,23 @@ class SecretManagerSecrets:
     Args:
         client: a ``google.cloud.secretmanager.SecretManagerServiceClient``.
         project: the project holding the secrets.
-        timeout: seconds one access may take.
+        timeout: seconds one access may take, retries of UNAVAILABLE/RESOURCE_EXHAUSTED
+            included.
     """
 
     def __init__(self, client: Any, project: str, *, timeout: float = 30.0) -> None:
+        from google.api_core import exceptions as gexc
+        from google.api_core import retry as retries
+
         self._client = client
         self._project = project
         self._timeout = timeout
+        self._retry = retries.Retry(
+            predicate=retries.if_exception_type(gexc.ServiceUnavailable, gexc.ResourceExhausted),
+            initial=0.2,
+            maximum=5.0,
+            timeout=timeout,
+        )
 
     def version_name(self, tenant_id: str, name: str) -> str:
         """The full resource name of the ``latest`` version of a tenant's secret."""
@@ -70,7 +80,7 @@ class SecretManagerSecrets:
         resource = self.version_name(tenant_id, name)
         try:
             response = self._client.access_secret_version(
-                request={"name": resource}, timeout=self._timeout
+                request={"name": resource}, retry=self._retry, timeout=self._timeout
             )
         except (gexc.NotFound, gexc.FailedPrecondition) as exc:
             raise SecretNotFound(
