@@ -6,6 +6,7 @@ Thin shell: Flask request → :func:`lib.api.handle` → response. Importing it 
 
 from __future__ import annotations
 
+import flask
 import functions_framework
 from werkzeug.wrappers import Request, Response
 
@@ -17,7 +18,19 @@ from lib.wiring import runtime
 check_settings(Settings.from_env())
 
 
+def _answer(request: Request) -> Response:
+    return to_werkzeug(handle(runtime(), from_werkzeug(request)))
+
+
 @functions_framework.http
 def api(request: Request) -> Response:
     """Answer one control-plane request (routes in ``openapi/openapi.yaml``)."""
-    return to_werkzeug(handle(runtime(), from_werkzeug(request)))
+    return _answer(request)
+
+
+def _unrouted(_error: Exception) -> Response:
+    # Paths the framework's catch-all rule cannot match (a newline in an id) get our answer too.
+    return _answer(flask.request)
+
+
+functions_framework.errorhandler(404)(_unrouted)
