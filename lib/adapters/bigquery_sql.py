@@ -125,7 +125,9 @@ def _merge_replace(dest: str, src: str, columns: Sequence[str], scope: str) -> s
 
 
 def _merge_upsert(dest: str, src: str, columns: Sequence[str], keys: Sequence[str]) -> str:
-    on = " AND ".join(f"{TARGET}.{ident(k)} = {SOURCE}.{ident(k)}" for k in keys)
+    # NULL-safe, as in the embedded warehouse: a NULL key matches NULL, so re-running a
+    # window never duplicates rows whose key is NULL.
+    on = " AND ".join(f"{TARGET}.{ident(k)} IS NOT DISTINCT FROM {SOURCE}.{ident(k)}" for k in keys)
     updates = [c for c in columns if c not in keys]
     cols = ", ".join(ident(c) for c in columns)
     values = ", ".join(f"{SOURCE}.{ident(c)}" for c in columns)
@@ -140,16 +142,15 @@ def _merge_upsert(dest: str, src: str, columns: Sequence[str], keys: Sequence[st
 
 
 def key_check_sql(project: str, staging: TableRef, keys: Sequence[str]) -> str:
-    """A query returning one staged key that is duplicated or NULL (none when keys are sound).
+    """A query returning one duplicated staged key (no rows when every key is unique).
 
-    BigQuery's MERGE would fail on duplicates with a generic error and silently insert rows
-    whose key is NULL; the embedded warehouse refuses both, so this does too.
+    BigQuery's MERGE would fail on duplicates with a generic error; the embedded warehouse
+    refuses them with a DataError naming a key, so this does too. NULLs group together.
     """
     cols = ", ".join(ident(k) for k in keys)
-    nulls = " OR ".join(f"{ident(k)} IS NULL" for k in keys)
     return (
         f"SELECT {cols}, COUNT(*) AS n FROM {table_sql(project, staging)}\n"
-        f"GROUP BY {cols} HAVING COUNT(*) > 1 OR {nulls} LIMIT 1"
+        f"GROUP BY {cols} HAVING COUNT(*) > 1 LIMIT 1"
     )
 
 

@@ -188,12 +188,10 @@ class BigQueryWarehouse:
         if not rows:
             return
         sample = {k: rows[0][k] for k in keys}
-        if rows[0]["n"] > 1:
-            raise DataError(
-                f"merge into {table}: the source has duplicate keys, e.g. {sample!r}; "
-                "deduplicate the source or add key columns"
-            )
-        raise DataError(f"merge into {table}: a merge key is NULL in row key {sample!r}")
+        raise DataError(
+            f"merge into {table}: the source has duplicate keys, e.g. {sample!r}; "
+            "deduplicate the source or add key columns"
+        )
 
     def _stage_batches(
         self, staging: TableRef, schema: list[Any], batches: Iterable[pa.RecordBatch]

@@ -308,8 +308,8 @@ def test_merge_checks_keys_then_upserts_in_one_statement(warehouse, client):
     warehouse.ensure_table(REF, SPEC)
     warehouse.write(REF, [batch([row()])], WriteSpec(mode="merge", keys=("run", "model")))
     check, merge = statements(client)
-    assert "GROUP BY `run`, `model` HAVING COUNT(*) > 1 OR `run` IS NULL" in check
-    assert "ON T.`run` = S.`run` AND T.`model` = S.`model`" in merge
+    assert "GROUP BY `run`, `model` HAVING COUNT(*) > 1" in check
+    assert "ON T.`run` IS NOT DISTINCT FROM S.`run` AND T.`model` IS NOT DISTINCT FROM" in merge
     assert "WHEN MATCHED THEN UPDATE SET `ingestion_date` = S.`ingestion_date`, " in merge
     assert "WHEN NOT MATCHED THEN INSERT (`run`, `ingestion_date`, `model`, `amount`)" in merge
 
@@ -459,3 +459,19 @@ def test_the_module_imports_the_sdk_lazily():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.integration
+def test_merge_matches_null_keys_null_safely_on_the_emulator():
+    from tests.support.bigquery import emulator_warehouse
+
+    wh = emulator_warehouse()
+    try:
+        wh.ensure_dataset(REF.dataset)
+        wh.ensure_table(REF, SPEC)
+        rows = [row(model=None), row(model="o1")]  # type: ignore[arg-type]
+        for _ in range(2):
+            wh.write(REF, [batch(rows)], WriteSpec(mode="merge", keys=("run", "model")))
+        assert wh.query("SELECT COUNT(*) AS n FROM `acme_raw_openai`.`costs`") == [{"n": 2}]
+    finally:
+        wh.close()
