@@ -133,3 +133,12 @@ def rt(tmp_path: Path):  # type: ignore[no-untyped-def]
     with harness.installed(runtime):
         yield runtime
     runtime.close()
+
+
+def test_cli_exports_schedules(tmp_path: Path) -> None:
+    from lib.cli import main
+
+    config_dir = harness.make_config(tmp_path)
+    out = tmp_path / "schedules.json"
+    assert main(["schedules", "export", "--config-dir", str(config_dir), "--output", str(out)]) == 0
+    assert out.read_text() == render(export_schedules(config_dir))

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
+from typing import Any
 
 import functions_framework
 import pytest
@@ -12,6 +14,7 @@ from werkzeug.test import Client
 from events.models import RunRequested
 from lib import metadata
 from lib.api import MAX_BODY_BYTES, ApiRequest, check_settings, handle
+from lib.errors import WarehouseUnavailable
 from lib.settings import Settings
 from lib.wiring import Runtime
 from tests.lib.api import harness
@@ -248,3 +251,39 @@ def test_end_to_end_run_reports_steps_and_dq(tmp_path: Path, config_dir: Path) -
     assert all(s["duration_ms"] is not None for s in detail["steps"])
     assert detail["dq"]["expectations"] > 0
     assert detail["dq"]["passed"] == detail["dq"]["expectations"]
+
+
+class _FailingWarehouse:
+    """A Warehouse whose queries fail with ``error`` (everything else passes through)."""
+
+    def __init__(self, inner: Any, error: Exception) -> None:
+        self._inner, self._error = inner, error
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def query(self, sql: str, params: Any = None) -> Any:
+        raise self._error
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [(WarehouseUnavailable("bq 503"), 503), (RuntimeError("boom at /secret/path"), 500)],
+)
+def test_failures_become_problems_without_internals(
+    rt: Runtime, keys: Keys, error: Exception, status: int
+) -> None:
+    broken = dataclasses.replace(rt, warehouse=_FailingWarehouse(rt.warehouse, error))
+    request = ApiRequest("GET", "/pipelines/runs", {"X-API-Key": keys.active["acme"]})
+    response = handle(broken, request)
+    assert response.status == status and response.content_type == "application/problem+json"
+    assert str(error) not in response.encoded().decode()
+    assert ("Retry-After" in response.headers) is (status == 503)
+
+
+def test_public_names_are_exported() -> None:
+    import lib.api
+
+    public = {n for n in vars(lib.api) if not n.startswith("_")} - {"annotations"}
+    modules = {"auth", "http", "routing", "validation", "views", "wsgi"}
+    assert set(lib.api.__all__) == public - modules
