@@ -146,4 +146,6 @@ def runtime() -> Runtime:
 
             configure_logging(settings.project)
         _installed = build_runtime(settings)
+        if settings.mode == "local":  # a local functions-framework server: deliver as published
+            _installed.bus.deliver_in_background()  # type: ignore[attr-defined]
     return _installed

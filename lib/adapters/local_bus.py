@@ -157,6 +157,7 @@ class LocalBus:
         self._queue: deque[_Delivery] = deque()
         self._cond = threading.Condition()
         self._in_flight = 0
+        self._background: threading.Thread | None = None
 
     def publish(self, event: Event) -> str:
         """Publish ``event`` to ``event.TOPIC``; deliveries wait for ``run_until_idle``.
@@ -197,6 +198,24 @@ class LocalBus:
         with self._cond:
             pending = len(self._queue)
         return DeliveryStats(run.started, run.acked, run.nacked, run.dead_lettered, pending)
+
+    def deliver_in_background(self) -> None:
+        """Deliver messages on a daemon thread as they are published (local HTTP servers).
+
+        After this, callers must not call ``run_until_idle`` themselves.
+        """
+        if self._background is not None:
+            return
+
+        def loop() -> None:
+            while True:
+                with self._cond:
+                    while not self._queue:
+                        self._cond.wait()
+                self.run_until_idle()
+
+        self._background = threading.Thread(target=loop, name="local-bus-delivery", daemon=True)
+        self._background.start()
 
     def dead_letters(self, selection: DeadLetterFilter) -> list[DeadLetter]:
         """Persisted dead letters matching ``selection``, oldest first."""
