@@ -27,7 +27,7 @@ console = Console()
 def local_runtime(
     settings: Settings, progress: Progress | None = None, **kw: Any
 ) -> Iterator[Runtime]:
-    """A local runtime whose handlers advance ``progress`` as steps start; installed for handlers."""
+    """A local runtime, installed for handlers, whose handlers advance ``progress``."""
     from events.topology import load_topology
 
     handlers = handler_functions(load_topology())

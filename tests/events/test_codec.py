@@ -11,7 +11,6 @@ from events.models import (
     IngestCompleted,
     RunCompleted,
     RunFailed,
-    RunRequested,
     StepRef,
 )
 from tests.events.make_golden import golden_event

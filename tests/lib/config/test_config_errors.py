@@ -196,7 +196,7 @@ def test_discovery_is_confined_to_the_tenant(tree):
     shutil.copytree(tree / "acme", tree / "globex")
     shutil.rmtree(tree / "globex" / "openai")
     with pytest.raises(
-        ConfigError, match="no pipeline file named openai_costs.yml for tenant 'globex'"
+        ConfigError, match=r"no pipeline file named openai_costs\.yml for tenant 'globex'"
     ):
         load_pipeline(tree, "globex", "openai_costs")
     assert load_pipeline(tree, "acme", "openai_costs").tenant_id == "acme"
