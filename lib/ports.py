@@ -58,6 +58,8 @@ class WriteSpec:
             same transaction (how a (run, step) replaces its own earlier partial rows).
         replace_range: for ``append``: delete rows whose ``column`` lies in
             ``[low, high]`` first (how a transform overwrites its window).
+            Given together, ``replace`` and ``replace_range`` combine with AND: only rows
+            in both scopes are replaced (e.g. one provider's rows of a window).
     """
 
     mode: WriteMode = "append"

@@ -108,9 +108,7 @@ def replace_scope(spec: WriteSpec) -> tuple[str | None, dict[str, Any]]:
         column, low, high = spec.replace_range
         params.update(replace_low=low, replace_high=high)
         clauses.append(f"{TARGET}.{ident(column)} BETWEEN @replace_low AND @replace_high")
-    if spec.replace_range is not None and len(clauses) > 1:
-        # Like two DELETEs: rows in the replace scope OR in the range are replaced.
-        return f"({' AND '.join(clauses[:-1])}) OR {clauses[-1]}", params
+    # replace and replace_range combine with AND: rows in the scope AND in the range.
     return (" AND ".join(clauses) if clauses else None), params
 
 

@@ -338,20 +338,19 @@ def _deletes(target: str, spec: WriteSpec) -> list[tuple[str, dict[str, Any]]]:
         match = " AND ".join(f"t.{_q(k)} IS NOT DISTINCT FROM s.{_q(k)}" for k in spec.keys)
         sql = f"DELETE FROM {target} AS t WHERE EXISTS (SELECT 1 FROM {_STAGE} AS s WHERE {match})"
         return [(sql, {})]
-    out: list[tuple[str, dict[str, Any]]] = []
-    if spec.replace:
-        items = list(spec.replace.items())
-        where = " AND ".join(
-            f"{_q(c)} IS NOT DISTINCT FROM $r{i}" for i, (c, _) in enumerate(items)
-        )
-        out.append(
-            (f"DELETE FROM {target} WHERE {where}", {f"r{i}": v for i, (_, v) in enumerate(items)})
-        )
+    # replace and replace_range combine with AND: one DELETE of the rows in both scopes.
+    clauses: list[str] = []
+    params: dict[str, Any] = {}
+    for i, (column, value) in enumerate((spec.replace or {}).items()):
+        clauses.append(f"{_q(column)} IS NOT DISTINCT FROM $r{i}")
+        params[f"r{i}"] = value
     if spec.replace_range:
         column, low, high = spec.replace_range
-        sql = f"DELETE FROM {target} WHERE {_q(column)} BETWEEN $low AND $high"
-        out.append((sql, {"low": low, "high": high}))
-    return out
+        clauses.append(f"{_q(column)} BETWEEN $low AND $high")
+        params.update(low=low, high=high)
+    if not clauses:
+        return []
+    return [(f"DELETE FROM {target} WHERE {' AND '.join(clauses)}", params)]
 
 
 def _bind(statement: Statement, params: Mapping[str, Any]) -> dict[str, Any]:

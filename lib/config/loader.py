@@ -101,6 +101,7 @@ def _check_columns(spec: TableSpec, target: TableTarget, file: str, field: str) 
         "cluster_by": target.cluster_by,
         "partition_field": [target.partition_field] if target.partition_field else [],
         "window_column": [target.window_column] if target.window_column else [],
+        "replace_scope": list(target.replace_scope),
     }
     problems = [
         ConfigProblem(

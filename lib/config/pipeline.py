@@ -81,6 +81,11 @@ class TableTarget(_Strict):
         default=None,
         description="append only: rows whose column lies in the run's window are replaced.",
     )
+    replace_scope: dict[Column, str] = Field(
+        default_factory=dict,
+        description="with window_column: only window rows whose columns equal these values "
+        "are replaced, e.g. {x_provider: openai} so one provider never replaces another's rows.",
+    )
 
     @model_validator(mode="after")
     def _keys(self) -> TableTarget:
@@ -88,6 +93,8 @@ class TableTarget(_Strict):
             raise ValueError("write_mode 'merge' needs merge_keys: the columns that identify a row")
         if self.write_mode != "merge" and self.merge_keys:
             raise ValueError("merge_keys are used only with write_mode: merge")
+        if self.replace_scope and not self.window_column:
+            raise ValueError("replace_scope needs window_column (write_mode: append)")
         return self
 
 
@@ -126,6 +133,13 @@ class TransformStep(_Step):
     type: Literal["transform"]
     sql: RelPath
     destination: TableTarget
+    lookback_days: int = Field(
+        default=0,
+        ge=0,
+        le=90,
+        description="also re-derive this many days before the run's window (late source "
+        "rows): @window_start and the replaced window start that many days earlier.",
+    )
 
 
 Step = Annotated[IngestStep | DqStep | TransformStep, Field(discriminator="type")]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import sqlglot
@@ -23,10 +24,17 @@ def used_parameters(sql: str) -> set[str]:
     }
 
 
+def window_start(ctx: StepContext) -> dt.date:
+    """First day the step derives: the run's window start minus the step's ``lookback_days``."""
+    step = ctx.step
+    lookback = step.lookback_days if isinstance(step, TransformStep) else 0
+    return ctx.event.window.start - dt.timedelta(days=lookback)
+
+
 def transform_params(ctx: StepContext) -> dict[str, Any]:
     """Parameters every transform SQL may use."""
     return {
-        "window_start": ctx.event.window.start,
+        "window_start": window_start(ctx),
         "window_end": ctx.event.window.end,
         "run_id": ctx.run_id,
         "tenant_id": ctx.event.tenant_id,
@@ -53,9 +61,10 @@ def run_transform(ctx: StepContext) -> StepOutcome:
     elif target.write_mode == "overwrite":
         write = WriteSpec(mode="overwrite")
     elif target.window_column:
-        window = ctx.event.window
         write = WriteSpec(
-            mode="append", replace_range=(target.window_column, window.start, window.end)
+            mode="append",
+            replace=dict(target.replace_scope) or None,
+            replace_range=(target.window_column, window_start(ctx), ctx.event.window.end),
         )
     else:
         write = WriteSpec(mode="append", replace={"pipeline_logging_id": ctx.run_id})

@@ -275,7 +275,7 @@ def test_replace_scope_is_one_merge_with_typed_parameters(warehouse, client):
     assert sql.startswith("MERGE `proj`.`acme_raw_openai`.`costs` AS T USING ")
     assert "ON FALSE" in sql
     assert (
-        "WHEN NOT MATCHED BY SOURCE AND ((T.`run` = @replace_0) OR T.`ingestion_date` "
+        "WHEN NOT MATCHED BY SOURCE AND (T.`run` = @replace_0 AND T.`ingestion_date` "
         "BETWEEN @replace_low AND @replace_high) THEN DELETE" in sql
     )
     assert {(p.name, p.type_, p.value) for p in params} == {
