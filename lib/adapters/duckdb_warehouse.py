@@ -101,12 +101,24 @@ class DuckDBWarehouse:
     """No ``prefix*`` wildcard tables: readers UNION ALL over ``list_tables`` instead."""
 
     def __init__(
-        self, path: Path | str, *, on_statement: Callable[[str], None] | None = None
+        self,
+        path: Path | str,
+        *,
+        on_statement: Callable[[str], None] | None = None,
+        memory_limit: str = "512MB",
     ) -> None:
+        """Open (or create) the DuckDB file.
+
+        Args:
+            path: the database file.
+            on_statement: called with every SQL statement sent to DuckDB.
+            memory_limit: DuckDB's buffer limit; beyond it staging and big queries spill to
+                disk, so peak memory stays flat however many rows a load streams.
+        """
         self._on_statement = on_statement
         self._lock = threading.RLock()
         with _translated(f"DuckDB file {path}"):
-            self._con = duckdb.connect(str(path))
+            self._con = duckdb.connect(str(path), config={"memory_limit": memory_limit})
             self._run(self._con, "SET GLOBAL TimeZone = 'UTC'")
 
     # --- plumbing -----------------------------------------------------------------------
