@@ -1,0 +1,126 @@
+-- Anthropic cost report → FOCUS 1.2 rows, one per day, workspace and cost item (BigQuery SQL).
+-- Raw tables are delivery logs (every run appends its pages): each day uses the newest
+-- delivery only. Amounts are cents (decimal strings): BilledCost = amount_cents × 0.01.
+-- Tokens come from the Messages usage of the same day, workspace, model, tier and context
+-- window; web-search rows take the day's web-search requests of the workspace.
+-- Mapping: docs/focus_mapping.md#anthropic
+WITH costs AS (
+  SELECT *
+  FROM raw_anthropic.cost_report
+  WHERE DATE(bucket_starting_at) BETWEEN @window_start AND @window_end
+  QUALIFY DENSE_RANK() OVER (
+    PARTITION BY bucket_starting_at ORDER BY ingestion_timestamp DESC, pipeline_logging_id DESC
+  ) = 1
+),
+usage_rows AS (
+  SELECT *
+  FROM raw_anthropic.usage_messages
+  WHERE DATE(bucket_starting_at) BETWEEN @window_start AND @window_end
+  QUALIFY DENSE_RANK() OVER (
+    PARTITION BY bucket_starting_at ORDER BY ingestion_timestamp DESC, pipeline_logging_id DESC
+  ) = 1
+),
+tokens AS (
+  SELECT
+    bucket_starting_at,
+    IFNULL(workspace_id, '') AS workspace,
+    model,
+    service_tier,
+    context_window,
+    SUM(uncached_input_tokens) AS uncached_input_tokens,
+    SUM(IFNULL(cache_read_input_tokens, 0)) AS cache_read_input_tokens,
+    SUM(IFNULL(cache_creation_ephemeral_5m_input_tokens, 0)) AS cache_5m_tokens,
+    SUM(IFNULL(cache_creation_ephemeral_1h_input_tokens, 0)) AS cache_1h_tokens,
+    SUM(output_tokens) AS output_tokens
+  FROM usage_rows
+  GROUP BY bucket_starting_at, workspace, model, service_tier, context_window
+),
+searches AS (
+  SELECT
+    bucket_starting_at,
+    IFNULL(workspace_id, '') AS workspace,
+    SUM(IFNULL(server_tool_use_web_search_requests, 0)) AS requests
+  FROM usage_rows
+  GROUP BY bucket_starting_at, workspace
+),
+joined AS (
+  SELECT
+    c.*,
+    DATE(c.bucket_starting_at) AS charge_date,
+    CAST(c.amount_cents * NUMERIC '0.01' AS NUMERIC) AS cost,
+    CAST(
+      CASE
+        WHEN c.cost_type = 'web_search' THEN s.requests
+        WHEN c.token_type = 'uncached_input_tokens' THEN t.uncached_input_tokens
+        WHEN c.token_type = 'cache_read_input_tokens' THEN t.cache_read_input_tokens
+        WHEN c.token_type = 'cache_creation.ephemeral_5m_input_tokens' THEN t.cache_5m_tokens
+        WHEN c.token_type = 'cache_creation.ephemeral_1h_input_tokens' THEN t.cache_1h_tokens
+        WHEN c.token_type = 'output_tokens' THEN t.output_tokens
+      END AS NUMERIC
+    ) AS quantity,
+    CASE WHEN c.cost_type = 'web_search' THEN 'Requests' ELSE 'Tokens' END AS unit,
+    IFNULL(c.model, c.cost_type) AS sku
+  FROM costs AS c
+  LEFT JOIN tokens AS t
+    ON t.bucket_starting_at = c.bucket_starting_at
+    AND t.workspace = IFNULL(c.workspace_id, '')
+    AND t.model = c.model
+    AND t.service_tier = c.service_tier
+    AND t.context_window = c.context_window
+  LEFT JOIN searches AS s
+    ON s.bucket_starting_at = c.bucket_starting_at
+    AND s.workspace = IFNULL(c.workspace_id, '')
+)
+SELECT
+  cost AS BilledCost,
+  cost AS EffectiveCost,
+  cost AS ListCost,
+  cost AS ContractedCost,
+  UPPER(currency) AS BillingCurrency,
+  TIMESTAMP(DATE_TRUNC(charge_date, MONTH)) AS BillingPeriodStart,
+  TIMESTAMP(DATE_ADD(DATE_TRUNC(charge_date, MONTH), INTERVAL 1 MONTH)) AS BillingPeriodEnd,
+  bucket_starting_at AS ChargePeriodStart,
+  bucket_ending_at AS ChargePeriodEnd,
+  'Usage' AS ChargeCategory,
+  CAST(NULL AS STRING) AS ChargeClass,
+  description AS ChargeDescription,
+  'Usage-Based' AS ChargeFrequency,
+  'Claude API' AS ServiceName,
+  'AI and Machine Learning' AS ServiceCategory,
+  'Generative AI' AS ServiceSubcategory,
+  'Anthropic' AS ProviderName,
+  'Anthropic' AS PublisherName,
+  'Anthropic' AS InvoiceIssuerName,
+  CONCAT(@tenant_id, '-', FORMAT_DATE('%Y%m', charge_date)) AS InvoiceId,
+  @tenant_id AS BillingAccountId,
+  CAST(NULL AS STRING) AS BillingAccountName,
+  IFNULL(workspace_id, 'default') AS SubAccountId,
+  IFNULL(workspace_id, 'Default Workspace') AS SubAccountName,
+  quantity AS ConsumedQuantity,
+  IF(quantity IS NULL, NULL, unit) AS ConsumedUnit,
+  quantity AS PricingQuantity,
+  IF(quantity IS NULL, NULL, unit) AS PricingUnit,
+  'Standard' AS PricingCategory,
+  CAST(NULL AS STRING) AS CommitmentDiscountStatus,
+  sku AS SkuId,
+  CONCAT(sku, ':', IFNULL(token_type, cost_type), ':', IFNULL(service_tier, '-')) AS SkuPriceId,
+  IFNULL(token_type, cost_type) AS SkuMeter,
+  CAST(NULL AS STRING) AS RegionId,
+  CAST(NULL AS STRING) AS RegionName,
+  CAST(NULL AS STRING) AS AvailabilityZone,
+  CAST(NULL AS STRING) AS ResourceId,
+  CAST(NULL AS STRING) AS ResourceName,
+  CAST(NULL AS STRING) AS ResourceType,
+  CAST(NULL AS JSON) AS Tags,
+  'anthropic' AS x_provider,
+  charge_date AS x_charge_date,
+  model AS x_model,
+  IFNULL(token_type, cost_type) AS x_usage_type,
+  service_tier AS x_service_tier,
+  CONCAT(
+    CAST(charge_date AS STRING), '|', IFNULL(workspace_id, ''), '|', IFNULL(description, ''),
+    '|', IFNULL(service_tier, ''), '|', IFNULL(context_window, ''), '|',
+    IFNULL(inference_geo, ''), '|', IFNULL(token_type, '')
+  ) AS x_source_row_key,
+  @run_id AS x_pipeline_logging_id
+FROM joined
