@@ -74,13 +74,14 @@ def test_full_run_loads_exact_rows_and_totals_for_both_tenants(make_platform):
         )[0]["t"]
         assert raw == total
         silver = rt.warehouse.query(
-            "SELECT SUM(cost) AS t, COUNT(DISTINCT usage_date) AS d FROM "
-            f"{table_sql(TableRef(f'{tenant}_silver_cost', 'openai_daily_cost'))}"
+            "SELECT SUM(BilledCost) AS t, COUNT(DISTINCT x_charge_date) AS d FROM "
+            f"{table_sql(TableRef(f'{tenant}_silver_cost', 'focus_daily'))} "
+            "WHERE x_provider = 'openai'"
         )[0]
         assert silver["d"] == 7
         assert abs(silver["t"] - total) <= Decimal("0.000000001") * rows
         steps = metadata.step_history(rt.warehouse, tenant, event.pipeline_logging_id)
-        assert [s["status"] for s in steps] == ["RUNNING", "COMPLETE"] * 3
+        assert [s["status"] for s in steps] == ["RUNNING", "COMPLETE"] * 5
     completed = rt.bus.published_events("run-completed")
     assert sorted(e.tenant_id for e in completed) == ["acme", "globex"]
 
@@ -91,18 +92,24 @@ def test_same_run_requested_delivered_twice_writes_nothing_twice(make_platform):
     event = run(platform)
     before = (
         count(rt, "acme", "raw_openai", "costs"),
-        count(rt, "acme", "silver_cost", "openai_daily_cost"),
+        count(rt, "acme", "silver_cost", "focus_daily"),
     )
     rt.bus.publish(event)  # at-least-once: the very same event again
     platform.drain()
     after = (
         count(rt, "acme", "raw_openai", "costs"),
-        count(rt, "acme", "silver_cost", "openai_daily_cost"),
+        count(rt, "acme", "silver_cost", "focus_daily"),
     )
     assert after == before
     steps = metadata.step_history(rt.warehouse, "acme", event.pipeline_logging_id)
     complete = [s["step_name"] for s in steps if s["status"] == "COMPLETE"]
-    assert complete == ["ingest_costs", "check_costs", "silver_daily_cost"]
+    assert complete == [
+        "ingest_costs",
+        "check_costs",
+        "ingest_usage",
+        "check_usage",
+        "silver_focus",
+    ]
     # the redelivery re-published the completion chain, so the run completed (again) once per delivery
     assert len(rt.bus.published_events("run-completed")) == 2
 
@@ -201,7 +208,7 @@ def test_critical_dq_failure_stops_the_run(make_platform, tmp_path):
     assert [e.TYPE for e in platform.rt.bus.published_events("dq-failed")] == [
         "convergence.dq.failed.v1"
     ]
-    assert not platform.rt.warehouse.table_exists(TableRef("acme_silver_cost", "openai_daily_cost"))
+    assert not platform.rt.warehouse.table_exists(TableRef("acme_silver_cost", "focus_daily"))
 
 
 def test_bad_pipeline_reference_fails_the_run_terminally(make_platform):
