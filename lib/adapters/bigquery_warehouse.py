@@ -220,8 +220,10 @@ class BigQueryWarehouse:
         self._run(sql, source.params, f"query into {staging}")
         with translate(f"table {staging}"):
             created = self._client.get_table(table_sql_ref(self._project, staging))
-        columns = [f.name for f in created.schema]
-        check_names(columns, {f.name for f in schema})
+        # BigQuery column names are case-insensitive: name the staged columns as the table does.
+        known = {f.name.lower(): f.name for f in schema}
+        columns = [known.get(f.name.lower(), f.name) for f in created.schema]
+        check_names(columns, known.values())
         count = self.query(f"SELECT COUNT(*) AS n FROM {table_sql(self._project, staging)}")
         return int(count[0]["n"]), columns
 
