@@ -90,11 +90,11 @@ def create_topology(
         TerminalError: Pub/Sub rejected a request (invalid names, permissions).
         TransientError: Pub/Sub was unavailable.
     """
-    from google.cloud import pubsub_v1
+    from google.cloud.pubsub_v1 import PublisherClient, SubscriberClient
 
     topology = topology or load_topology()
-    publisher = publisher or pubsub_v1.PublisherClient()
-    subscriber = subscriber or pubsub_v1.SubscriberClient()
+    publisher = publisher or PublisherClient()
+    subscriber = subscriber or SubscriberClient()
     report = TopologyReport()
     for topic in topology.topics:
         _create(report, _topic_path(project, topic.name), publisher.create_topic, {})
