@@ -97,6 +97,23 @@ def cmd_replay(args: argparse.Namespace) -> int:
     )
 
 
+def _month(value: str) -> dt.date:
+    from lib.report import parse_month
+
+    try:
+        return parse_month(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Print a tenant's spend tables and write the self-contained HTML report."""
+    from lib.report import run_report
+
+    out = Path(args.out) if args.out else None
+    return run_report(Settings.from_env(), args.tenant, args.month, out)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every sub-command."""
     parser = argparse.ArgumentParser(prog="convergence", description=__doc__)
@@ -138,6 +155,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--until", type=_datetime)
     p.add_argument("--dry-run", action="store_true", help="show what would move, move nothing")
     p.set_defaults(func=cmd_replay)
+
+    p = sub.add_parser("report", help=cmd_report.__doc__)
+    p.add_argument("--tenant", required=True)
+    p.add_argument("--month", type=_month, help="YYYY-MM (default: newest month with spend)")
+    p.add_argument("--out", help="HTML file (default: {home}/reports/{tenant}-{month}.html)")
+    p.set_defaults(func=cmd_report)
 
     from lib.admin_cli import add_commands
 

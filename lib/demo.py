@@ -14,7 +14,7 @@ from typing import Any
 
 from rich.table import Table
 
-from events.models import Window
+from events.models import RunRequested, Window
 from lib import metadata
 from lib.clock import SystemClock
 from lib.config.loader import Pipeline, load_pipeline_file, pipeline_files, tenants
@@ -84,16 +84,48 @@ def run_demo(home: Path, *, days: int = 7, faults: bool = False, clock: Clock | 
         ):
             window = Window(**default_window(rt, days).model_dump())
             prepare_sources(rt, pipelines, window)
-            requested = [
-                request_run(rt, p.tenant_id, p.config.pipeline_id, window, trigger_by="demo")
-                for p in pipelines
-            ]
+            providers, gold = split_gold(pipelines)
+            # 1) every provider pipeline (ingest → DQ → FOCUS silver), delivered to the end;
+            requested = request_all(rt, providers, window)
             drain(rt, requested, progress)
+            # 2) only then the gold pipelines, which read the complete silver table.
+            gold_requested = request_all(rt, gold, window)
+            drain(rt, gold_requested, progress)
+            requested += gold_requested
     with local_runtime(settings) as rt:
         codes = [show_run_rt(rt, e.tenant_id, e.pipeline_logging_id) for e in requested]
         print_summary(rt, pipelines)
+        reports = print_gold_summary(rt, sorted({p.tenant_id for p in gold}), home)
     console.print(f"\nDuckDB file: [bold]{settings.duckdb_path.resolve()}[/bold]")
+    for path in reports:
+        console.print(f"Spend report: [bold]{path.resolve()}[/bold]")
     return max(codes, default=0)
+
+
+def split_gold(pipelines: list[Pipeline]) -> tuple[list[Pipeline], list[Pipeline]]:
+    """(provider pipelines, gold pipelines): gold ones are labelled ``layer: gold``."""
+    gold = [p for p in pipelines if p.config.labels.get("layer") == "gold"]
+    return [p for p in pipelines if p not in gold], gold
+
+
+def request_all(rt: Runtime, pipelines: list[Pipeline], window: Window) -> list[RunRequested]:
+    """Request one demo run per pipeline for ``window``."""
+    return [
+        request_run(rt, p.tenant_id, p.config.pipeline_id, window, trigger_by="demo")
+        for p in pipelines
+    ]
+
+
+def print_gold_summary(rt: Runtime, tenant_ids: list[str], home: Path) -> list[Path]:
+    """Each tenant's gold spend tables; write each HTML report and return their paths."""
+    from lib.report import build_report, default_path, print_report, write_report
+
+    paths = []
+    for tenant in tenant_ids:
+        report = build_report(rt.warehouse, tenant)
+        print_report(report, console)
+        paths.append(write_report(report, default_path(home, report)))
+    return paths
 
 
 def prepare_sources(rt: Runtime, pipelines: list[Pipeline], window: Window) -> None:
