@@ -162,10 +162,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="HTML file (default: {home}/reports/{tenant}-{month}.html)")
     p.set_defaults(func=cmd_report)
 
+    p = sub.add_parser("bus", help="Pub/Sub topology management")
+    bus = p.add_subparsers(dest="bus_command", required=True)
+    p = bus.add_parser("create-topology", help=cmd_create_topology.__doc__)
+    p.add_argument("--project", required=True, help="GCP project (any id on the emulator)")
+    p.add_argument(
+        "--push-endpoint",
+        action="append",
+        default=[],
+        metavar="HANDLER=URL",
+        help="push subscriptions of HANDLER go to URL (repeat; omitted handlers get pull)",
+    )
+    p.add_argument("--oidc-service-account", help="service account push requests authenticate as")
+    p.set_defaults(func=cmd_create_topology)
+
     from lib.admin_cli import add_commands
 
     add_commands(sub)  # tenants create, keys create|list|revoke, schedules export
     return parser
+
+
+def cmd_create_topology(args: argparse.Namespace) -> int:
+    """Create topics, dead-letter topics and subscriptions from events/topology.json."""
+    from lib.adapters.pubsub_topology import create_topology, parse_push_endpoints
+
+    endpoints = parse_push_endpoints(args.push_endpoint)
+    report = create_topology(args.project, endpoints, args.oidc_service_account)
+    for name in report.created:
+        console.print(f"[green]created[/green] {name}", highlight=False)
+    for name in report.existing:
+        console.print(f"[dim]exists[/dim]  {name}", highlight=False)
+    console.print(f"{len(report.created)} created, {len(report.existing)} already present")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
