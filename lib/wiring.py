@@ -104,7 +104,8 @@ def _cloud(
         raise ValueError("cloud mode needs GOOGLE_CLOUD_PROJECT set to the GCP project id")
     if settings.disable_auth:
         raise ValueError("DISABLE_AUTH=true is refused in cloud mode; it is for local mode only")
-    from google.cloud import bigquery, pubsub_v1, secretmanager  # type: ignore[attr-defined]  # noqa: TID251
+    from google.cloud import bigquery, secretmanager  # noqa: TID251
+    from google.cloud.pubsub_v1 import PublisherClient, SubscriberClient  # noqa: TID251
 
     from lib.adapters.bigquery_warehouse import BigQueryWarehouse
     from lib.adapters.pubsub_bus import PubSubBus
@@ -118,9 +119,7 @@ def _cloud(
     return Runtime(
         settings=settings,
         warehouse=warehouse,
-        bus=PubSubBus(
-            pubsub_v1.PublisherClient(), pubsub_v1.SubscriberClient(), settings.project, topology
-        ),
+        bus=PubSubBus(PublisherClient(), SubscriberClient(), settings.project, topology),
         secrets=SecretManagerSecrets(secretmanager.SecretManagerServiceClient(), settings.project),
         clock=clock,
         topology=topology,
