@@ -64,8 +64,16 @@ def spend_platform(
         sandbox.stop()
 
 
+def _activate(platform: Platform) -> None:
+    """Handlers use the installed runtime: install this platform's (several may be open)."""
+    from lib.wiring import install
+
+    install(platform.rt)
+
+
 def run_everything(platform: Platform, span: Window, tenants: Sequence[str]) -> list[str]:
     """Every provider pipeline, drained, then every gold pipeline; returns the run ids."""
+    _activate(platform)
     pipelines = [p for p in demo_pipelines(CONFIGS) if p.tenant_id in tenants]
     prepare_sources(platform.rt, pipelines, span)
     providers, gold = split_gold(pipelines)
@@ -83,6 +91,7 @@ def run_everything(platform: Platform, span: Window, tenants: Sequence[str]) -> 
 
 def run_pipeline(platform: Platform, tenant: str, pipeline: str, span: Window) -> str:
     """Run one pipeline to the end; assert it completed; return its run id."""
+    _activate(platform)
     event = request_run(platform.rt, tenant, pipeline, span)
     platform.drain()
     status = metadata.run_status(platform.rt.warehouse, tenant, event.pipeline_logging_id)
