@@ -158,24 +158,24 @@ def test_unknown_dq_expectation_suggests_a_name(tree):
 
 
 def test_sql_syntax_error_is_reported_against_the_sql_file(tree):
-    (tree / PIPE / "sql" / "openai_daily_cost.sql").write_text("SELECT FROM WHERE (")
+    (tree / PIPE / "sql" / "focus_openai.sql").write_text("SELECT FROM WHERE (")
     p = one_problem(tree)
-    assert p.file.endswith("openai_daily_cost.sql")
+    assert p.file.endswith("focus_openai.sql")
 
 
 def test_sql_reaching_outside_the_tenant_is_refused(tree):
-    (tree / PIPE / "sql" / "openai_daily_cost.sql").write_text(
+    (tree / PIPE / "sql" / "focus_openai.sql").write_text(
         "SELECT * FROM `other-project.billing.costs`"
     )
     p = one_problem(tree)
-    assert p.file.endswith("openai_daily_cost.sql")
+    assert p.file.endswith("focus_openai.sql")
 
 
 def test_schema_file_with_unknown_type(tree):
-    path = tree / PIPE / "openai_daily_cost_schema.json"
+    path = tree / PIPE / "focus_daily_schema.json"
     path.write_text('[{"name": "usage_date", "type": "DAY"}]')
     problems = problems_of(tree)
-    assert any("openai_daily_cost_schema.json" in str(p) for p in problems)
+    assert any("focus_daily_schema.json" in str(p) for p in problems)
 
 
 def test_every_problem_is_reported_at_once(tree):
