@@ -245,7 +245,9 @@ def test_end_to_end_run_reports_steps_and_dq(tmp_path: Path, config_dir: Path) -
     assert [s["name"] for s in detail["steps"]] == [
         "ingest_costs",
         "check_costs",
-        "silver_daily_cost",
+        "ingest_usage",
+        "check_usage",
+        "silver_focus",
     ]
     assert all(s["status"] == "COMPLETE" and s["rows_processed"] > 0 for s in detail["steps"])
     assert all(s["duration_ms"] is not None for s in detail["steps"])
