@@ -27,6 +27,8 @@ from lib.sql import table_sql
 __all__ = [
     "SpendReport",
     "build_report",
+    "default_path",
+    "money",
     "month_bounds",
     "parse_month",
     "print_report",
