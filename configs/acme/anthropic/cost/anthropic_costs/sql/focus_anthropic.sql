@@ -1,5 +1,5 @@
 -- Anthropic cost report → FOCUS 1.2 rows, one per day, workspace and cost item (BigQuery SQL).
--- Raw tables are delivery logs (every run appends its pages): each day uses the newest
+-- Raw tables merge per delivery (a re-run restamps the rows it sees): each day uses the newest
 -- delivery only. Amounts are cents (decimal strings): BilledCost = amount_cents × 0.01.
 -- Tokens come from the Messages usage of the same day, workspace, model, tier and context
 -- window; web-search rows take the day's web-search requests of the workspace.
