@@ -1,0 +1,68 @@
+"""`convergence demo` end to end: every run completes, and the summary and report appear."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+
+import pytest
+
+from lib.adapters.duckdb_warehouse import DuckDBWarehouse
+from lib.clock import FixedClock
+from lib.demo import run_demo
+from lib.ports import TableRef
+from lib.sql import table_sql
+
+NOW = dt.datetime(2026, 11, 20, 6, 0, tzinfo=dt.UTC)
+
+
+def test_demo_completes_every_run_and_points_to_its_outputs(tmp_path, capsys):
+    home = tmp_path / "demo"
+    code = run_demo(home, days=3, faults=True, clock=FixedClock(NOW))
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "FAILED" not in out
+    joined = out.replace("\n", "")  # rich wraps long paths
+    assert f"DuckDB file: {home.resolve() / 'convergence.duckdb'}" in joined
+    reports = re.findall(r"Spend report: (\S+?\.html)", joined)
+    assert len(reports) == 2 and all(Path(p).is_file() for p in reports)
+    wh = DuckDBWarehouse(home / "convergence.duckdb")
+    try:
+        for tenant in ("acme", "globex"):
+            statuses = wh.query(
+                "SELECT pipeline_id, status FROM "
+                f"{table_sql(TableRef(f'{tenant}_metadata', 'pipeline_runs'))} "
+                "QUALIFY ROW_NUMBER() OVER (PARTITION BY pipeline_logging_id "
+                "ORDER BY recorded_at DESC, CASE status WHEN 'REQUESTED' THEN 0 "
+                "WHEN 'RUNNING' THEN 1 ELSE 2 END DESC) = 1"
+            )
+            assert {r["status"] for r in statuses} == {"COMPLETE"}
+            assert {r["pipeline_id"] for r in statuses} == {
+                "openai_costs",
+                "anthropic_costs",
+                "gcp_billing",
+                "spend_reporting",
+            }
+            providers = wh.query(
+                "SELECT DISTINCT x_provider FROM "
+                f"{table_sql(TableRef(f'{tenant}_silver_cost', 'focus_daily'))} ORDER BY 1"
+            )
+            assert [r["x_provider"] for r in providers] == ["anthropic", "gcp", "openai"]
+            days = wh.query(
+                "SELECT MIN(x_charge_date) AS lo, MAX(x_charge_date) AS hi FROM "
+                f"{table_sql(TableRef(f'{tenant}_silver_cost', 'focus_daily'))} "
+                "WHERE x_provider != 'gcp'"
+            )[0]
+            assert (days["lo"], days["hi"]) == (dt.date(2026, 11, 17), dt.date(2026, 11, 19))
+    finally:
+        wh.close()
+
+
+def test_demo_refuses_to_wipe_a_folder_it_did_not_create(tmp_path):
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "data.txt").write_text("keep me")
+    with pytest.raises(SystemExit, match="is not a demo folder"):
+        run_demo(precious, days=1, clock=FixedClock(NOW))
+    assert (precious / "data.txt").read_text() == "keep me"
