@@ -11,9 +11,9 @@ import pytest
 
 from events.models import RunRequested, Window
 from lib import metadata
+from lib.ports import DeadLetterFilter, TableRef
 from lib.runs import request_run
 from lib.sql import table_sql
-from lib.ports import DeadLetterFilter, TableRef
 
 WINDOW = Window(start=dt.date(2026, 11, 13), end=dt.date(2026, 11, 19))
 
@@ -69,9 +69,8 @@ def test_full_run_loads_exact_rows_and_totals_for_both_tenants(make_platform):
         rows, total = expected_openai_costs(platform.sandbox.base_url, tenant, WINDOW)
         assert rows > 20
         assert count(rt, tenant, "raw_openai", "costs") == rows
-        raw = rt.warehouse.query(
-            f"SELECT SUM(amount_value) AS t FROM {table_sql(TableRef(f'{tenant}_raw_openai', 'costs'))}"
-        )[0]["t"]
+        raw_table = table_sql(TableRef(f"{tenant}_raw_openai", "costs"))
+        raw = rt.warehouse.query(f"SELECT SUM(amount_value) AS t FROM {raw_table}")[0]["t"]
         assert raw == total
         silver = rt.warehouse.query(
             "SELECT SUM(BilledCost) AS t, COUNT(DISTINCT x_charge_date) AS d FROM "
@@ -110,7 +109,7 @@ def test_same_run_requested_delivered_twice_writes_nothing_twice(make_platform):
         "check_usage",
         "silver_focus",
     ]
-    # the redelivery re-published the completion chain, so the run completed (again) once per delivery
+    # the redelivery re-published the completion chain: the run completed once per delivery
     assert len(rt.bus.published_events("run-completed")) == 2
 
 
@@ -170,7 +169,7 @@ def test_provider_outage_dead_letters_then_replay_completes_with_clean_rows(
     )
     event = run(platform)
     letters = platform.rt.bus.dead_letters(DeadLetterFilter())
-    assert [l.attributes["run_id"] for l in letters] == [event.pipeline_logging_id]
+    assert [letter.attributes["run_id"] for letter in letters] == [event.pipeline_logging_id]
     status = metadata.run_status(platform.rt.warehouse, "acme", event.pipeline_logging_id)
     assert status["status"] == "RUNNING"
     platform.sandbox.faults.clear()

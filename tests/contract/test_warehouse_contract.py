@@ -136,7 +136,11 @@ def test_replace_range_overwrites_a_window(warehouse: Warehouse, costs: TableRef
 
 
 def test_replace_scope_and_range_combine_with_and(warehouse: Warehouse, costs: TableRef) -> None:
-    rows = [cost("r1", D1, "r1-d1", "1"), cost("r1", D2, "r1-d2", "2"), cost("r2", D2, "r2-d2", "3")]
+    rows = [
+        cost("r1", D1, "r1-d1", "1"),
+        cost("r1", D2, "r1-d2", "2"),
+        cost("r2", D2, "r2-d2", "3"),
+    ]
     warehouse.write(costs, [batch(COSTS, rows)], WriteSpec())
     both = WriteSpec(replace={"run": "r1"}, replace_range=("day", D2, D3))
     assert warehouse.write(costs, [batch(COSTS, [cost("r1", D2, "new", "5")])], both) == 1
