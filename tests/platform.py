@@ -61,3 +61,13 @@ def make_platform(tmp_path):
     for platform in opened:
         platform.rt.close()
         platform.sandbox.stop()  # type: ignore[attr-defined]
+
+
+def copy_configs(tmp_path: Path, *parts: str) -> Path:
+    """A config tree of the shared folders plus ``parts`` (e.g. ``"acme/openai"``) to edit."""
+    import shutil
+
+    configs = tmp_path / "configs"
+    for shared in ("metadata", "_library", *parts):
+        shutil.copytree(CONFIGS / shared, configs / shared)
+    return configs

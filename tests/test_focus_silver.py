@@ -170,13 +170,20 @@ def test_anthropic_reads_the_newest_delivery_of_each_day(platform):
     run_pipeline(platform, "globex", "anthropic_costs", window(1))  # clean delivery again
 
 
-def test_every_focus_schema_copy_is_identical():
-    copies = sorted(CONFIGS.glob("*/**/focus_daily_schema.json"))
-    assert len(copies) == 6
-    assert len({p.read_text() for p in copies}) == 1
-    for provider_sql in ("focus_openai.sql", "focus_anthropic.sql", "focus_gcp.sql"):
-        texts = {p.read_text() for p in CONFIGS.glob(f"*/**/sql/{provider_sql}")}
-        assert len(texts) == 1, provider_sql
+def test_every_tenant_writes_silver_from_the_one_shared_mapping():
+    from lib.config.loader import load_pipeline
+    from lib.config.pipeline import TransformStep
+
+    used = set()
+    for tenant in ("acme", "globex"):
+        for pipeline_id in ("openai_costs", "anthropic_costs", "gcp_billing"):
+            pipeline = load_pipeline(CONFIGS, tenant, pipeline_id)
+            [step] = [s for s in pipeline.config.steps if isinstance(s, TransformStep)]
+            used.add((step.sql, step.destination.schema_file))
+    assert {schema for _, schema in used} == {"@library/focus/focus_daily_schema.json"}
+    assert {sql for sql, _ in used} == {
+        f"@library/focus/focus_{p}.sql" for p in ("openai", "anthropic", "gcp")
+    }
 
 
 def test_window_dates_are_whole_utc_days(platform):

@@ -14,6 +14,7 @@ from lib import metadata
 from lib.ports import DeadLetterFilter, TableRef
 from lib.runs import request_run
 from lib.sql import table_sql
+from tests.platform import copy_configs
 
 WINDOW = Window(start=dt.date(2026, 11, 13), end=dt.date(2026, 11, 19))
 
@@ -132,15 +133,9 @@ def test_tenant_runs_never_touch_another_tenants_datasets(make_platform):
 
 def fast_retry_configs(tmp_path):
     """A copy of acme's OpenAI pipeline whose source retries quickly (outage tests)."""
-    import shutil
-
     import yaml
 
-    from tests.platform import CONFIGS
-
-    configs = tmp_path / "configs"
-    shutil.copytree(CONFIGS / "metadata", configs / "metadata")
-    shutil.copytree(CONFIGS / "acme" / "openai", configs / "acme" / "openai")
+    configs = copy_configs(tmp_path, "acme/openai")
     source = configs / "acme/openai/cost/openai_costs/openai_costs_source.yml"
     data = yaml.safe_load(source.read_text())
     data["retry"] = {
@@ -187,13 +182,7 @@ def test_provider_outage_dead_letters_then_replay_completes_with_clean_rows(
 
 
 def test_critical_dq_failure_stops_the_run(make_platform, tmp_path):
-    import shutil
-
-    from tests.platform import CONFIGS
-
-    configs = tmp_path / "configs"
-    shutil.copytree(CONFIGS / "metadata", configs / "metadata")
-    shutil.copytree(CONFIGS / "acme" / "openai", configs / "acme" / "openai")
+    configs = copy_configs(tmp_path, "acme/openai")
     dq = configs / "acme/openai/cost/openai_costs/openai_costs_dq.yml"
     dq.write_text(
         "expectations:\n"

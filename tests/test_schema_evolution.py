@@ -4,24 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import shutil
 
 from events.models import Window
 from lib import metadata
 from lib.ports import TableRef
 from lib.runs import request_run
 from lib.sql import table_sql
-from tests.platform import CONFIGS
+from tests.platform import copy_configs
 
 WINDOW = Window(start=dt.date(2026, 11, 18), end=dt.date(2026, 11, 19))
 SCHEMA = "acme/openai/cost/openai_costs/openai_costs_output_schema.json"
-
-
-def copy_configs(tmp_path):
-    configs = tmp_path / "configs"
-    shutil.copytree(CONFIGS / "metadata", configs / "metadata")
-    shutil.copytree(CONFIGS / "acme" / "openai", configs / "acme" / "openai")
-    return configs
 
 
 def edit_schema(configs, change):
@@ -44,7 +36,7 @@ def run(platform):
 
 
 def test_new_nullable_column_is_added_on_the_next_run(make_platform, tmp_path):
-    configs = copy_configs(tmp_path)
+    configs = copy_configs(tmp_path, "acme/openai")
     platform = make_platform(config_dir=configs)
     assert run(platform)["status"] == "COMPLETE"
     assert "cost_center" not in columns(platform.rt, "acme_raw_openai", "costs")
@@ -54,7 +46,7 @@ def test_new_nullable_column_is_added_on_the_next_run(make_platform, tmp_path):
 
 
 def test_type_change_fails_naming_the_column_and_a_versioned_table(make_platform, tmp_path):
-    configs = copy_configs(tmp_path)
+    configs = copy_configs(tmp_path, "acme/openai")
     platform = make_platform(config_dir=configs)
     assert run(platform)["status"] == "COMPLETE"
 

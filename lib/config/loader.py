@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from lib.config.pipeline import PipelineConfig, TableTarget
+from lib.config.pipeline import LIBRARY_PREFIX, PipelineConfig, TableTarget
 from lib.config.problems import load_model
 from lib.errors import ConfigError, ConfigProblem
 from lib.ids import check_slug
@@ -18,6 +18,7 @@ from lib.ports import TableRef
 from lib.schema import SchemaField, TableSpec, load_schema_file
 
 RESERVED_FOLDERS = frozenset({"metadata"})
+LIBRARY_FOLDER = "_library"
 INGESTION_FIELDS = (
     SchemaField(name="ingestion_date", type="DATE", mode="REQUIRED"),
     SchemaField(name="ingestion_timestamp", type="TIMESTAMP", mode="REQUIRED"),
@@ -44,16 +45,26 @@ class Pipeline:
         """The pipeline's folder; relative paths start here."""
         return self.file.parent
 
+    @property
+    def library_dir(self) -> Path:
+        """``configs/_library``: SQL and schemas every tenant shares (``@library/…`` paths)."""
+        return self.tenant_dir.parent / LIBRARY_FOLDER
+
     def path(self, relative: str, field: str) -> Path:
-        """Resolve ``relative`` against the pipeline folder, refusing escapes from the tenant.
+        """Resolve a config path: against the pipeline folder (confined to the tenant's
+        folder) or, for ``@library/…``, against the shared library (confined to it).
 
         Raises:
-            ConfigError: the path leaves the tenant's folder or does not exist.
+            ConfigError: the path leaves its folder or does not exist.
         """
-        resolved = (self.folder / relative).resolve()
-        if not resolved.is_relative_to(self.tenant_dir.resolve()):
+        shared = relative.startswith(LIBRARY_PREFIX)
+        base = self.library_dir if shared else self.folder
+        bound = self.library_dir if shared else self.tenant_dir
+        resolved = (base / relative.removeprefix(LIBRARY_PREFIX)).resolve()
+        if not resolved.is_relative_to(bound.resolve()):
+            where = "the shared library" if shared else "the tenant folder"
             raise ConfigError(
-                [ConfigProblem(str(self.file), field, f"{relative!r} leaves the tenant folder")]
+                [ConfigProblem(str(self.file), field, f"{relative!r} leaves {where}")]
             )
         if not resolved.is_file():
             raise ConfigError(
@@ -61,8 +72,9 @@ class Pipeline:
                     ConfigProblem(
                         str(self.file),
                         field,
-                        f"file {relative!r} not found in {self.folder}",
-                        "create it or fix the path (relative to the pipeline folder)",
+                        f"file {relative!r} not found in {base}",
+                        "create it or fix the path (relative to the pipeline folder, or "
+                        "@library/… for configs/_library)",
                     )
                 ]
             )

@@ -17,12 +17,16 @@ _COLUMN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,299}$")
 _CRON_FIELD = re.compile(r"^[\d*/,\-A-Za-z?LW#]+$")
 
 
+LIBRARY_PREFIX = "@library/"
+"""Paths starting with this resolve in ``configs/_library/``: files every tenant shares."""
+
+
 def _relative_path(value: str) -> str:
-    path = PurePosixPath(value)
-    if path.is_absolute() or ".." in path.parts or "\\" in value or not value.strip():
+    path = PurePosixPath(value.removeprefix(LIBRARY_PREFIX))
+    if path.is_absolute() or ".." in path.parts or "\\" in value or not str(path).strip():
         raise ValueError(
             f"{value!r} must be a path relative to the pipeline folder, without '..' "
-            "(e.g. 'sql/silver.sql')"
+            "(e.g. 'sql/silver.sql'), or a shared file as '@library/focus/focus_openai.sql'"
         )
     return value
 

@@ -12,12 +12,14 @@ from lib.errors import ConfigError
 
 REPO_CONFIGS = Path(__file__).parents[3] / "configs"
 PIPE = Path("acme/openai/cost/openai_costs")
+LIBRARY_SQL = Path("_library/focus/focus_openai.sql")
 
 
 @pytest.fixture
 def tree(tmp_path):
     root = tmp_path / "configs"
     shutil.copytree(REPO_CONFIGS / "metadata", root / "metadata")
+    shutil.copytree(REPO_CONFIGS / "_library", root / "_library")
     shutil.copytree(REPO_CONFIGS / PIPE, root / PIPE)
     return root
 
@@ -158,21 +160,19 @@ def test_unknown_dq_expectation_suggests_a_name(tree):
 
 
 def test_sql_syntax_error_is_reported_against_the_sql_file(tree):
-    (tree / PIPE / "sql" / "focus_openai.sql").write_text("SELECT FROM WHERE (")
+    (tree / LIBRARY_SQL).write_text("SELECT FROM WHERE (")
     p = one_problem(tree)
     assert p.file.endswith("focus_openai.sql")
 
 
 def test_sql_reaching_outside_the_tenant_is_refused(tree):
-    (tree / PIPE / "sql" / "focus_openai.sql").write_text(
-        "SELECT * FROM `other-project.billing.costs`"
-    )
+    (tree / LIBRARY_SQL).write_text("SELECT * FROM `other-project.billing.costs`")
     p = one_problem(tree)
     assert p.file.endswith("focus_openai.sql")
 
 
 def test_schema_file_with_unknown_type(tree):
-    path = tree / PIPE / "focus_daily_schema.json"
+    path = tree / "_library" / "focus" / "focus_daily_schema.json"
     path.write_text('[{"name": "usage_date", "type": "DAY"}]')
     problems = problems_of(tree)
     assert any("focus_daily_schema.json" in str(p) for p in problems)
@@ -206,3 +206,16 @@ def test_discovery_is_confined_to_the_tenant(tree):
 def test_unsafe_tenant_ids_never_reach_the_filesystem(tree, tenant):
     with pytest.raises((ConfigError, ValueError)):
         load_pipeline(tree, tenant, "openai_costs")
+
+
+def test_library_paths_cannot_escape_the_library(tree):
+    edit_yaml(pipeline_file(tree), lambda d: d["steps"][4].update(sql="@library/../acme/x.sql"))
+    p = one_problem(tree)
+    assert p.field == "steps[4].transform.sql" and "without '..'" in p.message
+
+
+def test_missing_library_file_names_the_library(tree):
+    (tree / LIBRARY_SQL).unlink()
+    p = one_problem(tree)
+    assert p.field == "steps[4].sql" and "@library/focus/focus_openai.sql" in p.message
+    assert "configs/_library" in p.hint
