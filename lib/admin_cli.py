@@ -9,14 +9,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from rich.console import Console
 from rich.table import Table
 
+from lib.console import console, err_console
 from lib.settings import Settings
 from lib.wiring import Runtime, build_runtime
 
-console = Console()
-err_console = Console(stderr=True)
 DEFAULT_SCHEDULES = Path("terraform/schedules.json")
 
 

@@ -8,13 +8,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from rich.console import Console
-
+from lib.console import console, err_console
 from lib.errors import ConfigError, ConvergenceError
 from lib.settings import Settings
-
-console = Console()
-err_console = Console(stderr=True)
 
 
 def _date(value: str) -> dt.date:

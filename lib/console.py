@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -20,7 +21,15 @@ from lib.runs import request_run
 from lib.settings import Settings
 from lib.wiring import Runtime, build_runtime, handler_functions, install
 
-console = Console()
+
+def _console(*, stderr: bool = False) -> Console:
+    """A rich console; off a terminal (CI logs, pipes) lines wrap at 160, not 80, columns."""
+    stream = sys.stderr if stderr else sys.stdout
+    return Console(stderr=stderr, width=None if stream.isatty() else 160)
+
+
+console = _console()
+err_console = _console(stderr=True)
 
 
 @contextmanager

@@ -14,7 +14,7 @@ from lib import metadata
 from lib.ports import DeadLetterFilter, TableRef
 from lib.runs import request_run
 from lib.sql import table_sql
-from tests.platform import copy_configs
+from tests.platform import copy_configs, fast_retry_configs
 
 WINDOW = Window(start=dt.date(2026, 11, 13), end=dt.date(2026, 11, 19))
 
@@ -129,24 +129,6 @@ def test_tenant_runs_never_touch_another_tenants_datasets(make_platform):
     touched = "\n".join(platform.statements)
     assert "acme_raw_openai" in touched
     assert "globex" not in touched
-
-
-def fast_retry_configs(tmp_path):
-    """A copy of acme's OpenAI pipeline whose source retries quickly (outage tests)."""
-    import yaml
-
-    configs = copy_configs(tmp_path, "acme/openai")
-    source = configs / "acme/openai/cost/openai_costs/openai_costs_source.yml"
-    data = yaml.safe_load(source.read_text())
-    data["retry"] = {
-        "max_attempts": 2,
-        "initial_backoff_seconds": 0.01,
-        "max_backoff_seconds": 0.02,
-        "budget_seconds": 1,
-        "timeout_seconds": 5,
-    }
-    source.write_text(yaml.safe_dump(data))
-    return configs
 
 
 def test_provider_outage_dead_letters_then_replay_completes_with_clean_rows(
