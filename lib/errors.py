@@ -11,7 +11,8 @@ Delivery behaviour is decided by the class, never by inspecting messages::
     │   ├── SchemaChangeError   an incompatible change to an existing table
     │   ├── SecretNotFound      a secret is missing for a tenant
     │   ├── SqlTranslationError BigQuery SQL the embedded engine cannot run faithfully
-    │   └── WarehouseError      the warehouse rejected a request for good
+    │   ├── WarehouseError      the warehouse rejected a request for good
+    │   └── UnknownTopic        a topic not in the topology (or not created in Pub/Sub)
     ├── MalformedEvent          an event on the wire does not match its contract
     └── InvalidIdentifier       a tenant/pipeline/run id that may not touch SQL or paths
 """
@@ -77,6 +78,10 @@ class SqlTranslationError(TerminalError):
 
 class WarehouseError(TerminalError):
     """The warehouse rejected a request; retrying will not help."""
+
+
+class UnknownTopic(TerminalError):
+    """A topic or subscription that is not in the topology or does not exist in Pub/Sub."""
 
 
 class MalformedEvent(ConvergenceError):

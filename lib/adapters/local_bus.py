@@ -36,17 +36,13 @@ from lib.adapters.dead_letter_store import (
     dead_letter_attributes,
     strip_dead_letter_attributes,
 )
-from lib.errors import TerminalError
+from lib.errors import UnknownTopic
 from lib.ports import Clock, DeadLetter, DeadLetterFilter
 
 logger = logging.getLogger(__name__)
 
 Handler = Callable[[CloudEvent], object]
 MAX_ERROR_CHARS = 2000
-
-
-class UnknownTopic(TerminalError):
-    """An event names a topic the topology does not declare."""
 
 
 @dataclass(frozen=True)

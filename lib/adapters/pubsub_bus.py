@@ -30,7 +30,7 @@ from typing import Any
 from events.codec import to_message
 from events.models import Event
 from events.topology import Topic, Topology, load_topology
-from lib.errors import TerminalError, TransientError
+from lib.errors import TerminalError, TransientError, UnknownTopic
 from lib.ports import DeadLetter, DeadLetterFilter
 
 DEAD_LETTER_PREFIX = "CloudPubSubDeadLetterSource"
@@ -39,10 +39,6 @@ SOURCE_SUBSCRIPTION = "CloudPubSubDeadLetterSourceSubscription"
 PULL_BATCH = 100
 MAX_PULL_ROUNDS = 1000
 PUBLISH_TIMEOUT = 60.0
-
-
-class UnknownTopic(TerminalError):
-    """A topic or subscription that is not in the topology or does not exist in Pub/Sub."""
 
 
 @dataclass(frozen=True)

@@ -17,13 +17,13 @@ import pytest
 from events.codec import from_message
 from events.models import RunRequested, StepRef, Window
 from events.topology import load_topology
-from lib.adapters.pubsub_bus import PubSubBus, UnknownTopic, original_attributes
+from lib.adapters.pubsub_bus import PubSubBus, original_attributes
 from lib.adapters.pubsub_topology import (
     create_topology,
     parse_push_endpoints,
     subscription_request,
 )
-from lib.errors import ConfigError
+from lib.errors import ConfigError, UnknownTopic
 from lib.ports import DeadLetterFilter
 from tests.support.pubsub import new_project, pubsub_clients
 
