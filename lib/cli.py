@@ -51,8 +51,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     window = None
     if args.start or args.end:
-        start = args.start or args.end
-        window = Window(start=start, end=args.end or start)
+        start, end = args.start or args.end, args.end or args.start
+        if end < start:
+            err_console.print(f"[red]error:[/red] --end {end} is before --start {start}")
+            return 2
+        window = Window(start=start, end=end)
     return run_pipelines(
         Settings.from_env(), [(args.tenant, args.pipeline)], window, trigger_by=args.trigger_by
     )

@@ -89,3 +89,24 @@ def test_validate_reports_ok_and_problems(tmp_path, capsys):
     assert "valid under" in joined(capsys)
     assert main(["validate", str(tmp_path / "missing")]) == 1
     assert "config folder not found" in joined(capsys)
+
+
+def test_window_ending_before_it_starts_is_refused(local_env, capsys):
+    args = [
+        "run",
+        "openai_costs",
+        "--tenant",
+        "acme",
+        "--start",
+        "2026-11-05",
+        "--end",
+        "2026-11-01",
+    ]
+    assert main(args) == 2
+    assert "--end 2026-11-01 is before --start 2026-11-05" in joined(capsys)
+
+
+def test_malformed_date_names_the_format(capsys):
+    with pytest.raises(SystemExit):
+        main(["run", "openai_costs", "--tenant", "acme", "--start", "11/05/2026"])
+    assert "write YYYY-MM-DD" in joined(capsys)
