@@ -22,6 +22,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ REQUIREMENTS = ("focus-validator==2.2.1", "pyarrow<18")
 READY_MARKER = VENV / ".convergence-ready"
 FOCUS_VERSION = "1.2"
 TIMEOUT = 300.0
+_BUILD_LOCK = threading.Lock()
 
 
 class FocusValidatorError(RuntimeError):
@@ -98,12 +100,14 @@ def ensure_validator() -> Path:
     """
     executable = VENV / "bin" / "focus-validator"
     wanted = "\n".join(REQUIREMENTS)
-    if executable.exists() and READY_MARKER.is_file() and READY_MARKER.read_text() == wanted:
-        return executable
-    EMULATORS_DIR.mkdir(parents=True, exist_ok=True)
-    _check([str(_python312()), "-m", "venv", "--clear", str(VENV)], "create the venv")
-    _check([str(VENV / "bin" / "python"), "-m", "pip", "install", "-q", *REQUIREMENTS], "pip")
-    READY_MARKER.write_text(wanted)
+    with _BUILD_LOCK:  # callers validate several files in parallel: build the venv once
+        if executable.exists() and READY_MARKER.is_file() and READY_MARKER.read_text() == wanted:
+            return executable
+        EMULATORS_DIR.mkdir(parents=True, exist_ok=True)
+        _check([str(_python312()), "-m", "venv", "--clear", str(VENV)], "create the venv")
+        python = str(VENV / "bin" / "python")
+        _check([python, "-m", "pip", "install", "-q", *REQUIREMENTS], "pip")
+        READY_MARKER.write_text(wanted)
     return executable
 
 
