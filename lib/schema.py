@@ -29,6 +29,13 @@ BqType = Literal[
 ]
 Mode = Literal["NULLABLE", "REQUIRED", "REPEATED"]
 
+EMBEDDED_BIGNUMERIC = (38, 24)
+"""(precision, scale) of an unparametrized BIGNUMERIC where only 38 digits exist (DuckDB,
+Arrow decimal128). BigQuery's BIGNUMERIC holds 76 digits with scale 38; the embedded engine
+keeps 14 integer digits (sums up to $99 trillion) and 24 decimals: every provider JSON
+number's exact decimal text down to 1e-7 with 17 significant digits, and cents with up to 22
+decimals converted to dollars. A value that does not fit is refused, never rounded."""
+
 CANONICAL_TYPES: dict[str, str] = {
     "INTEGER": "INT64",
     "FLOAT": "FLOAT64",

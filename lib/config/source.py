@@ -185,7 +185,24 @@ class BigQueryExportSourceConfig(_Strict):
     project: str | None = Field(None, description="project of the export dataset (default: ours)")
     dataset: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,1023}$")
     table_prefix: str = Field("gcp_billing_export_v1_", pattern=r"^[A-Za-z0-9_]+$")
-    lookback_days: int = Field(3, ge=0, le=90, description="days re-read for late data")
+    overlap_days: int = Field(
+        1,
+        ge=0,
+        le=30,
+        description="each run reads every row exported since the newest export_time already "
+        "loaded minus this many days (rows become visible a little out of order); re-read "
+        "rows merge in place",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_lookback(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "lookback_days" in data:
+            raise ValueError(
+                "lookback_days was removed: each run now reads every row exported since the "
+                "last load, however late; delete it (overlap_days sets the safety overlap)"
+            )
+        return data
 
 
 SourceConfig = Annotated[RestSourceConfig | BigQueryExportSourceConfig, Field(discriminator="kind")]

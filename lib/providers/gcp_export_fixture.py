@@ -409,4 +409,4 @@ def write_export(
     start = _ts(window.start, 0)
     end = _ts(window.end, 24) - dt.timedelta(microseconds=1)
     spec = WriteSpec(mode="append", replace_range=("usage_start_time", start, end))
-    return warehouse.write(table, _batches(rows), spec)
+    return warehouse.write(table, _batches(rows), spec).rows

@@ -78,7 +78,11 @@ def test_nested_unknown_key_lists_allowed_keys(tree):
 
 
 def test_merge_without_keys_explains_what_keys_are(tree):
-    edit_yaml(pipeline_file(tree), lambda d: d["steps"][0]["destination"].pop("merge_keys"))
+    def merge_without_keys(d):
+        d["steps"][0]["destination"]["write_mode"] = "merge"
+        d["steps"][0]["destination"].pop("merge_keys")
+
+    edit_yaml(pipeline_file(tree), merge_without_keys)
     p = one_problem(tree)
     assert "steps[0]" in p.field and "merge_keys" in p.message
 
