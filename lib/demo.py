@@ -138,7 +138,7 @@ def prepare_sources(rt: Runtime, pipelines: list[Pipeline], window: Window) -> N
                 continue
             source = load_source(pipeline.path(step.source, f"steps[{index}].source"))
             if source.kind == "bigquery_export":
-                from lib.providers.gcp_export_fixture import write_export
+                from lib.sandbox.gcp_export import write_export
 
                 write_export(rt.warehouse, pipeline.tenant_id, source, window)
 

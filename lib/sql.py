@@ -19,6 +19,7 @@ NUMERIC rounds to 9 places, which is exact for money values of up to ~15 signifi
 from __future__ import annotations
 
 import decimal
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -126,6 +127,12 @@ def translate(sql: str, *, write: str = "duckdb") -> list[Statement]:
         SqlTranslationError: the SQL does not parse, or uses something the target cannot
             run with BigQuery's meaning (names the first 120 characters and the cause).
     """
+    return list(_translate(sql, write))
+
+
+@functools.lru_cache(maxsize=1024)
+def _translate(sql: str, write: str) -> tuple[Statement, ...]:
+    """:func:`translate`, memoised: handlers send the same statements with new parameters."""
     out = []
     for tree in _parse(sql):
         text = tree.sql(dialect="bigquery")
@@ -137,7 +144,7 @@ def translate(sql: str, *, write: str = "duckdb") -> list[Statement]:
             raise _fail(text, exc) from exc
         names = dict.fromkeys(p.name for p in tree.find_all(exp.Parameter))
         out.append(Statement(rendered, tuple(names)))
-    return out
+    return tuple(out)
 
 
 def transpile(sql: str, *, write: str = "duckdb") -> list[str]:
@@ -173,6 +180,11 @@ def qualify_for_tenant(sql: str, tenant_id: str) -> str:
         SqlTranslationError: a three-part name, a one-part name that is not a CTE, a
             column qualified with a dataset, or a dataset outside the tenant's layers.
     """
+    return _qualify(sql, tenant_id)
+
+
+@functools.lru_cache(maxsize=512)
+def _qualify(sql: str, tenant_id: str) -> str:
     check_slug(tenant_id, "tenant id")
     rendered = []
     for tree in _parse(sql):

@@ -12,6 +12,7 @@ become changes of its destination for the next layer.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -26,7 +27,8 @@ from lib.steps.base import StepContext, StepOutcome
 from lib.steps.ingest import outcome
 
 
-def read_tables(sql: str) -> list[TableRef]:
+@functools.lru_cache(maxsize=256)
+def read_tables(sql: str) -> tuple[TableRef, ...]:
     """The ``dataset.table`` references of (tenant-qualified) SQL, CTE names excluded."""
     found: set[TableRef] = set()
     for statement in sqlglot.parse(sql, read="bigquery"):
@@ -36,17 +38,18 @@ def read_tables(sql: str) -> list[TableRef]:
         for table in statement.find_all(exp.Table):
             if table.db and table.name not in ctes:
                 found.add(TableRef(table.db, table.name))
-    return sorted(found)
+    return tuple(sorted(found))
 
 
-def used_parameters(sql: str) -> set[str]:
+@functools.lru_cache(maxsize=256)
+def used_parameters(sql: str) -> frozenset[str]:
     """Names of the ``@parameters`` a BigQuery SQL text uses."""
-    return {
+    return frozenset(
         p.name
         for statement in sqlglot.parse(sql, read="bigquery")
         if statement is not None
         for p in statement.find_all(exp.Parameter)
-    }
+    )
 
 
 def derive_days(

@@ -165,7 +165,7 @@ def expected_anthropic(base_url: str, tenant: str, day: dt.date) -> Decimal:
 
 def expected_gcp(tenant: str, day: dt.date) -> Decimal:
     """Google Cloud's net cost (cost + credits) of ``day`` from the export fixture's rows."""
-    from lib.providers.gcp_export_fixture import export_rows
+    from lib.sandbox.gcp_export import export_rows
 
     total = Decimal(0)
     for row in export_rows(tenant, day):

@@ -37,7 +37,7 @@ from lib.providers.gcp_export import (
     ingest_query,
     output_columns,
 )
-from lib.providers.gcp_export_fixture import (
+from lib.sandbox.gcp_export import (
     EXPORT_FIELDS,
     billing_account_id,
     export_rows,
