@@ -53,6 +53,7 @@ if TYPE_CHECKING:
 __all__ = ["DuckDBWarehouse"]
 
 _STAGE = '"_convergence_stage"'
+_DML = ("INSERT", "UPDATE", "DELETE", "SELECT", "WITH")
 _BATCH = "_convergence_batch"
 Columns = dict[str, tuple[str, bool]]
 """Column name → (normalised DuckDB type, nullable)."""
@@ -117,6 +118,8 @@ class DuckDBWarehouse:
         """
         self._on_statement = on_statement
         self._lock = threading.RLock()
+        self._known: dict[TableRef, Columns] = {}
+        """Columns of tables this adapter has seen; dropped whenever it changes a table."""
         with _translated(f"DuckDB file {path}"):
             self._con = duckdb.connect(str(path), config={"memory_limit": memory_limit})
             self._run(self._con, "SET GLOBAL TimeZone = 'UTC'")
@@ -139,13 +142,19 @@ class DuckDBWarehouse:
         return cur.execute(sql, dict(params)) if params else cur.execute(sql)
 
     def _columns(self, cur: duckdb.DuckDBPyConnection, table: TableRef) -> Columns:
+        known = self._known.get(table)
+        if known is not None:
+            return known
         sql = (
             "SELECT column_name, data_type, is_nullable FROM information_schema.columns "
             "WHERE table_catalog = current_database() AND table_schema = $dataset "
             "AND table_name = $table ORDER BY ordinal_position"
         )
         rows = self._run(cur, sql, {"dataset": table.dataset, "table": table.table}).fetchall()
-        return {name: (normalise_type(kind), nullable == "YES") for name, kind, nullable in rows}
+        columns = {name: (normalise_type(kind), nullable == "YES") for name, kind, nullable in rows}
+        if columns:
+            self._known[table] = columns
+        return columns
 
     # --- datasets and tables ------------------------------------------------------------
 
@@ -174,6 +183,8 @@ class DuckDBWarehouse:
                 self._run(cur, f"COMMENT ON TABLE {target} IS {table_comment(spec)}")
                 return []
             statements, added = evolve(table, target, existing, spec)
+            if statements:
+                self._known.pop(table, None)
             for sql in statements:
                 self._run(cur, sql)
             return added
@@ -217,10 +228,11 @@ class DuckDBWarehouse:
             self._run(cur, f"CREATE TEMP TABLE {_STAGE} AS SELECT * FROM {target} LIMIT 0")
             if isinstance(source, Query):
                 self._stage_query(cur, table, source, columns)
+                rows = self._scalar(cur, f"SELECT COUNT(*) FROM {_STAGE}")
             else:
-                self._stage_batches(cur, table, source, columns)
+                rows = self._stage_batches(cur, table, source, columns)
             with self._lock:
-                return self._apply(cur, table, target, spec)
+                return self._apply(cur, table, target, spec, rows)
 
     def _stage_batches(
         self,
@@ -228,7 +240,8 @@ class DuckDBWarehouse:
         table: TableRef,
         batches: Iterable[pa.RecordBatch],
         columns: Columns,
-    ) -> None:
+    ) -> int:
+        rows = 0
         for batch in batches:
             _check_names(table, batch.schema.names, columns)
             cur.register(_BATCH, batch)
@@ -236,6 +249,8 @@ class DuckDBWarehouse:
                 self._run(cur, f"INSERT INTO {_STAGE} BY NAME SELECT * FROM {_q(_BATCH)}")
             finally:
                 cur.unregister(_BATCH)
+            rows += batch.num_rows
+        return rows
 
     def _stage_query(
         self, cur: duckdb.DuckDBPyConnection, table: TableRef, query: Query, columns: Columns
@@ -249,7 +264,12 @@ class DuckDBWarehouse:
         self._run(cur, f"INSERT INTO {_STAGE} BY NAME SELECT * FROM ({sql})", params)
 
     def _apply(
-        self, cur: duckdb.DuckDBPyConnection, table: TableRef, target: str, spec: WriteSpec
+        self,
+        cur: duckdb.DuckDBPyConnection,
+        table: TableRef,
+        target: str,
+        spec: WriteSpec,
+        rows: int,
     ) -> WriteResult:
         self._run(cur, "BEGIN TRANSACTION")
         try:
@@ -257,7 +277,7 @@ class DuckDBWarehouse:
                 self._check_keys(cur, table, spec.keys)
             if spec.replace_dates:
                 self._check_dates(cur, table, spec.replace_dates)
-            result = self._measure(cur, target, spec)
+            result = self._measure(cur, target, spec, rows)
             for sql, params in _deletes(target, spec):
                 self._run(cur, sql, params)
             self._run(cur, f"INSERT INTO {target} BY NAME SELECT * FROM {_STAGE}")
@@ -267,9 +287,17 @@ class DuckDBWarehouse:
             raise
         return result
 
-    def _measure(self, cur: duckdb.DuckDBPyConnection, target: str, spec: WriteSpec) -> WriteResult:
-        """What the write is about to do, read inside its transaction before it does it."""
-        rows = self._scalar(cur, f"SELECT COUNT(*) FROM {_STAGE}")
+    def _measure(
+        self, cur: duckdb.DuckDBPyConnection, target: str, spec: WriteSpec, rows: int
+    ) -> WriteResult:
+        """What the write is about to do, read inside its transaction before it does it.
+
+        A plain append, or one replacing only a run's own rows, needs no reading.
+        """
+        if spec.mode == "append" and not (
+            spec.replace_dates or spec.replace_range or spec.dated_by
+        ):
+            return WriteResult(rows=rows)
         scope, params = _scope(spec)
         if spec.mode == "merge":
             scope, params = _matches(spec.keys), {}
@@ -347,6 +375,8 @@ class DuckDBWarehouse:
             WarehouseError: DuckDB rejected a statement.
         """
         statements = translate(sql)
+        if not all(st.sql.lstrip().upper().startswith(_DML) for st in statements):
+            self._known.clear()  # a script may create, alter or drop tables
         with self._lock, self._cursor() as cur, _translated(f"statement {_snippet(sql)!r}"):
             for st in statements:
                 self._run(cur, st.sql, _bind(st, params or {}))
