@@ -69,6 +69,10 @@ USAGE_METRICS = (
 )
 
 
+EMPTY_PAGE: dict[str, Any] = {"data": [], "has_more": False, "next_page": None}
+"""The last page of a listing (what a request past the end gets)."""
+
+
 def error(status: int, kind: str, message: str) -> Reply:
     """An error in Anthropic's shape."""
     return Reply(status, {"type": "error", "error": {"type": kind, "message": message}})

@@ -191,6 +191,7 @@ class Provider(Protocol):
     """What a provider sandbox module offers (``lib.sandbox.openai``, ``…anthropic``)."""
 
     ROUTES: dict[str, Handler]
+    EMPTY_PAGE: dict[str, Any]
 
     def authenticate(
         self, headers: Mapping[str, str], allowed: frozenset[str] | None

@@ -35,6 +35,8 @@ from lib.sandbox.common import (
 )
 
 CURSOR_PREFIX = ""
+EMPTY_PAGE: dict[str, Any] = {"object": "page", "data": [], "has_more": False, "next_page": None}
+"""The last page of a listing (what a request past the end gets)."""
 COST_DIMS = ("organization_id", "project_id", "line_item")
 USAGE_DIMS = ("project_id", "user_id", "api_key_id", "model", "batch", "service_tier")
 USAGE_METRICS = (

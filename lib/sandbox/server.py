@@ -65,6 +65,7 @@ class SandboxServer:
         scale: int = 1,
         tenants: Collection[str] | None = None,
         world: World | None = None,
+        canned: Mapping[str, Any] | None = None,
     ) -> None:
         """Start serving in a background thread.
 
@@ -76,12 +77,16 @@ class SandboxServer:
             scale: multiplies projects/workspaces, i.e. rows per day.
             tenants: if given, only these tenants' keys are accepted.
             world: answers that change over time (lib/sandbox/world.py); None: static.
+            canned: route path → a JSON body served as the first page of every request to
+                that route, whatever its parameters (e.g. a provider's documented example);
+                a request for a later page gets the provider's empty last page.
         """
         self.faults = Faults(**dict(faults or {}))
         self.page_size = page_size
         self.scale = scale
         self.tenants = frozenset(tenants) if tenants is not None else None
         self.world = world
+        self.canned = dict(canned or {})
         self.requests: list[str] = []
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
@@ -142,6 +147,9 @@ class SandboxServer:
             return provider.rate_limited(self.faults.state.retry_after)
         if self.faults.take("server_error"):
             return provider.server_error()
+        if path in self.canned:
+            later = "page" in parse_qs(query)
+            return json.dumps(provider.EMPTY_PAGE if later else self.canned[path]).encode()
         ctx = Context(tenant, self.page_size, self.scale, self.faults, self.world)
         try:
             page = handler(parse_qs(query, keep_blank_values=True), ctx)

@@ -41,6 +41,8 @@ SETTLE_HOURS = 30
 """A REST provider's answer for a day is final this many hours after the day ends."""
 PRELIMINARY = (Decimal("0.90"), Decimal("0.99"))
 """Share of a day's usage a preliminary answer reports (seeded per row)."""
+PHANTOM_EVERY = 3
+"""Every third day's preliminary answer carries a row its final answer drops."""
 MICRO = Decimal("0.000001")
 
 
@@ -90,15 +92,15 @@ class World:
         for index, row in enumerate(rows):
             share = _share(_rng(self.seed, "prelim", provider, tenant, day, index))
             out.append({**row, **{m: int(Decimal(row[m]) * share) for m in metrics if row[m]}})
-        if rows and _rng(self.seed, "phantom", provider, tenant, day).random() < 0.5:
+        if rows and (day.toordinal() + self.seed + len(provider)) % PHANTOM_EVERY == 0:
             out.append(self._phantom(provider, tenant, day, rows))
         return out
 
     def _phantom(self, provider: str, tenant: str, day: dt.date, rows: list[Row]) -> Row:
-        """A row only the preliminary answer has: usage misattributed to a service tier."""
+        """A row only the preliminary answer has: usage misattributed to a project or tier."""
         base = dict(rows[_rng(self.seed, "phantom-row", tenant, day).randrange(len(rows))])
-        if provider == "openai":
-            return {**base, "service_tier": "flex", "batch": False}
+        if provider == "openai":  # a project that the final answer no longer bills
+            return {**base, "project_id": f"proj_misattributed_{tenant}"}
         return {**base, "service_tier": "priority"}
 
     def _null_model_row(self, tenant: str, day: dt.date, rows: list[Row]) -> Row:

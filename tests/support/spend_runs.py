@@ -75,7 +75,7 @@ def run_everything(platform: Platform, span: Window, tenants: Sequence[str]) -> 
     """Every provider pipeline, drained, then every gold pipeline; returns the run ids."""
     _activate(platform)
     pipelines = [p for p in demo_pipelines(CONFIGS) if p.tenant_id in tenants]
-    prepare_sources(platform.rt, pipelines, span)
+    prepare_sources(platform.rt, pipelines, span, as_of=None)  # every late row has landed
     providers, gold = split_gold(pipelines)
     runs = []
     for group in (providers, gold):
