@@ -14,7 +14,6 @@ from events.models import StepRef
 
 _TABLE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _COLUMN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,299}$")
-_CRON_FIELD = re.compile(r"^[\d*/,\-A-Za-z?LW#]+$")
 
 
 LIBRARY_PREFIX = "@library/"
@@ -56,14 +55,18 @@ class _Strict(BaseModel):
 class Schedule(_Strict):
     """When Cloud Scheduler starts the pipeline."""
 
-    cron: str = Field(description="Five-field cron expression, e.g. '0 6 * * *'.")
+    cron: str = Field(
+        description="Five-field unix-cron expression, at most hourly, e.g. '0 6 * * *'."
+    )
     time_zone: str = "UTC"
 
     @model_validator(mode="after")
     def _valid(self) -> Schedule:
-        fields = self.cron.split()
-        if len(fields) != 5 or not all(_CRON_FIELD.match(f) for f in fields):
-            raise ValueError(f"cron {self.cron!r} must have 5 fields, e.g. '0 6 * * *'")
+        from lib.config.schedule import cron_problem
+
+        problem = cron_problem(self.cron)
+        if problem:
+            raise ValueError(problem)
         try:
             ZoneInfo(self.time_zone)
         except (ZoneInfoNotFoundError, ValueError) as exc:
