@@ -36,6 +36,14 @@ def _table_name(value: str) -> str:
     return value
 
 
+def _dataset_name(value: str) -> str:
+    if not _TABLE.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not a valid dataset name: use lowercase a-z, 0-9 and _ (e.g. raw_openai)"
+        )
+    return value
+
+
 def _column(value: str) -> str:
     if not _COLUMN.fullmatch(value):
         raise ValueError(f"{value!r} is not a valid column name")
@@ -45,7 +53,7 @@ def _column(value: str) -> str:
 RelPath = Annotated[str, AfterValidator(_relative_path)]
 TableName = Annotated[str, AfterValidator(_table_name)]
 Column = Annotated[str, AfterValidator(_column)]
-DatasetName = Annotated[str, AfterValidator(_table_name)]
+DatasetName = Annotated[str, AfterValidator(_dataset_name)]
 
 
 class _Strict(BaseModel):

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import difflib
 import functools
+import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import sqlglot
@@ -66,19 +67,19 @@ def check_transform_sql(
         destination: the step's destination, to check the query's output columns.
     """
     frozen = tuple(sorted(tables.items()))
-    return list(_check_cached(str(path), text, tenant_id, frozen, destination))
+    found = _check_cached(text, tenant_id, frozen, destination)
+    return [replace(problem, file=str(path)) for problem in found]
 
 
 @functools.lru_cache(maxsize=1024)
 def _check_cached(
-    file: str,
     text: str,
     tenant_id: str,
     tables: tuple[tuple[str, TableSpec | None], ...],
     destination: Destination | None,
 ) -> tuple[ConfigProblem, ...]:
     """Memoised: a thousand tenants share a library SQL file and usually its tables."""
-    return tuple(_check(file, text, tenant_id, dict(tables), destination))
+    return tuple(_check("", text, tenant_id, dict(tables), destination))
 
 
 def _check(
@@ -92,12 +93,14 @@ def _check(
     tree = check.single_query()
     if tree is None:
         return check.problems
+    check.tables_and_parameters(tree)
+    if check.problems:
+        return check.problems
     problem = _translation_problem(text, tenant_id)
     if problem:
         check.add(problem, "write BigQuery Standard SQL over this tenant's logical datasets")
         return check.problems
-    check.tables_and_parameters(tree)
-    if check.problems or check.reads_unknown_columns(tree):
+    if check.reads_unknown_columns(tree):
         return check.problems
     qualified = check.columns(tree)
     if qualified is not None and destination is not None and not check.problems:
@@ -124,10 +127,15 @@ def _listing(names: Iterable[str], limit: int = 40) -> str:
     return ", ".join(names[:limit]) + more
 
 
-def _line(node: exp.Expr) -> int | None:
-    target = node.this if isinstance(node, exp.Column | exp.Table) else node
-    line = target.meta.get("line") if isinstance(target, exp.Expr) else None
-    return int(line) if line else None
+def _line(node: exp.Expr | None) -> int | None:
+    """The line a node was parsed from (identifiers carry it), if known."""
+    if node is None:
+        return None
+    for candidate in (node, node.this, *node.find_all(exp.Identifier, exp.Var)):
+        line = candidate.meta.get("line") if isinstance(candidate, exp.Expr) else None
+        if line:
+            return int(line)
+    return None
 
 
 class _Check:
@@ -182,8 +190,21 @@ class _Check:
                 continue
             if not table.db and table.name.lower() in ctes:
                 continue
-            name = f"{table.db}.{table.name}" if table.db else table.name
-            if name.lower() not in self.lower:
+            name = f"{table.db}.{table.name}"
+            if table.catalog:
+                self.add(
+                    f"three-part name {table.catalog}.{name}: a transform reads only its "
+                    "tenant's tables",
+                    "write dataset.table with a logical dataset, e.g. raw_openai.costs",
+                    _line(table),
+                )
+            elif not table.db:
+                self.add(
+                    f"table {table.name!r} needs a dataset (and is not a WITH name)",
+                    "write dataset.table, e.g. raw_openai.costs",
+                    _line(table),
+                )
+            elif name.lower() not in self.lower:
                 close = difflib.get_close_matches(name.lower(), list(self.lower), n=1)
                 guess = f"did you mean {self.lower[close[0]]}? " if close else ""
                 self.add(
@@ -198,8 +219,13 @@ class _Check:
                 self.add(
                     f"unknown parameter @{param.name}",
                     f"{guess}a transform may use @{', @'.join(TRANSFORM_PARAMETERS)}",
-                    _line(param),
+                    self._text_line(rf"@{re.escape(param.name)}\b"),
                 )
+
+    def _text_line(self, pattern: str) -> int | None:
+        """Line of the first match of ``pattern`` in the file (for nodes without a line)."""
+        match = re.search(pattern, self.text)
+        return self.text.count("\n", 0, match.start()) + 1 if match else None
 
     def reads_unknown_columns(self, tree: exp.Expr) -> bool:
         """Whether the query reads a table whose schema file is invalid."""
@@ -248,12 +274,15 @@ class _Check:
             if known is not None and column.name.lower() not in {k.lower() for k in known}:
                 self._unknown(reported, column, f"{column.table}", known)
             return
-        owners = [
-            alias
-            for current in _scopes_outward(scope)
-            for alias, (_node, source) in current.selected_sources.items()
-            if column.name.lower() in {k.lower() for k in self._columns_of(source) or []}
-        ]
+        owners: list[str] = []
+        for current in _scopes_outward(scope):  # the column's own FROM first, then outer ones
+            owners = [
+                alias
+                for alias, (_node, source) in current.selected_sources.items()
+                if column.name.lower() in {k.lower() for k in self._columns_of(source) or []}
+            ]
+            if owners:
+                break
         if len(owners) > 1:
             self._report(
                 reported,
@@ -341,7 +370,11 @@ class _Check:
         for select in tree.selects:
             name = select.alias_or_name
             if name.lower() in seen:
-                self.add(f"output column {name!r} is written twice", "alias one of them")
+                self.add(
+                    f"output column {name!r} is written twice",
+                    "alias one of them",
+                    _line(select.args.get("alias") or select),
+                )
             seen.add(name.lower())
             if name.lower() not in wanted:
                 close = difflib.get_close_matches(name, [f.name for f in wanted.values()], n=1)
@@ -359,6 +392,7 @@ class _Check:
                 f"the query never writes REQUIRED column(s) {', '.join(absent)} of "
                 f"{destination.name}",
                 "select a value for each (… AS column) or make the column NULLABLE",
+                _line(tree.selects[0]) if tree.selects else None,
             )
 
     def _spelt_output(self, select: exp.Expr) -> str:

@@ -68,7 +68,8 @@ class _Validation:
         except ConvergenceError as exc:
             self.problems.append(ConfigProblem(file, field_, str(exc)))
         except Exception as exc:  # a checker bug must still be reported, not crash validation
-            self.problems.append(ConfigProblem(file, field_, f"{type(exc).__name__}: {exc}"))
+            message = f"internal error: {type(exc).__name__}: {exc}"
+            self.problems.append(ConfigProblem(file, field_, message))
         return None
 
     def document(self, path: Path) -> Document:
