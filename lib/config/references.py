@@ -16,7 +16,13 @@ from collections.abc import Sequence
 from sqlglot import exp
 
 from lib.config.documents import Document, Loc
-from lib.config.dq import DqRules, ExpectColumnMaxToBeRecent, ExpectColumnSumToBeBetween
+from lib.config.dq import (
+    CompoundUniqueKwargs,
+    DqRules,
+    ExpectColumnMaxToBeRecent,
+    ExpectColumnSumToBeBetween,
+    RowCountKwargs,
+)
 from lib.config.pipeline import TableTarget
 from lib.config.source import BigQueryExportSourceConfig, RestSourceConfig
 from lib.errors import ConfigError, ConfigProblem
@@ -71,16 +77,15 @@ def dq_problems(doc: Document, rules: DqRules, spec: TableSpec, table: str) -> l
         )
     for index, expectation in enumerate(rules.expectations):
         kwargs = expectation.kwargs
-        if hasattr(kwargs, "column_list"):
+        base: Loc = ("expectations", index, "kwargs")
+        if isinstance(kwargs, CompoundUniqueKwargs):
             for position, name in enumerate(kwargs.column_list):
-                loc = ("expectations", index, "kwargs", "column_list", position)
+                loc: Loc = (*base, "column_list", position)
                 problems += _column_problem(doc, loc, spec, table, name, scalar=True)
         elif getattr(kwargs, "column", None):
-            loc = ("expectations", index, "kwargs", "column")
-            problems += _typed_column(doc, loc, spec, table, expectation)
-        if getattr(kwargs, "filter", None):
-            loc = ("expectations", index, "kwargs", "filter")
-            problems += _filter_problems(doc, loc, spec, table, kwargs.filter)
+            problems += _typed_column(doc, (*base, "column"), spec, table, expectation)
+        if isinstance(kwargs, RowCountKwargs) and kwargs.filter:
+            problems += _filter_problems(doc, (*base, "filter"), spec, table, kwargs.filter)
     return problems
 
 

@@ -23,12 +23,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import sqlglot
-from sqlglot import exp
+from sqlglot import TokenType, exp
 from sqlglot.errors import ParseError, SqlglotError
 from sqlglot.optimizer.annotate_types import annotate_types
 from sqlglot.optimizer.qualify import qualify
 from sqlglot.optimizer.scope import Scope, traverse_scope
-from sqlglot.tokens import TokenType
+from sqlglot.schema import MappingSchema
 
 from lib.errors import ConfigProblem, ConvergenceError
 from lib.schema import SchemaField, TableSpec
@@ -242,7 +242,7 @@ class _Check:
         return schema
 
     def columns(self, tree: exp.Expr) -> exp.Expr | None:
-        schema = self._schema()
+        schema = MappingSchema(self._schema(), dialect="bigquery")  # type: ignore[arg-type]
         try:
             qualified = qualify(
                 tree.copy(),
@@ -334,7 +334,8 @@ class _Check:
             spec = self.tables.get(self.lower.get(f"{source.db}.{source.name}".lower(), ""))
             return [f.name for f in spec.fields] if spec else None
         if isinstance(source, Scope):
-            names = source.expression.named_selects
+            query = source.expression
+            names = query.named_selects if isinstance(query, exp.Query) else ["*"]
             return None if "*" in names else names
         return None
 
@@ -419,7 +420,8 @@ def _source(scope: Scope, name: str) -> tuple[object, bool]:
 
 
 def _scopes_outward(scope: Scope) -> list[Scope]:
-    out, current = [], scope
+    out: list[Scope] = []
+    current: Scope | None = scope
     while current is not None:
         out.append(current)
         current = current.parent

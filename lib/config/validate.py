@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
@@ -81,7 +82,7 @@ class _Validation:
     def metadata_schemas(self) -> None:
         for path in sorted((self.config_dir / "metadata" / "schemas").glob("*.json")):
             self.files.add(path)
-            fields = self.attempt(str(path), "(file)", lambda p=path: load_schema_file(p))
+            fields = self.attempt(str(path), "(file)", partial(load_schema_file, path))
             if fields is not None:
                 self.metadata[path.stem] = TableSpec(fields=tuple(fields))
 
@@ -267,12 +268,7 @@ class _Tenant:
             path = self._path(pipeline, step.rules, f"{field_}.rules")
             if path is None:
                 return
-            doc = self.run.attempt(str(path), "(file)", lambda: self.run.document(path))
-            rules = doc and self.run.attempt(
-                str(path), "(file)", lambda: load_model(path, DqRules, doc)
-            )
-            if doc is not None and rules is not None:
-                self.deferred.append(_Deferred(pipeline, index, rules=(rules, doc)))
+            self._rules(pipeline, index, path)
         else:
             spec = self._spec(pipeline, step, index)
             path = self._path(pipeline, step.sql, f"{field_}.sql")
@@ -281,6 +277,14 @@ class _Tenant:
             text = self.run.attempt(str(path), "(file)", lambda: read_text(path))
             if text is not None:
                 self.deferred.append(_Deferred(pipeline, index, sql=(path, text, spec)))
+
+    def _rules(self, pipeline: Pipeline, index: int, path: Path) -> None:
+        doc = self.run.attempt(str(path), "(file)", partial(self.run.document, path))
+        if doc is None:
+            return
+        rules = self.run.attempt(str(path), "(file)", partial(load_model, path, DqRules, doc))
+        if rules is not None:
+            self.deferred.append(_Deferred(pipeline, index, rules=(rules, doc)))
 
     def _ingest(self, pipeline: Pipeline, step: IngestStep, index: int) -> None:
         from lib.config.source import RestSourceConfig, load_source
