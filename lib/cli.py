@@ -36,7 +36,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     checked, problems = validate_tree(Path(args.path))
     for problem in problems:
-        err_console.print(f"[red]✗[/red] {problem}", markup=True, highlight=False)
+        err_console.print(f"[red]✗[/red] {problem}", markup=True, highlight=False, soft_wrap=True)
     if problems:
         err_console.print(f"{len(problems)} problem(s) in {args.path}")
         return 1

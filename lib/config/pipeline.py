@@ -17,7 +17,6 @@ from lib.ports import WriteSpec
 
 _TABLE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _COLUMN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,299}$")
-_CRON_FIELD = re.compile(r"^[\d*/,\-A-Za-z?LW#]+$")
 
 
 LIBRARY_PREFIX = "@library/"
@@ -40,6 +39,14 @@ def _table_name(value: str) -> str:
     return value
 
 
+def _dataset_name(value: str) -> str:
+    if not _TABLE.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not a valid dataset name: use lowercase a-z, 0-9 and _ (e.g. raw_openai)"
+        )
+    return value
+
+
 def _column(value: str) -> str:
     if not _COLUMN.fullmatch(value):
         raise ValueError(f"{value!r} is not a valid column name")
@@ -49,7 +56,7 @@ def _column(value: str) -> str:
 RelPath = Annotated[str, AfterValidator(_relative_path)]
 TableName = Annotated[str, AfterValidator(_table_name)]
 Column = Annotated[str, AfterValidator(_column)]
-DatasetName = Annotated[str, AfterValidator(_table_name)]
+DatasetName = Annotated[str, AfterValidator(_dataset_name)]
 
 
 class _Strict(BaseModel):
@@ -59,14 +66,18 @@ class _Strict(BaseModel):
 class Schedule(_Strict):
     """When Cloud Scheduler starts the pipeline."""
 
-    cron: str = Field(description="Five-field cron expression, e.g. '0 6 * * *'.")
+    cron: str = Field(
+        description="Five-field unix-cron expression, at most hourly, e.g. '0 6 * * *'."
+    )
     time_zone: str = "UTC"
 
     @model_validator(mode="after")
     def _valid(self) -> Schedule:
-        fields = self.cron.split()
-        if len(fields) != 5 or not all(_CRON_FIELD.match(f) for f in fields):
-            raise ValueError(f"cron {self.cron!r} must have 5 fields, e.g. '0 6 * * *'")
+        from lib.config.schedule import cron_problem
+
+        problem = cron_problem(self.cron)
+        if problem:
+            raise ValueError(problem)
         try:
             ZoneInfo(self.time_zone)
         except (ZoneInfoNotFoundError, ValueError) as exc:
