@@ -32,16 +32,19 @@ def one(platform, sql: str, **params):
 
 
 def spend(platform, tenant: str, provider: str) -> dict[str, Decimal]:
-    silver = table_sql(TableRef(f"{tenant}_silver_cost", "focus_daily"))
-    daily = table_sql(TableRef(f"{tenant}_gold_reporting", "daily_spend"))
-    monthly = table_sql(TableRef(f"{tenant}_gold_reporting", "monthly_spend"))
-    where = "WHERE provider = @p"
+    tables = {
+        "silver": (TableRef(f"{tenant}_silver_cost", "focus_daily"), "BilledCost", "x_provider"),
+        "daily": (TableRef(f"{tenant}_gold_reporting", "daily_spend"), "billed_cost", "provider"),
+        "monthly": (
+            TableRef(f"{tenant}_gold_reporting", "monthly_spend"),
+            "billed_cost",
+            "provider",
+        ),
+    }
     return {
-        "silver": one(platform, f"SELECT SUM(BilledCost) AS t FROM {silver} WHERE x_provider = @p",
-                      p=provider)[0]["t"],
-        "daily": one(platform, f"SELECT SUM(billed_cost) AS t FROM {daily} {where}", p=provider)[0]["t"],
-        "monthly": one(platform, f"SELECT SUM(billed_cost) AS t FROM {monthly} {where}",
-                       p=provider)[0]["t"],
+        name: one(platform, f"SELECT SUM({money}) AS t FROM {table_sql(ref)} WHERE {by} = @p",
+                  p=provider)[0]["t"]
+        for name, (ref, money, by) in tables.items()
     }  # fmt: skip
 
 

@@ -78,10 +78,8 @@ def test_a_fixed_look_back_is_caught(tmp_path, monkeypatch):
 def test_merging_a_snapshot_source_is_caught(tmp_path):
     def merge_costs(root: Path) -> None:
         pipeline = root / "acme/openai/cost/openai_costs/openai_costs.yml"
-        replace_in(pipeline, "      write_mode: replace_window\n      window_column: bucket_start_time\n"
-                   "      merge_keys: [bucket_start_time, project_id, line_item]",
-                   "      write_mode: merge\n      window_column: bucket_start_time\n"
-                   "      merge_keys: [bucket_start_time, project_id, line_item]")  # fmt: skip
+        snapshot = "      write_mode: replace_window\n      window_column: bucket_start_time\n"
+        replace_in(pipeline, snapshot, snapshot.replace("replace_window", "merge"))
 
     with pytest.raises(Violation) as caught:
         simulate(

@@ -20,6 +20,7 @@ import sqlglot
 from sqlglot import exp
 
 from lib.changes import Change, pending_changes, record_consumption
+from lib.config.documents import read_text
 from lib.config.pipeline import TransformStep
 from lib.ports import Query, TableRef
 from lib.sql import qualify_for_tenant
@@ -29,14 +30,13 @@ from lib.steps.ingest import outcome
 
 @functools.lru_cache(maxsize=256)
 def read_tables(sql: str) -> tuple[TableRef, ...]:
-    """The ``dataset.table`` references of (tenant-qualified) SQL, CTE names excluded."""
+    """The ``dataset.table`` references of (tenant-qualified) SQL (CTE references have none)."""
     found: set[TableRef] = set()
     for statement in sqlglot.parse(sql, read="bigquery"):
         if statement is None:
             continue
-        ctes = {cte.alias_or_name for cte in statement.find_all(exp.CTE)}
         for table in statement.find_all(exp.Table):
-            if table.db and table.name not in ctes:
+            if table.db:  # a CTE reference has no dataset, whatever its name
                 found.add(TableRef(table.db, table.name))
     return tuple(sorted(found))
 
@@ -78,7 +78,8 @@ def consumer_id(ctx: StepContext) -> str:
 
 
 def transform_params(ctx: StepContext, days: Sequence[dt.date]) -> dict[str, Any]:
-    """Parameters every transform SQL may use."""
+    """Parameters every transform SQL may use (``validate`` checks for exactly these names:
+    ``lib.config.sql_check.TRANSFORM_PARAMETERS``)."""
     return {
         "dates": list(days),
         "window_start": days[0],
@@ -94,7 +95,7 @@ def run_transform(ctx: StepContext) -> StepOutcome:
     step = ctx.step
     assert isinstance(step, TransformStep)
     pipeline, rt = ctx.pipeline, ctx.runtime
-    sql_text = pipeline.path(step.sql, f"{ctx.field}.sql").read_text()
+    sql_text = read_text(pipeline.path(step.sql, f"{ctx.field}.sql"))
     sql = qualify_for_tenant(sql_text, ctx.event.tenant_id)
     sources = [str(t) for t in read_tables(sql)]
     pending = pending_changes(rt.warehouse, ctx.event.tenant_id, consumer_id(ctx), sources)

@@ -134,7 +134,7 @@ PIPELINE_CASES = [
         "dup-key-nested",
         sub(OP, "      table: costs\n", "      table: costs\n      table: costs_v2\n"),
         OP,
-        "key 'table' is written twice (lines 16 and 17)",
+        "key 'table' is written twice (lines 18 and 19)",
     ),
     Case(
         "dup-key-top",
@@ -234,7 +234,13 @@ PIPELINE_CASES = [
     ),
     Case(
         "merge-without-keys",
-        yedit(OP, lambda d: d["steps"][0]["destination"].pop("merge_keys")),
+        yedit(
+            OP,
+            lambda d: (
+                d["steps"][0]["destination"].update(write_mode="merge"),
+                d["steps"][0]["destination"].pop("merge_keys"),
+            ),
+        ),
         OP,
         "needs merge_keys",
     ),
@@ -269,10 +275,34 @@ PIPELINE_CASES = [
         "steps[4].destination.window_column: column 'day' is not in",
     ),
     Case(
-        "replace-scope-without-window",
+        "replace-window-without-column",
         yedit(OP, lambda d: d["steps"][4]["destination"].pop("window_column")),
         OP,
-        "replace_scope needs window_column",
+        "write_mode 'replace_window' needs window_column",
+    ),
+    Case(
+        "replace-scope-without-replace-window",
+        yedit(
+            OP,
+            lambda d: (
+                d["steps"][4]["destination"].update(write_mode="overwrite"),
+                d["steps"][4]["destination"].pop("window_column"),
+            ),
+        ),
+        OP,
+        "replace_scope needs write_mode: replace_window",
+    ),
+    Case(
+        "window-column-with-append",
+        yedit(OP, dest(4, write_mode="append", replace_scope={})),
+        OP,
+        "window_column is not used with write_mode 'append'",
+    ),
+    Case(
+        "transform-lookback-removed",
+        yedit(OP, step(4, lookback_days=3)),
+        OP,
+        "lookback_days was removed",
     ),
     Case(
         "source-path-escapes",
@@ -493,10 +523,16 @@ SOURCE_CASES = [
         "rate_limit.requests_per_minute: Input should be greater than 0",
     ),
     Case(
-        "export-lookback",
-        sub(GS, "lookback_days: 3", "lookback_days: 365"),
+        "export-overlap-too-long",
+        sub(GS, "overlap_days: 1", "overlap_days: 365"),
         GS,
-        "less than or equal to 90",
+        "less than or equal to 30",
+    ),
+    Case(
+        "export-lookback-removed",
+        sub(GS, "overlap_days: 1", "lookback_days: 3"),
+        GS,
+        "lookback_days was removed",
     ),
     Case(
         "export-not-merged-on-row-key",
@@ -686,7 +722,7 @@ SCHEMA_CASES = [
         "schema-bignumeric-precision",
         jedit(OSCH, lambda rows: rows[5].update(precision=80)),
         OSCH,
-        "BIGNUMERIC precision must be 30..68 with scale 30, got 80",
+        "BIGNUMERIC precision must be 24..62 with scale 24, got 80",
     ),
     Case("schema-json-syntax", sub(OSCH, "]", ",]"), OSCH, "invalid JSON"),
     Case(
@@ -731,7 +767,7 @@ SCHEMA_CASES = [
 SQL_CASES = [
     Case(
         "sql-unknown-column",
-        sub(L_OPENAI, "CAST(amount_value AS NUMERIC)", "CAST(amount_valu AS NUMERIC)"),
+        sub(L_OPENAI, "CAST(amount_value AS BIGNUMERIC)", "CAST(amount_valu AS BIGNUMERIC)"),
         L_OPENAI,
         "unknown column 'amount_valu': not in the tables in its FROM "
         "(hint: did you mean 'amount_value'?",
@@ -763,9 +799,9 @@ SQL_CASES = [
     ),
     Case(
         "sql-unknown-parameter",
-        sub(L_DAILY, "@window_start", "@windowstart"),
+        sub(L_DAILY, "IN UNNEST(@dates)", "IN UNNEST(@date)"),
         L_DAILY,
-        "unknown parameter @windowstart (hint: did you mean @window_start?",
+        "unknown parameter @date (hint: did you mean @dates?",
     ),
     Case(
         "sql-ambiguous-column",
@@ -888,11 +924,11 @@ ACCEPTED = [
     ("weekday-names", cron("15 6 * * MON-FRI")),
     ("free-provider-name", sub(OS, "provider: openai", "provider: mistral_ai")),
     (
-        "dates-parameter",
+        "window-bound-parameters",
         sub(
             L_DAILY,
-            "WHERE x_charge_date BETWEEN @window_start AND @window_end",
             "WHERE x_charge_date IN UNNEST(@dates)",
+            "WHERE x_charge_date BETWEEN @window_start AND @window_end",
         ),
     ),
 ]
