@@ -247,3 +247,13 @@ def test_structural_checks_catch_a_renamed_name(tmp_path, file, text, replacemen
     path.write_text(path.read_text().replace(text, replacement, 1))
     problems = checks.all_problems(Terraform(copy, TF_VARS), load_topology(), CONFIGS)
     assert any(mentioned in p for p in problems), problems
+
+
+def test_fmt_check_fails_on_a_misformatted_file(tmp_path) -> None:
+    from tests.support.terraform_cli import fmt_check
+
+    copy = _copy_tree(tmp_path)
+    path = copy / "outputs.tf"
+    path.write_text(path.read_text().replace("  description = ", "  description =   ", 1))
+    code, output = fmt_check(copy)
+    assert code != 0 and "outputs.tf" in output
