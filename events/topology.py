@@ -53,7 +53,7 @@ class Handler(_Strict):
     entry_point: str
     publishes: list[str] = Field(
         default_factory=list,
-        description="topics this handler publishes to (Terraform grants publisher on exactly these)",
+        description="topics the handler publishes to (Terraform grants publisher on just these)",
     )
 
 

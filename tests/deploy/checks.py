@@ -79,7 +79,9 @@ def subscription_problems(tf: Terraform, topology: Topology) -> list[str]:
             request = subscription_request(PROJECT, topology, sub, {sub.handler: "URL"}, "SA")
             problems += [f"subscription {sub.name}: {p}" for p in _compare(tf, request, body)]
             problems += _push_problems(tf, sub.name, sub.handler, body)
-    holds = {b["name"]: b for b in tf.instances("google_pubsub_subscription.dead_letter_hold").values()}
+    holds = {
+        b["name"]: b for b in tf.instances("google_pubsub_subscription.dead_letter_hold").values()
+    }
     for topic in topology.topics:
         if not topic.dead_letter_subscription:
             continue
@@ -88,7 +90,9 @@ def subscription_problems(tf: Terraform, topology: Topology) -> list[str]:
             problems.append(f"hold subscription {topic.dead_letter_subscription} missing")
             continue
         request = hold_request(topology, f"projects/{PROJECT}/topics/{topic.dead_letter_topic}")
-        problems += [f"hold {topic.dead_letter_subscription}: {p}" for p in _compare(tf, request, body)]
+        problems += [
+            f"hold {topic.dead_letter_subscription}: {p}" for p in _compare(tf, request, body)
+        ]
     return problems
 
 
@@ -130,7 +134,11 @@ def _compare(tf: Terraform, request: dict[str, Any], body: dict[str, Any]) -> li
     # The code's ExpirationPolicy has no ttl (never expire); Terraform says so with ttl = "".
     never = request.get("expiration_policy") == {}
     pairs["never expires"] = (never, body.get("expiration_policy") == [{"ttl": ""}])
-    out += [f"{k} is {tf_v!r}, code says {code_v!r}" for k, (code_v, tf_v) in pairs.items() if code_v != tf_v]
+    out += [
+        f"{k} is {tf_v!r}, code says {code_v!r}"
+        for k, (code_v, tf_v) in pairs.items()
+        if code_v != tf_v
+    ]
     return out
 
 
@@ -226,7 +234,9 @@ def service_problems(tf: Terraform, topology: Topology) -> list[str]:
     return problems
 
 
-FUNCTIONS_FRAMEWORK_ENV = frozenset({"FUNCTION_TARGET", "FUNCTION_SOURCE", "FUNCTION_SIGNATURE_TYPE"})
+FUNCTIONS_FRAMEWORK_ENV = frozenset(
+    {"FUNCTION_TARGET", "FUNCTION_SOURCE", "FUNCTION_SIGNATURE_TYPE"}
+)
 
 
 def env_problems(tf: Terraform) -> list[str]:

@@ -224,17 +224,43 @@ def _copy_tree(tmp_path: Path) -> Path:
 
 DRIFTS = [
     # (file in the copy, text, replacement, a name the failure must mention)
-    ("events/topology.json", '"ingest-on-dq-passed"', '"ingest-on-dq-passed-v2"', "ingest-on-dq-passed"),
-    ("events/topology.json", '"entry_point": "dq"', '"entry_point": "dq_handler"', "FUNCTION_TARGET"),
-    ("events/topology.json", '"dead_letter_topic": "dq-failed-dead-letter"',
-     '"dead_letter_topic": "dq-failed-dlq"', "dq-failed-dlq"),
-    ("terraform/tenants.json", "convergence-acme-openai_admin_key",
-     "convergence-acme-openai-admin-key", "convergence-acme-openai-admin-key"),
-    ("terraform/pubsub.tf", "filter                     = each.value.filter",
-     'filter = replace(each.value.filter, "next_step_type", "step_type")', "filter"),
+    (
+        "events/topology.json",
+        '"ingest-on-dq-passed"',
+        '"ingest-on-dq-passed-v2"',
+        "ingest-on-dq-passed",
+    ),
+    (
+        "events/topology.json",
+        '"entry_point": "dq"',
+        '"entry_point": "dq_handler"',
+        "FUNCTION_TARGET",
+    ),
+    (
+        "events/topology.json",
+        '"dead_letter_topic": "dq-failed-dead-letter"',
+        '"dead_letter_topic": "dq-failed-dlq"',
+        "dq-failed-dlq",
+    ),
+    (
+        "terraform/tenants.json",
+        "convergence-acme-openai_admin_key",
+        "convergence-acme-openai-admin-key",
+        "convergence-acme-openai-admin-key",
+    ),
+    (
+        "terraform/pubsub.tf",
+        "filter                     = each.value.filter",
+        'filter = replace(each.value.filter, "next_step_type", "step_type")',
+        "filter",
+    ),
     ("terraform/run.tf", '"handlers/${each.key}.py"', '"src/${each.key}.py"', "FUNCTION_SOURCE"),
-    ("terraform/locals.tf", "CONVERGENCE_BQ_LOCATION = var.bq_location",
-     "CONVERGENCE_BQ_REGION = var.bq_location", "CONVERGENCE_BQ_REGION"),
+    (
+        "terraform/locals.tf",
+        "CONVERGENCE_BQ_LOCATION = var.bq_location",
+        "CONVERGENCE_BQ_REGION = var.bq_location",
+        "CONVERGENCE_BQ_REGION",
+    ),
 ]
 
 

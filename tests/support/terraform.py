@@ -284,8 +284,7 @@ class Terraform:
         (content,) = [b for b in self._nested(block.body) if b.type == "content"]
         items = self._each(self.evaluate(attrs["for_each"], scope), f"dynamic {label}")
         return [
-            self._body(content.body, {**scope, iterator: {"key": k, "value": v}})
-            for k, v in items
+            self._body(content.body, {**scope, iterator: {"key": k, "value": v}}) for k, v in items
         ]
 
     # --- expressions -------------------------------------------------------------------
@@ -420,13 +419,19 @@ class Terraform:
         args = [self.evaluate(a, scope) for a in (_kids(kids[1]) if len(kids) > 1 else [])]
         return FUNCTIONS[name](*args)
 
-    def _for(self, node: Tree[Any], scope: dict[str, Any]) -> Iterator[tuple[dict[str, Any], list[Any]]]:
+    def _for(
+        self, node: Tree[Any], scope: dict[str, Any]
+    ) -> Iterator[tuple[dict[str, Any], list[Any]]]:
         intro, *rest = _kids(node)
         cond = rest[-1] if rest and rest[-1].data == "for_cond" else None
         exprs = [r for r in rest if r is not cond]
         *names, coll_node = _kids(intro)
         collection = self.evaluate(coll_node, scope)
-        pairs = list(collection.items()) if isinstance(collection, dict) else list(enumerate(collection))
+        pairs = (
+            list(collection.items())
+            if isinstance(collection, dict)
+            else list(enumerate(collection))
+        )
         for key, value in pairs:
             bound = {_name(names[-1]): value}
             if len(names) == 2:
