@@ -138,10 +138,10 @@ def substitute(text: str, values: dict[str, str]) -> str:
 
 
 def run_step(
-    step_id: str, tmp_path: Path, short_sha: str = "abc1234"
+    step_id: str, tmp_path: Path, short_sha: str = "abc1234", deploy: str = "true"
 ) -> subprocess.CompletedProcess[str]:
     values = {"PROJECT_ID": "proj", "BUILD_ID": "b-42", "SHORT_SHA": short_sha}
-    values |= BUILD["substitutions"]
+    values |= {**BUILD["substitutions"], "_DEPLOY": deploy}
     step = STEPS[step_id]
     assert step["entrypoint"] == "bash" and step["args"][0] == "-ceu"
     script = substitute(step["args"][1], values).replace("/workspace/", f"{tmp_path}/")
@@ -190,7 +190,16 @@ def test_smoke_check_calls_healthz_with_an_identity_token(tmp_path) -> None:
     run_step("smoke-healthz", tmp_path)
     *_, curl = calls(tmp_path)
     assert curl.endswith("https://convergence-api-x.a.run.app/healthz")
-    assert "--fail" in curl and "Authorization: Bearer https://convergence-api-x.a.run.app" in curl
+    assert "--fail" in curl
+    assert "X-Serverless-Authorization: Bearer https://convergence-api-x.a.run.app" in curl
+
+
+def test_first_build_pushes_but_deploys_nothing(tmp_path) -> None:
+    """`--substitutions=_DEPLOY=false`: the services do not exist before the first apply."""
+    (tmp_path / "image").write_text("europe-west1-docker.pkg.dev/proj/convergence/convergence:x\n")
+    assert "nothing deployed" in run_step("deploy", tmp_path, deploy="false").stdout
+    assert "no smoke check" in run_step("smoke-healthz", tmp_path, deploy="false").stdout
+    assert not (tmp_path / "calls").exists()  # neither gcloud nor curl ran
 
 
 def test_steps_run_in_order_test_build_push_deploy_smoke() -> None:
