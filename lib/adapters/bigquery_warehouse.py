@@ -53,6 +53,7 @@ class BigQueryWarehouse:
         location: where datasets live and jobs run (``EU``, ``US``, ``europe-west1`` …).
         labels: labels put on every dataset created.
         retry_deadline: seconds the client may retry one API call (tests use a few seconds).
+        kms_key_name: optional CMEK key every dataset created defaults to (its tables with it).
     """
 
     name = "bigquery"
@@ -67,6 +68,7 @@ class BigQueryWarehouse:
         location: str,
         labels: Mapping[str, str] | None = None,
         retry_deadline: float = 600.0,
+        kms_key_name: str | None = None,
     ) -> None:
         from google.cloud import bigquery
         from google.cloud.bigquery.retry import DEFAULT_JOB_RETRY
@@ -75,6 +77,7 @@ class BigQueryWarehouse:
         self._project = project
         self._location = location
         self._labels = dict(labels or {})
+        self._kms_key_name = kms_key_name
         self._retry = bigquery.DEFAULT_RETRY.with_deadline(retry_deadline)
         self._job_retry = DEFAULT_JOB_RETRY.with_deadline(retry_deadline)
 
@@ -91,6 +94,10 @@ class BigQueryWarehouse:
         spec = bigquery.Dataset(f"{self._project}.{dataset}")
         spec.location = self._location
         spec.labels = {**self._labels, **(labels or {})}
+        if self._kms_key_name:  # CMEK: every table created in the dataset uses this key
+            spec.default_encryption_configuration = bigquery.EncryptionConfiguration(
+                kms_key_name=self._kms_key_name
+            )
         with translate(f"dataset {dataset}"):
             found = self._client.create_dataset(spec, exists_ok=True, retry=self._retry)
         if (found.location or "").lower() != self._location.lower():

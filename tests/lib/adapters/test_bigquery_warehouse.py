@@ -171,6 +171,20 @@ def test_dataset_gets_location_and_merged_labels(warehouse, client):
     assert dataset.labels == {"app": "convergence", "tenant": "acme"}
 
 
+def test_dataset_has_no_cmek_unless_a_key_is_configured(warehouse, client):
+    warehouse.ensure_dataset("acme_raw_openai")
+    (_, dataset), = client.calls  # fmt: skip
+    assert dataset.default_encryption_configuration is None
+
+
+def test_dataset_defaults_to_the_configured_cmek_key(client):
+    key = "projects/p/locations/europe-west1/keyRings/r/cryptoKeys/k"
+    wh = BigQueryWarehouse(client, project=PROJECT, location="EU", kms_key_name=key)  # type: ignore[arg-type]
+    wh.ensure_dataset("acme_raw_openai")
+    (_, dataset), = client.calls  # fmt: skip
+    assert dataset.default_encryption_configuration.kms_key_name == key
+
+
 def test_dataset_in_another_location_is_a_terminal_error(warehouse, client):
     client.dataset_location = "US"
     with pytest.raises(WarehouseError, match=r"acme_raw_openai is in location US.*EU"):
