@@ -82,6 +82,19 @@ def cmd_status(args: argparse.Namespace) -> int:
     return show_run(Settings.from_env(), args.tenant, args.run_id)
 
 
+def cmd_recover(args: argparse.Namespace) -> int:
+    """Re-drive stalled runs from their metadata (re-publishing the event they wait for)."""
+    from lib.console import recover_runs
+
+    return recover_runs(
+        Settings.from_env(),
+        args.tenant,
+        run_id=args.run,
+        force=args.force,
+        dry_run=args.dry_run,
+    )
+
+
 def cmd_replay(args: argparse.Namespace) -> int:
     """Move dead-lettered events back to their topics."""
     from lib.console import replay
@@ -171,7 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("runs", help=cmd_runs.__doc__)
     p.add_argument("--tenant", required=True)
-    p.add_argument("--status", choices=["REQUESTED", "RUNNING", "COMPLETE", "FAILED"])
+    p.add_argument("--status", choices=["REQUESTED", "RUNNING", "STALLED", "COMPLETE", "FAILED"])
     p.add_argument("--since", type=_datetime)
     p.set_defaults(func=cmd_runs)
 
@@ -179,6 +192,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_id")
     p.add_argument("--tenant", required=True)
     p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("recover", help=cmd_recover.__doc__)
+    p.add_argument("--tenant", required=True)
+    p.add_argument("--run", help="only this run (recovered even if not stalled yet)")
+    p.add_argument(
+        "--force", action="store_true", help="release the claim of the step it waits on now"
+    )
+    p.add_argument("--dry-run", action="store_true", help="show what would be published")
+    p.set_defaults(func=cmd_recover)
 
     p = sub.add_parser("replay", help=cmd_replay.__doc__)
     p.add_argument("--tenant")

@@ -121,24 +121,83 @@ def run_pipelines(
 def show_runs(
     settings: Settings, tenant: str, *, status: str | None, since: dt.datetime | None
 ) -> int:
-    """Print a tenant's runs."""
+    """Print a tenant's runs; a run that stopped progressing shows as STALLED."""
+    from lib.lifecycle import run_state
+    from lib.states import RunStatus
+
     rt = build_runtime(settings) if settings.mode == "cloud" else None
+    stored = None if status == RunStatus.STALLED else status
     with _maybe_local(settings, rt) as rt:
         rt.ensure_tenant(tenant)
-        rows = metadata.list_runs(rt.warehouse, tenant, status=status, since=since)
+        rows = metadata.list_runs(rt.warehouse, tenant, status=stored, since=since)
+        shown = []
+        for r in rows:
+            state = None
+            if not RunStatus(r["status"]).terminal:
+                state = run_state(rt.warehouse, rt.clock, tenant, r["pipeline_logging_id"])
+            current = state.status if state else RunStatus(r["status"])
+            if status == RunStatus.STALLED and current != RunStatus.STALLED:
+                continue
+            shown.append((r, current, state))
     table = Table("run", "pipeline", "status", "window", "requested at", "error")
-    for r in rows:
+    for r, current, state in shown:
         window = f"{r['window_start']} → {r['window_end']}"
+        note = r["error"] or ""
+        if state is not None and current == RunStatus.STALLED:
+            note = f"waits on step {state.waiting_on}: {state.last_error or 'no error recorded'}"
         table.add_row(
             r["pipeline_logging_id"],
             r["pipeline_id"],
-            r["status"],
+            str(current),
             window,
             str(r["requested_at"]),
-            (r["error"] or "")[:60],
+            note[:80],
         )
     console.print(table)
+    if any(current == RunStatus.STALLED for _, current, _ in shown):
+        console.print(
+            f"STALLED runs stopped progressing: `convergence recover --tenant {tenant}` "
+            "re-drives them from their metadata"
+        )
     return 0
+
+
+def recover_runs(
+    settings: Settings,
+    tenant: str,
+    *,
+    run_id: str | None,
+    force: bool,
+    dry_run: bool,
+) -> int:
+    """Re-drive a tenant's stalled runs (or one run); locally, resume the bus journal first."""
+    from lib.recovery import recover
+
+    if settings.mode == "cloud":
+        rt = build_runtime(settings)
+        plans = recover(rt, tenant, run_id=run_id, force=force, dry_run=dry_run)
+        _print_recoveries(plans, dry_run)
+        return 0
+    progress = new_progress()
+    with progress, local_runtime(settings, progress) as rt:
+        if not dry_run:
+            rt.bus.run_until_idle(workers=2)  # type: ignore[attr-defined]  # journaled messages
+        plans = recover(rt, tenant, run_id=run_id, force=force, dry_run=dry_run)
+        _print_recoveries(plans, dry_run)
+        if not dry_run and plans:
+            rt.bus.run_until_idle(workers=2)  # type: ignore[attr-defined]
+    if dry_run or not plans:
+        return 0
+    with local_runtime(settings) as rt:
+        return max(show_run_rt(rt, tenant, p.run_id) for p in plans)
+
+
+def _print_recoveries(plans: Sequence[Any], dry_run: bool) -> None:
+    verb = "would publish" if dry_run else "published"
+    for plan in plans:
+        console.print(f"{verb}: {plan.describe()}", highlight=False)
+    if not plans:
+        console.print("nothing to recover: no stalled run (or the run has already ended)")
 
 
 @contextmanager
@@ -164,13 +223,16 @@ def show_run_rt(rt: Runtime, tenant: str, run_id: str) -> int:
 
     check_slug(tenant, "tenant id")
     check_run_id(run_id)
+    from lib.lifecycle import run_state
+
     rt.ensure_tenant(tenant)
     status = metadata.run_status(rt.warehouse, tenant, run_id)
     if status is None:
         console.print(f"[red]no run {run_id} for tenant {tenant}[/red]")
         return 1
-    state = status["status"]
-    colour = {"COMPLETE": "green", "FAILED": "red"}.get(state, "yellow")
+    current = run_state(rt.warehouse, rt.clock, tenant, run_id)
+    state = str(current.status) if current else status["status"]
+    colour = {"COMPLETE": "green", "FAILED": "red", "STALLED": "red"}.get(state, "yellow")
     console.print(
         f"[bold]{tenant}/{status['pipeline_id']}[/bold] {run_id}: [{colour}]{state}[/{colour}]"
         f" window {status['window_start']} → {status['window_end']}"
@@ -189,6 +251,13 @@ def show_run_rt(rt: Runtime, tenant: str, run_id: str) -> int:
     console.print(table)
     if status["error"]:
         console.print(f"[red]error:[/red] {status['error']}", highlight=False)
+    if current is not None and state == "STALLED":
+        console.print(
+            f"[red]stalled:[/red] no progress since {current.last_activity}; waits on step "
+            f"{current.waiting_on} (last error: {current.last_error or 'none recorded'}). "
+            f"Re-drive it: convergence recover --tenant {tenant} --run {run_id}",
+            highlight=False,
+        )
     return 0 if status["status"] == "COMPLETE" else 1
 
 

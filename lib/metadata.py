@@ -18,6 +18,7 @@ from lib.config.loader import tenant_dataset
 from lib.ports import Clock, TableRef, Warehouse
 from lib.schema import TableSpec, load_schema_file
 from lib.sql import table_sql
+from lib.states import PRECEDENCE_SQL
 
 TABLES = (
     "pipeline_runs",
@@ -26,8 +27,9 @@ TABLES = (
     "api_keys",
     "table_changes",
     "change_consumption",
+    "step_claims",
 )
-_PRECEDENCE = "CASE status WHEN 'REQUESTED' THEN 0 WHEN 'RUNNING' THEN 1 ELSE 2 END"
+_PRECEDENCE = PRECEDENCE_SQL
 
 
 def metadata_table(tenant_id: str, table: str) -> TableRef:
@@ -100,6 +102,7 @@ class StepRecord:
     step_index: int
     step_type: str
     status: str
+    attempt: int | None = None
     started_at: dt.datetime | None = None
     ended_at: dt.datetime | None = None
     rows_processed: int | None = None
@@ -124,6 +127,7 @@ def record_step(warehouse: Warehouse, clock: Clock, r: StepRecord) -> None:
         "step_index": r.step_index,
         "step_type": r.step_type,
         "status": r.status,
+        "attempt": r.attempt,
         "started_at": r.started_at,
         "ended_at": r.ended_at,
         "duration_ms": r.duration_ms,

@@ -1,17 +1,28 @@
-"""Starting runs: build and publish ``run.requested`` (CLI, HTTP API and tests share this)."""
+"""Starting runs: build and publish ``run.requested`` (CLI, HTTP API, scheduler, recovery).
+
+A run is recorded REQUESTED, then its ``run.requested`` is published. If the publish fails, the
+caller sees the error and the run stays REQUESTED with nothing after it: it becomes STALLED and
+``convergence recover`` (or, for a scheduled run, the redelivered trigger) publishes it again
+from the record (:func:`requested_event`), with the same event id.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Mapping
+from typing import Any
 
 from events.models import RunRequested, StepRef, Window
 from lib import metadata
-from lib.config.loader import load_pipeline
+from lib.config.loader import Pipeline, load_pipeline
 from lib.errors import ConfigError, ConfigProblem
 from lib.metadata import RunTransition
 from lib.observability import current_traceparent, tracer
+from lib.states import RunStatus
 from lib.wiring import Runtime
+
+_NAMESPACE = uuid.UUID("2b8f6c1e-5d0a-4f3b-9a61-3e7c2d9f4a18")
 
 
 def new_run_id() -> str:
@@ -19,22 +30,19 @@ def new_run_id() -> str:
     return f"run-{uuid.uuid4().hex[:20]}"
 
 
-def default_window(rt: Runtime, days: int) -> Window:
-    """The last ``days`` whole UTC days before today."""
-    today = rt.clock.now().date()
+def requested_event_id(run_id: str) -> str:
+    """The id of a run's ``run.requested``: the same however often it is (re)published."""
+    return uuid.uuid5(_NAMESPACE, f"{run_id}:requested").hex
+
+
+def default_window(rt: Runtime, days: int, today: dt.date | None = None) -> Window:
+    """The last ``days`` whole UTC days before ``today`` (default: the clock's today)."""
+    today = today or rt.clock.now().date()
     return Window(start=today - dt.timedelta(days=days), end=today - dt.timedelta(days=1))
 
 
-def request_run(
-    rt: Runtime,
-    tenant_id: str,
-    pipeline_id: str,
-    window: Window | None = None,
-    *,
-    trigger_by: str = "cli",
-    run_id: str | None = None,
-) -> RunRequested:
-    """Record REQUESTED and publish ``run.requested`` for a tenant's pipeline.
+def enabled_pipeline(rt: Runtime, tenant_id: str, pipeline_id: str) -> Pipeline:
+    """The tenant's pipeline, refusing a disabled one.
 
     Raises:
         InvalidIdentifier: tenant or pipeline id is unsafe.
@@ -49,46 +57,85 @@ def request_run(
                 )
             ]
         )
-    first = pipeline.config.step_ref(0)
-    assert first is not None  # steps has min_length=1
-    window = window or default_window(rt, pipeline.config.default_window_days)
-    with tracer().start_as_current_span("run.request", attributes={"tenant_id": tenant_id}):
-        return _publish_request(rt, tenant_id, pipeline_id, first, window, trigger_by, run_id)
+    return pipeline
 
 
-def _publish_request(
+def request_run(
     rt: Runtime,
     tenant_id: str,
     pipeline_id: str,
-    first: StepRef,
-    window: Window,
-    trigger_by: str,
-    run_id: str | None,
+    window: Window | None = None,
+    *,
+    trigger_by: str = "cli",
+    run_id: str | None = None,
+    today: dt.date | None = None,
 ) -> RunRequested:
-    event = RunRequested(
-        event_id=uuid.uuid4().hex,
-        occurred_at=rt.clock.now(),
-        tenant_id=tenant_id,
-        pipeline_id=pipeline_id,
-        pipeline_logging_id=run_id or new_run_id(),
-        window=window,
-        next_step=first,
-        trigger_by=trigger_by,
-        traceparent=current_traceparent(),
-    )
-    rt.ensure_tenant(tenant_id)
-    metadata.record_run(
-        rt.warehouse,
-        rt.clock,
-        RunTransition(
+    """Record REQUESTED and publish ``run.requested`` for a tenant's pipeline.
+
+    Args:
+        rt: the runtime.
+        tenant_id: whose pipeline.
+        pipeline_id: which pipeline.
+        window: the usage days (default: the pipeline's ``default_window_days`` before
+            ``today``).
+        trigger_by: who asked (``cli``, ``api``, ``cloud-scheduler``, ``demo`` …).
+        run_id: a given run id (scheduled runs derive theirs); default a fresh one.
+        today: the day the default window ends before (default: the clock's today).
+
+    Raises:
+        InvalidIdentifier: tenant or pipeline id is unsafe.
+        ConfigError: the pipeline is missing, invalid or disabled.
+    """
+    pipeline = enabled_pipeline(rt, tenant_id, pipeline_id)
+    first = pipeline.config.step_ref(0)
+    assert first is not None  # steps has min_length=1
+    window = window or default_window(rt, pipeline.config.default_window_days, today)
+    run_id = run_id or new_run_id()
+    with tracer().start_as_current_span("run.request", attributes={"tenant_id": tenant_id}):
+        event = RunRequested(
+            event_id=requested_event_id(run_id),
+            occurred_at=rt.clock.now(),
             tenant_id=tenant_id,
             pipeline_id=pipeline_id,
-            pipeline_logging_id=event.pipeline_logging_id,
-            status="REQUESTED",
+            pipeline_logging_id=run_id,
+            window=window,
+            next_step=first,
             trigger_by=trigger_by,
-            window_start=window.start,
-            window_end=window.end,
-        ),
-    )
-    rt.bus.publish(event)
+            traceparent=current_traceparent(),
+        )
+        rt.ensure_tenant(tenant_id)
+        metadata.record_run(rt.warehouse, rt.clock, requested_transition(event))
+        rt.bus.publish(event)
     return event
+
+
+def requested_transition(event: RunRequested) -> RunTransition:
+    """The REQUESTED record of a run about to be published."""
+    return RunTransition(
+        tenant_id=event.tenant_id,
+        pipeline_id=event.pipeline_id,
+        pipeline_logging_id=event.pipeline_logging_id,
+        status=RunStatus.REQUESTED,
+        trigger_by=event.trigger_by,
+        window_start=event.window.start,
+        window_end=event.window.end,
+    )
+
+
+def requested_event(
+    rt: Runtime, pipeline: Pipeline, run: Mapping[str, Any], *, first: StepRef | None = None
+) -> RunRequested:
+    """Rebuild a recorded run's ``run.requested`` (same id as the original) to publish again."""
+    step = first or pipeline.config.step_ref(0)
+    assert step is not None
+    return RunRequested(
+        event_id=requested_event_id(run["pipeline_logging_id"]),
+        occurred_at=rt.clock.now(),
+        tenant_id=run["tenant_id"],
+        pipeline_id=run["pipeline_id"],
+        pipeline_logging_id=run["pipeline_logging_id"],
+        window=Window(start=run["window_start"], end=run["window_end"]),
+        next_step=step,
+        trigger_by=run.get("trigger_by") or "recover",
+        traceparent=current_traceparent(),
+    )

@@ -6,8 +6,10 @@ publishes a *schedule trigger*: a valid ``run.requested`` (encoded with ``events
 same codec the handlers use) whose ``pipeline_logging_id`` is the reserved
 :data:`TRIGGER_RUN_ID`. The handler receiving it does not run a step; it calls
 :func:`start_scheduled_run`, which resolves the window at delivery time with the runtime's
-clock and publishes the real ``run.requested`` (run id derived from tenant, pipeline and the
-UTC hour, so a redelivered trigger within the hour does not start a second run).
+clock and publishes the real ``run.requested``. Its run id derives from the tick the trigger
+belongs to (the message's publish time mapped back to the cron schedule), so a redelivered
+trigger names the same run however late it arrives, and a tick whose first publish failed is
+published again by the redelivery (:func:`start_scheduled_run`).
 
 ``terraform/schedules.json`` holds one job per enabled, scheduled (tenant, pipeline)::
 
@@ -31,6 +33,7 @@ from events.models import Event, RunRequested, Window
 from lib import metadata
 from lib.config.loader import Pipeline, tenants
 from lib.errors import ConfigError
+from lib.states import RunStatus
 from lib.tenants import tenant_pipelines
 from lib.wiring import Runtime
 
@@ -139,32 +142,72 @@ def is_trigger(event: Event) -> bool:
     return isinstance(event, RunRequested) and event.pipeline_logging_id == TRIGGER_RUN_ID
 
 
-def scheduled_run_id(tenant_id: str, pipeline_id: str, now: dt.datetime) -> str:
-    """The run id of the scheduled run of this hour (same for a redelivered trigger)."""
-    return f"sched-{_digest(tenant_id, pipeline_id)[:12]}-{now.astimezone(dt.UTC):%Y%m%d%H}"
+def scheduled_run_id(tenant_id: str, pipeline_id: str, scheduled_for: dt.datetime) -> str:
+    """The run id of the scheduled run of one tick: the same for every delivery of it."""
+    tick = scheduled_for.astimezone(dt.UTC)
+    return f"sched-{_digest(tenant_id, pipeline_id)[:12]}-{tick:%Y%m%d%H%M}"
 
 
-def start_scheduled_run(rt: Runtime, event: Event) -> RunRequested | None:
-    """Turn a scheduler trigger into a real run: window resolved now, fresh run id.
+def scheduled_for(pipeline: Pipeline, published_at: dt.datetime) -> dt.datetime:
+    """The tick a trigger published at ``published_at`` belongs to (its schedule's newest run
+    time at or before it); the minute it was published when the pipeline has no schedule."""
+    from lib.config.schedule import last_run_at_or_before
+
+    schedule = pipeline.config.schedule
+    if schedule is None:
+        return published_at.astimezone(dt.UTC).replace(second=0, microsecond=0)
+    return last_run_at_or_before(schedule.cron, schedule.time_zone, published_at)
+
+
+def start_scheduled_run(
+    rt: Runtime, event: Event, published_at: dt.datetime | None = None
+) -> RunRequested | None:
+    """Turn a scheduler trigger into a real run, exactly once per tick.
+
+    The run id derives from the tick (the trigger message's publish time mapped back to its
+    schedule), so a trigger redelivered hours later, across any boundary, names the same run.
+    The run is recorded REQUESTED, then published; a redelivered trigger finds it and, if the
+    run never got past REQUESTED (the first publish failed), publishes it again with the same
+    event id, so a tick is never lost and never doubled.
+
+    Args:
+        rt: the runtime.
+        event: the trigger (``pipeline_logging_id`` :data:`TRIGGER_RUN_ID`).
+        published_at: when the trigger message was published (default: the clock's now).
 
     Returns:
-        The published ``run.requested``, or None when this hour's run already exists or the
+        The published ``run.requested``, or None when the tick's run already started, or the
         pipeline is now disabled or invalid (logged; the trigger is acked either way).
 
     Raises:
         InvalidIdentifier: the trigger names an unsafe tenant or pipeline.
     """
-    from lib.runs import request_run
+    from lib.runs import enabled_pipeline, request_run, requested_event
 
-    run_id = scheduled_run_id(event.tenant_id, event.pipeline_id, rt.clock.now())
-    rt.ensure_tenant(event.tenant_id)
-    if metadata.run_status(rt.warehouse, event.tenant_id, run_id) is not None:
-        log.info("scheduled run %s already requested; ignoring the redelivered trigger", run_id)
-        return None
     try:
-        return request_run(
-            rt, event.tenant_id, event.pipeline_id, trigger_by=TRIGGER_BY, run_id=run_id
-        )
+        pipeline = enabled_pipeline(rt, event.tenant_id, event.pipeline_id)
     except ConfigError as exc:
         log.error("scheduled run of %s/%s not started: %s", event.tenant_id, event.pipeline_id, exc)
         return None
+    tick = scheduled_for(pipeline, published_at or rt.clock.now())
+    run_id = scheduled_run_id(event.tenant_id, event.pipeline_id, tick)
+    rt.ensure_tenant(event.tenant_id)
+    existing = metadata.run_status(rt.warehouse, event.tenant_id, run_id)
+    if existing is None:
+        return request_run(
+            rt,
+            event.tenant_id,
+            event.pipeline_id,
+            trigger_by=TRIGGER_BY,
+            run_id=run_id,
+            today=tick.date(),
+        )
+    if existing["status"] != RunStatus.REQUESTED or metadata.step_history(
+        rt.warehouse, event.tenant_id, run_id
+    ):
+        log.info("scheduled run %s already started; ignoring the redelivered trigger", run_id)
+        return None
+    log.warning("scheduled run %s was recorded but never started: publishing it again", run_id)
+    again = requested_event(rt, pipeline, existing)
+    rt.bus.publish(again)
+    return again

@@ -110,8 +110,15 @@ def test_same_run_requested_delivered_twice_writes_nothing_twice(make_platform):
         "check_usage",
         "silver_focus",
     ]
-    # the redelivery re-published the completion chain: the run completed once per delivery
-    assert len(rt.bus.published_events("run-completed")) == 2
+    # the step had already run and its successor started: nothing is published again, and the
+    # run is announced complete exactly once
+    assert len(rt.bus.published_events("run-completed")) == 1
+    assert len(rt.bus.published_events("ingest-completed")) == 2  # ingest_costs, ingest_usage
+    transitions = rt.warehouse.query(
+        "SELECT status FROM `acme_metadata`.`pipeline_runs` WHERE pipeline_logging_id = @r",
+        {"r": event.pipeline_logging_id},
+    )
+    assert sorted(t["status"] for t in transitions) == ["COMPLETE", "REQUESTED", "RUNNING"]
 
 
 def test_rerunning_a_window_never_duplicates(make_platform):

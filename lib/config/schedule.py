@@ -87,3 +87,13 @@ def next_runs(expr: str, time_zone: str, after: dt.datetime, count: int = 3) -> 
     """
     start = after.astimezone(ZoneInfo(time_zone))
     return list(islice(CronSim(expr, start), count))
+
+
+def last_run_at_or_before(expr: str, time_zone: str, moment: dt.datetime) -> dt.datetime:
+    """The schedule's newest run time at or before ``moment`` (an aware datetime), in UTC.
+
+    Cloud Scheduler publishes a tick at or shortly after its scheduled time; this turns the
+    message's publish time back into the tick it belongs to, however late it was delivered.
+    """
+    start = (moment + dt.timedelta(seconds=1)).astimezone(ZoneInfo(time_zone))
+    return next(CronSim(expr, start, reverse=True)).astimezone(dt.UTC)

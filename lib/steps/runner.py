@@ -1,31 +1,56 @@
-"""The shared step runner every handler calls: decode → ports → domain → publish.
+"""The shared step runner every handler calls: decode → claim → ports → domain → publish.
 
-Idempotent under at-least-once delivery: a step already COMPLETE re-publishes its completion
-events and writes nothing; a transient fault raises (the bus retries, then dead-letters); a
-terminal fault is recorded, acked and ends the run with ``run.failed``.
+At-least-once delivery, crashes at any point, and every run still ends in exactly one terminal
+record (docs/reliability.md):
+
+* **One execution per step.** A delivery first claims the step (``lib/lifecycle.py``): a
+  duplicate of an event whose step another delivery holds is acked without running; a
+  redelivery of the same message (the previous attempt died) takes over.
+* **Redelivery of a finished step** publishes only what is missing downstream: the next
+  step's event if the next step never started, the run's terminal event if the run has no
+  terminal record. A run that already ended is never announced twice.
+* **Terminal events are published, then recorded.** A crash between the two leaves the record
+  missing, so the redelivery publishes again (same event id) and records it; one terminal
+  record always exists in the end.
+* **Transient faults** (provider 429/5xx, warehouse unavailable) record the step as RETRYING
+  with the error, then raise: the bus redelivers, then dead-letters. **Terminal faults** are
+  recorded, acked and end the run with ``run.failed``.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from events.codec import CodecError, from_cloudevent
-from events.models import Event, StepRef, StepType
+from events.models import Event, RunCompleted, RunFailed, StepRef, StepType
 from lib import metadata
 from lib.changes import Producer, record_changes
 from lib.config.loader import Pipeline, load_pipeline
-from lib.errors import ConfigError, ConfigProblem, MalformedEvent, TerminalError
+from lib.errors import ConfigError, ConfigProblem, MalformedEvent, TerminalError, TransientError
+from lib.lifecycle import Claim, claim_step, release_claims, step_state
 from lib.metadata import RunTransition, StepRecord
 from lib.observability import current_traceparent, handler_span
 from lib.scheduler import is_trigger, start_scheduled_run
+from lib.states import RunStatus, StepStatus
 from lib.steps.base import StepContext, StepOutcome
 from lib.steps.next_events import completion_events, run_failed
 from lib.wiring import Runtime, runtime
 
 log = logging.getLogger(__name__)
 Executor = Callable[[StepContext], StepOutcome]
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """Which delivery brought an event: its message id (stable across redeliveries of the
+    message) and when the message was published (None when not known)."""
+
+    message_id: str
+    published_at: dt.datetime | None = None
 
 
 def executors() -> dict[str, Executor]:
@@ -50,16 +75,39 @@ def handle_cloudevent(cloud_event: Any, step_type: StepType) -> None:
     except CodecError as exc:
         log.error("rejected malformed event: %s", exc)
         raise MalformedEvent(str(exc)) from exc
-    handle(runtime(), event, step_type)
+    handle(runtime(), event, step_type, delivery_of(cloud_event, event))
 
 
-def handle(rt: Runtime, event: Event, step_type: StepType) -> None:
+def delivery_of(cloud_event: Any, event: Event) -> Delivery:
+    """The delivery a CloudEvent describes: for Pub/Sub (push or Eventarc) the CloudEvent id is
+    the message id and its time the message's publish time."""
+    message_id = str(cloud_event["id"] or event.event_id)
+    published = _time(cloud_event.get("time"))
+    return Delivery(message_id, published)
+
+
+def _time(value: Any) -> dt.datetime | None:
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    if isinstance(value, str) and value:
+        try:
+            moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+    return None
+
+
+def handle(
+    rt: Runtime, event: Event, step_type: StepType, delivery: Delivery | None = None
+) -> None:
     """Run the step ``event.next_step`` if it is of ``step_type``; ignore it otherwise."""
     if event.next_step is None or event.next_step.type != step_type:
         log.info("ignoring %s for step type %s", event.TYPE, event.next_step_type)
         return
+    delivery = delivery or Delivery(event.event_id)
     if is_trigger(event):  # a Cloud Scheduler tick: start the real run (lib/scheduler.py)
-        start_scheduled_run(rt, event)
+        start_scheduled_run(rt, event, delivery.published_at)
         return
     labels = {
         "tenant_id": event.tenant_id,
@@ -68,10 +116,10 @@ def handle(rt: Runtime, event: Event, step_type: StepType) -> None:
         "step": event.next_step.name,
     }
     with handler_span(f"{step_type}.handle", event.traceparent, labels):
-        _run(rt, event, step_type)
+        _run(rt, event, step_type, delivery)
 
 
-def _run(rt: Runtime, event: Event, step_type: StepType) -> None:
+def _run(rt: Runtime, event: Event, step_type: StepType, delivery: Delivery) -> None:
     assert event.next_step is not None
     ref = event.next_step
     rt.ensure_tenant(event.tenant_id)
@@ -80,32 +128,66 @@ def _run(rt: Runtime, event: Event, step_type: StepType) -> None:
     except TerminalError as exc:
         _fail(rt, event, None, exc)
         return
-    prior = metadata.latest_step(
-        rt.warehouse, event.tenant_id, event.pipeline_logging_id, ref.index
+    prior = step_state(rt.warehouse, event.tenant_id, event.pipeline_logging_id, ref.index)
+    if prior.status is StepStatus.COMPLETE:
+        assert prior.latest is not None
+        _finish_redelivered(rt, pipeline, event, StepOutcome.from_metadata(prior.latest))
+        return
+    if prior.status is StepStatus.FAILED:
+        assert prior.latest is not None
+        _ensure_failed(rt, event, ref, str(prior.latest.get("error") or "step failed"))
+        return
+    claim = claim_step(
+        rt.warehouse,
+        rt.clock,
+        tenant_id=event.tenant_id,
+        run_id=event.pipeline_logging_id,
+        step_index=ref.index,
+        step_name=ref.name,
+        delivery_id=delivery.message_id,
     )
-    if prior and prior["status"] == "COMPLETE":
-        log.info("step %s already COMPLETE; re-publishing its completion", ref.name)
-        outcome = StepOutcome.from_metadata(prior.get("metadata") or {})
-        _publish(rt, pipeline, event, outcome, record=False)
+    if claim is Claim.DUPLICATE:
+        log.info(
+            "step %s of run %s is held by another delivery; acking duplicate %s",
+            ref.name,
+            event.pipeline_logging_id,
+            delivery.message_id,
+        )
         return
-    if prior and prior["status"] == "FAILED":
-        log.info("step %s already FAILED terminally; nothing to do", ref.name)
-        return
-    ctx = StepContext(rt, pipeline, event, ref, pipeline.config.steps[ref.index])
+    _execute(rt, pipeline, event, step_type, StepContext(rt, pipeline, event, ref,
+             pipeline.config.steps[ref.index]), prior.attempts + 1)  # fmt: skip
+
+
+def _execute(
+    rt: Runtime,
+    pipeline: Pipeline,
+    event: Event,
+    step_type: StepType,
+    ctx: StepContext,
+    attempt: int,
+) -> None:
     started = rt.clock.now()
-    _record_step(ctx, "RUNNING", started)
-    if ref.index == 0 and prior is None:
-        _transition(rt, event, "RUNNING")
+    _record_step(ctx, StepStatus.RUNNING, started, attempt)
+    if ctx.ref.index == 0 and attempt == 1:
+        _transition(rt, event, RunStatus.RUNNING)
     try:
         outcome = executors()[step_type](ctx)
     except TerminalError as exc:
-        _record_step(ctx, "FAILED", started, error=str(exc))
-        _fail(rt, event, ref, exc)
+        _record_step(ctx, StepStatus.FAILED, started, attempt, error=str(exc))
+        _fail(rt, event, ctx.ref, exc)
         return
+    except TransientError as exc:
+        _record_step(
+            ctx, StepStatus.RETRYING, started, attempt, error=f"{type(exc).__name__}: {exc}"
+        )
+        # This delivery is over: whichever delivery comes next (a redelivery, a replayed dead
+        # letter, a recovery) may run the step.
+        release_claims(rt.warehouse, rt.clock, event.tenant_id, ctx.run_id, ctx.ref.index)
+        raise
     if step_type != "dq":  # before COMPLETE: a redelivered step records the same set again
         record_changes(rt.warehouse, rt.clock, _producer(ctx), outcome.changes)
-    _record_step(ctx, "COMPLETE", started, outcome=outcome)
-    _publish(rt, pipeline, event, outcome, record=True)
+    _record_step(ctx, StepStatus.COMPLETE, started, attempt, outcome=outcome)
+    _publish(rt, pipeline, event, outcome)
 
 
 def _producer(ctx: StepContext) -> Producer:
@@ -138,13 +220,14 @@ def _describe(ref: StepRef | None) -> str:
 
 def _record_step(
     ctx: StepContext,
-    status: str,
+    status: StepStatus,
     started: Any,
+    attempt: int,
     *,
     outcome: StepOutcome | None = None,
     error: str | None = None,
 ) -> None:
-    ended = None if status == "RUNNING" else ctx.runtime.clock.now()
+    ended = None if status is StepStatus.RUNNING else ctx.runtime.clock.now()
     record = StepRecord(
         tenant_id=ctx.event.tenant_id,
         pipeline_id=ctx.event.pipeline_id,
@@ -153,6 +236,7 @@ def _record_step(
         step_index=ctx.ref.index,
         step_type=ctx.ref.type,
         status=status,
+        attempt=attempt,
         started_at=started,
         ended_at=ended,
         rows_processed=outcome.rows if outcome else None,
@@ -162,7 +246,7 @@ def _record_step(
     metadata.record_step(ctx.runtime.warehouse, ctx.runtime.clock, record)
 
 
-def _transition(rt: Runtime, event: Event, status: str, error: str | None = None) -> None:
+def _transition(rt: Runtime, event: Event, status: RunStatus, error: str | None = None) -> None:
     metadata.record_run(
         rt.warehouse,
         rt.clock,
@@ -179,11 +263,9 @@ def _transition(rt: Runtime, event: Event, status: str, error: str | None = None
     )
 
 
-def _publish(
-    rt: Runtime, pipeline: Pipeline, event: Event, outcome: StepOutcome, *, record: bool
-) -> None:
+def _events(rt: Runtime, pipeline: Pipeline, event: Event, outcome: StepOutcome) -> list[Event]:
     assert event.next_step is not None
-    events = completion_events(
+    return completion_events(
         pipeline.config,
         event,
         event.next_step,
@@ -191,17 +273,67 @@ def _publish(
         now=rt.clock.now(),
         traceparent=current_traceparent() or event.traceparent,
     )
+
+
+def _publish(rt: Runtime, pipeline: Pipeline, event: Event, outcome: StepOutcome) -> None:
+    """Publish a finished step's events; a terminal event is published, then recorded."""
+    for out in _events(rt, pipeline, event, outcome):
+        rt.bus.publish(out)
+        if isinstance(out, RunCompleted):
+            _transition(rt, event, RunStatus.COMPLETE)
+        elif isinstance(out, RunFailed):
+            _transition(rt, event, RunStatus.FAILED, out.reason)
+
+
+def _finish_redelivered(
+    rt: Runtime, pipeline: Pipeline, event: Event, outcome: StepOutcome
+) -> None:
+    """A step already COMPLETE was delivered again: publish only what never happened."""
+    assert event.next_step is not None
+    events = _events(rt, pipeline, event, outcome)
+    run = metadata.run_status(rt.warehouse, event.tenant_id, event.pipeline_logging_id)
+    ended = run is not None and RunStatus(run["status"]).terminal
+    terminal = [e for e in events if isinstance(e, RunCompleted | RunFailed)]
+    if terminal:
+        if ended:
+            log.info("run %s already ended; nothing to publish", event.pipeline_logging_id)
+            return
+        log.info(
+            "step %s COMPLETE but the run has no terminal record: ending it", event.next_step.name
+        )
+        _publish(rt, pipeline, event, outcome)
+        return
+    nxt = events[0].next_step if events else None
+    if nxt is not None and _started(rt, event, nxt.index):
+        log.info("step %s already COMPLETE and its successor started", event.next_step.name)
+        return
+    log.info(
+        "step %s COMPLETE but its successor never started: re-publishing", event.next_step.name
+    )
     for out in events:
-        if record and out.TYPE.startswith("convergence.run.completed"):
-            _transition(rt, event, "COMPLETE")
-        if record and out.TYPE.startswith("convergence.run.failed"):
-            _transition(rt, event, "FAILED", getattr(out, "reason", None))
         rt.bus.publish(out)
 
 
-def _fail(rt: Runtime, event: Event, ref: Any, exc: TerminalError) -> None:
+def _started(rt: Runtime, event: Event, index: int) -> bool:
+    state = step_state(rt.warehouse, event.tenant_id, event.pipeline_logging_id, index)
+    return state.latest is not None
+
+
+def _ensure_failed(rt: Runtime, event: Event, ref: StepRef, reason: str) -> None:
+    """A step already FAILED: make sure the run has its terminal record and event."""
+    run = metadata.run_status(rt.warehouse, event.tenant_id, event.pipeline_logging_id)
+    if run is not None and RunStatus(run["status"]).terminal:
+        log.info("step %s already FAILED terminally; nothing to do", ref.name)
+        return
+    failed = run_failed(
+        event, ref, reason, "StepFailed", now=rt.clock.now(), traceparent=event.traceparent
+    )
+    rt.bus.publish(failed)
+    _transition(rt, event, RunStatus.FAILED, reason[:4000])
+
+
+def _fail(rt: Runtime, event: Event, ref: StepRef | None, exc: TerminalError) -> None:
     log.error("terminal failure: %s", exc)
-    _transition(rt, event, "FAILED", str(exc)[:4000])
     failed = run_failed(
         event,
         ref,
@@ -211,3 +343,4 @@ def _fail(rt: Runtime, event: Event, ref: Any, exc: TerminalError) -> None:
         traceparent=current_traceparent() or event.traceparent,
     )
     rt.bus.publish(failed)
+    _transition(rt, event, RunStatus.FAILED, str(exc)[:4000])

@@ -83,14 +83,16 @@ def test_write_schedules_writes_what_render_gives(tmp_path: Path) -> None:
     assert out.read_text() == render(jobs)
 
 
-def _deliver_trigger(rt: Runtime, tenant: str, pipeline_id: str) -> None:
+def _deliver_trigger(
+    rt: Runtime, tenant: str, pipeline_id: str, published: dt.datetime | None = None
+) -> None:
     event = trigger_event(load_pipeline(rt.config_dir, tenant, pipeline_id))
     cloud_event = to_eventarc(
         to_message(event),
         topic="projects/p/topics/run-requested",
         subscription="projects/p/subscriptions/ingest-on-run-requested",
         message_id="1",
-        publish_time=rt.clock.now(),
+        publish_time=published or rt.clock.now(),
     )
     handle_cloudevent(cloud_event, "ingest")
 
@@ -108,14 +110,51 @@ def test_trigger_starts_a_run_with_the_window_resolved_at_delivery(rt: Runtime) 
     status = metadata.run_status(rt.warehouse, "acme", run.pipeline_logging_id)
     assert status is not None and status["status"] == "REQUESTED"
 
-    _deliver_trigger(rt, "acme", "openai_costs")  # redelivered within the hour
-    assert len(_requested(rt)) == 1
-
     rt.clock.advance(days=1)  # type: ignore[attr-defined]
     _deliver_trigger(rt, "acme", "openai_costs")
     later = _requested(rt)[-1]
     assert later.pipeline_logging_id != run.pipeline_logging_id
     assert (later.window.start, later.window.end) == (dt.date(2025, 3, 8), dt.date(2025, 3, 10))
+
+
+def test_a_redelivered_trigger_names_the_same_run_across_an_hour_boundary(rt: Runtime) -> None:
+    tick = rt.clock.now()
+    _deliver_trigger(rt, "acme", "openai_costs", published=tick)
+    [run] = _requested(rt)
+    assert run.pipeline_logging_id.endswith(f"{tick.astimezone(dt.UTC):%Y%m%d}0615")  # the tick
+    metadata.record_step(  # the run's first step starts
+        rt.warehouse,
+        rt.clock,
+        metadata.StepRecord("acme", "openai_costs", run.pipeline_logging_id, "ingest_costs", 0,
+                            "ingest", "RUNNING", attempt=1),
+    )  # fmt: skip
+    rt.clock.advance(hours=3)  # type: ignore[attr-defined]  # redelivered hours later
+    _deliver_trigger(rt, "acme", "openai_costs", published=tick)
+    assert _requested(rt) == [run], "the same tick's run, not started twice"
+
+
+def test_a_tick_whose_publish_failed_is_published_by_the_redelivered_trigger(
+    rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lib.errors import TransientError
+
+    real = rt.bus.publish
+
+    def down(event):  # type: ignore[no-untyped-def]
+        raise TransientError("Pub/Sub unavailable")
+
+    monkeypatch.setattr(rt.bus, "publish", down)
+    with pytest.raises(TransientError):
+        _deliver_trigger(rt, "acme", "openai_costs")
+    assert _requested(rt) == []  # recorded REQUESTED, never published
+    monkeypatch.setattr(rt.bus, "publish", real)
+    _deliver_trigger(rt, "acme", "openai_costs")  # Pub/Sub redelivers the trigger
+    [run] = _requested(rt)
+    transitions = rt.warehouse.query(
+        "SELECT status FROM `acme_metadata`.`pipeline_runs` WHERE pipeline_logging_id = @r",
+        {"r": run.pipeline_logging_id},
+    )
+    assert [t["status"] for t in transitions] == ["REQUESTED"], "recorded once, published once"
 
 
 def test_trigger_of_a_disabled_pipeline_starts_nothing(rt: Runtime) -> None:
