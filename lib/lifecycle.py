@@ -167,7 +167,7 @@ class StepState:
 def step_state(warehouse: Warehouse, tenant_id: str, run_id: str, step_index: int) -> StepState:
     """The newest record of a step and its number of started attempts (one query)."""
     rows = warehouse.query(
-        f"SELECT *, COUNTIF(status = 'RUNNING') OVER () AS started_attempts "
+        f"SELECT *, SUM(IF(status = 'RUNNING', 1, 0)) OVER () AS started_attempts "
         f"FROM {table_sql(metadata_table(tenant_id, 'step_logs'))} "
         "WHERE pipeline_logging_id = @run_id AND step_index = @step_index "
         f"ORDER BY recorded_at DESC, {PRECEDENCE_SQL} DESC LIMIT 1",
