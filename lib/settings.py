@@ -9,6 +9,8 @@
 | CONVERGENCE_BQ_LOCATION         | EU             | BigQuery dataset location                 |
 | CONVERGENCE_<PROVIDER>_BASE_URL |                | override a provider's base URL (sandbox)  |
 | DISABLE_AUTH                    | false          | local mode only: skip API-key checks      |
+| CONVERGENCE_BUS_BACKOFF_SCALE   | 1              | local bus: real seconds per second of the |
+|                                 |                | topology's retry backoff (0: at once)     |
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ class Settings:
     project: str = ""
     bq_location: str = "EU"
     disable_auth: bool = False
+    bus_backoff_scale: float = 1.0
     base_url_overrides: Mapping[str, str] = field(default_factory=dict)
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
 
@@ -56,7 +59,7 @@ class Settings:
 
     @property
     def bus_dir(self) -> Path:
-        """Where the in-process bus persists dead letters."""
+        """Where the in-process bus journals its deliveries and keeps dead letters."""
         return self.home / "bus"
 
     @classmethod
@@ -79,6 +82,20 @@ class Settings:
             project=env.get("GOOGLE_CLOUD_PROJECT", env.get("GCP_PROJECT", "")),
             bq_location=env.get("CONVERGENCE_BQ_LOCATION", "EU"),
             disable_auth=env.get("DISABLE_AUTH", "false").lower() in ("1", "true", "yes"),
+            bus_backoff_scale=_scale(env.get("CONVERGENCE_BUS_BACKOFF_SCALE", "1")),
             base_url_overrides=overrides,
             environ=env,
         )
+
+
+def _scale(raw: str) -> float:
+    try:
+        scale = float(raw)
+    except ValueError:
+        scale = -1.0
+    if not scale >= 0:  # also refuses NaN
+        raise ValueError(
+            f"CONVERGENCE_BUS_BACKOFF_SCALE must be a number of 0 or more (1 waits the "
+            f"topology's backoff, 0 redelivers at once), not {raw!r}"
+        )
+    return scale

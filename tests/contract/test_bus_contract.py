@@ -65,7 +65,7 @@ class LocalHarness:
     def __init__(self, handlers: Mapping[str, Handler], state_dir: Path) -> None:
         self.topology = load_topology()
         self.clock = FixedClock(dt.datetime(2026, 3, 1, 6, 0, tzinfo=dt.UTC))
-        self.local = LocalBus(self.topology, handlers, state_dir, self.clock)
+        self.local = LocalBus(self.topology, handlers, state_dir, self.clock, backoff_scale=0)
         self.bus: EventBus = self.local
 
     def drain(self) -> None:
