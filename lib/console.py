@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from events.codec import from_cloudevent
+from events.codec import CodecError, from_cloudevent
 from events.models import RunRequested, Window
 from lib import metadata
 from lib.config.loader import load_pipeline
@@ -57,7 +57,10 @@ def _tracked(
     fn: Callable[[Any], object], progress: Progress, tasks: dict[str, Any]
 ) -> Callable[[Any], object]:
     def run(cloud_event: Any) -> object:
-        event = from_cloudevent(cloud_event)
+        try:
+            event = from_cloudevent(cloud_event)
+        except CodecError:  # poison: the handler dead-letters it
+            return fn(cloud_event)
         task = tasks.get(event.pipeline_logging_id)
         if task is not None and event.next_step is not None:
             progress.update(task, completed=event.next_step.index, step=event.next_step.name)
@@ -241,7 +244,7 @@ def _print_letters(letters: Sequence[Any], dry_run: bool) -> None:
             a.get("run_id", ""),
             str(m.attempts),
             str(m.dead_lettered_at),
-            m.last_error[:60],
+            m.last_error[:300],
         )
     console.print(table)
     console.print(f"{verb} {len(letters)} dead-lettered event(s)")

@@ -29,7 +29,7 @@ from lib.wiring import Runtime
 DEMO_MARKER = ".convergence-demo"
 DEMO_FAULTS: Mapping[str, Any] = {"rate_limit": 2, "server_error": 1}
 PROVIDERS = ("openai", "anthropic")
-DEMO_BACKOFF_SCALE = "0.01"  # the topology's 10 s … 600 s redelivery backoff, 100× faster
+DEMO_BACKOFF_SCALE = "0.01"  # the topology's 10 s … 600 s redelivery backoff, 100 times faster
 
 
 def demo_environment(home: Path, base_url: str, tenant_ids: Iterable[str]) -> dict[str, str]:

@@ -39,15 +39,20 @@ _COLUMNS = (
 
 
 def dead_letter_attributes(
-    subscription: str, project: str, attempts: int, publish_time: dt.datetime
+    subscription: str, project: str, attempts: int, publish_time: dt.datetime | None
 ) -> dict[str, str]:
-    """The attributes Pub/Sub adds to a message it forwards to a dead-letter topic."""
-    return {
+    """The attributes Pub/Sub adds to a message it forwards to a dead-letter topic.
+
+    ``publish_time`` (the source message's) is left out when unknown.
+    """
+    attributes = {
         "CloudPubSubDeadLetterSourceDeliveryCount": str(attempts),
         "CloudPubSubDeadLetterSourceSubscription": subscription,
         "CloudPubSubDeadLetterSourceSubscriptionProject": project,
-        "CloudPubSubDeadLetterSourceTopicPublishTime": _rfc3339(publish_time),
     }
+    if publish_time is not None:
+        attributes["CloudPubSubDeadLetterSourceTopicPublishTime"] = _rfc3339(publish_time)
+    return attributes
 
 
 def strip_dead_letter_attributes(attributes: Mapping[str, str]) -> dict[str, str]:

@@ -328,7 +328,7 @@ class LocalBus:
         now = self._clock.now()
         attributes = {
             **rejected.attributes,
-            **dead_letter_attributes(rejected.subscription, self.project, 1, now),
+            **dead_letter_attributes(rejected.subscription, self.project, 1, None),
             REJECTION_ATTRIBUTE: reason,
         }
         letter = DeadLetter(
