@@ -1,16 +1,16 @@
 """Settings read once from the environment (and ``.env``); the wiring function consumes them.
 
-| variable                        | default        | meaning                                   |
-|---------------------------------|----------------|-------------------------------------------|
-| CONVERGENCE_MODE                | local          | ``local`` (DuckDB + bus) or ``cloud``     |
-| CONVERGENCE_HOME                | ./.convergence | local state: DuckDB file, dead letters    |
-| CONVERGENCE_CONFIG_DIR          | ./configs      | config-as-code root                       |
-| GOOGLE_CLOUD_PROJECT            |                | cloud project (cloud mode)                |
-| CONVERGENCE_BQ_LOCATION         | EU             | BigQuery dataset location                 |
-| CONVERGENCE_<PROVIDER>_BASE_URL |                | override a provider's base URL (sandbox)  |
-| DISABLE_AUTH                    | false          | local mode only: skip API-key checks      |
-| CONVERGENCE_BUS_BACKOFF_SCALE   | 1              | local bus: real seconds per second of the |
-|                                 |                | topology's retry backoff (0: at once)     |
+| variable                             | default      | meaning                               |
+|--------------------------------------|--------------|---------------------------------------|
+| CONVERGENCE_MODE                     | local        | ``local`` (DuckDB + bus) or ``cloud`` |
+| CONVERGENCE_HOME                     | .convergence | local state: DuckDB, bus journal      |
+| CONVERGENCE_CONFIG_DIR               | configs      | config-as-code root                   |
+| GOOGLE_CLOUD_PROJECT                 |              | cloud project (cloud mode)            |
+| CONVERGENCE_BQ_LOCATION              | EU           | BigQuery dataset location             |
+| CONVERGENCE_<PROVIDER>_BASE_URL      |              | a provider's base URL (sandbox)       |
+| DISABLE_AUTH                         | false        | local mode only: no API keys          |
+| CONVERGENCE_BUS_BACKOFF_SCALE        | 1            | local bus: times topology backoff     |
+| CONVERGENCE_API_BODY_TIMEOUT_SECONDS | 10           | API: body read stall → 408            |
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ class Settings:
     bq_location: str = "EU"
     disable_auth: bool = False
     bus_backoff_scale: float = 1.0
+    api_body_timeout_seconds: float = 10.0
     base_url_overrides: Mapping[str, str] = field(default_factory=dict)
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
 
@@ -83,6 +84,10 @@ class Settings:
             bq_location=env.get("CONVERGENCE_BQ_LOCATION", "EU"),
             disable_auth=env.get("DISABLE_AUTH", "false").lower() in ("1", "true", "yes"),
             bus_backoff_scale=_scale(env.get("CONVERGENCE_BUS_BACKOFF_SCALE", "1")),
+            api_body_timeout_seconds=_seconds(
+                "CONVERGENCE_API_BODY_TIMEOUT_SECONDS",
+                env.get("CONVERGENCE_API_BODY_TIMEOUT_SECONDS", "10"),
+            ),
             base_url_overrides=overrides,
             environ=env,
         )
@@ -99,3 +104,13 @@ def _scale(raw: str) -> float:
             f"topology's backoff, 0 redelivers at once), not {raw!r}"
         )
     return scale
+
+
+def _seconds(name: str, raw: str) -> float:
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds <= 3600:  # also refuses NaN
+        raise ValueError(f"{name} must be a number of seconds above 0 (at most 3600), not {raw!r}")
+    return seconds
