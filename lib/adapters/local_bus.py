@@ -325,26 +325,15 @@ class LocalBus:
                 "declare one in events/topology.json"
             )
         reason = _truncate_utf8(rejected.reason, MAX_REASON_BYTES)
-        now = self._clock.now()
         attributes = {
             **rejected.attributes,
             **dead_letter_attributes(rejected.subscription, self.project, 1, None),
             REJECTION_ATTRIBUTE: reason,
         }
-        letter = DeadLetter(
-            message_id=_new_message_id(),
-            topic=topic.dead_letter_topic,
-            subscription=rejected.subscription,
-            attributes=attributes,
-            data=rejected.data,
-            dead_lettered_at=now,
-            attempts=1,
-            last_error=reason,
-        )
+        letter = self._letter(topic.dead_letter_topic, rejected.subscription, attributes,
+                              rejected.data, 1, reason)  # fmt: skip
         self._store.add(letter)
-        forwarded = PublishedMessage(letter.topic, letter.message_id, attributes, letter.data, now)
-        with self._cond:
-            self.published.append(forwarded)
+        self._forwarded(letter)
         return letter.message_id
 
     def check(self) -> None:
@@ -498,29 +487,16 @@ class LocalBus:
     def _dead_letter(self, entry: JournalEntry, error: str, error_type: str = "") -> None:
         topic = self._topic(entry.topic)
         dead_letter_topic = topic.dead_letter_topic or ""  # presence checked by _check_wiring
-        now = self._clock.now()
         attributes = {
             **entry.attributes,
             **dead_letter_attributes(
                 entry.subscription, self.project, entry.attempts, entry.publish_time
             ),
         }
-        letter = DeadLetter(
-            message_id=_new_message_id(),
-            topic=dead_letter_topic,
-            subscription=entry.subscription,
-            attributes=attributes,
-            data=entry.data,
-            dead_lettered_at=now,
-            attempts=entry.attempts,
-            last_error=error[:MAX_ERROR_CHARS],
-        )
+        letter = self._letter(dead_letter_topic, entry.subscription, attributes, entry.data,
+                              entry.attempts, error[:MAX_ERROR_CHARS])  # fmt: skip
         self._journal.dead_letter(entry, letter)
-        forwarded = PublishedMessage(
-            dead_letter_topic, letter.message_id, attributes, entry.data, now
-        )
-        with self._cond:
-            self.published.append(forwarded)
+        self._forwarded(letter)
         logger.error(
             "dead-lettered message %s (%s) from %s to %s as %s after %d attempts; last error %s",
             entry.message_id,
@@ -531,6 +507,20 @@ class LocalBus:
             entry.attempts,
             error_type or error,
         )
+
+    def _letter(
+        self, topic: str, subscription: str, attributes: dict[str, str], data: bytes,
+        attempts: int, last_error: str,
+    ) -> DeadLetter:  # fmt: skip
+        return DeadLetter(_new_message_id(), topic, subscription, attributes, data,
+                          self._clock.now(), attempts, last_error)  # fmt: skip
+
+    def _forwarded(self, letter: DeadLetter) -> None:
+        """Record a letter as published to its dead-letter topic (``published``)."""
+        message = PublishedMessage(letter.topic, letter.message_id, letter.attributes,
+                                   letter.data, letter.dead_lettered_at)  # fmt: skip
+        with self._cond:
+            self.published.append(message)
 
 
 def _check_wiring(topology: Topology, handlers: Mapping[str, Handler]) -> None:
