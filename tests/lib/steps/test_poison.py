@@ -146,3 +146,31 @@ def test_replay_dry_run_lists_poison_with_its_reason(make_platform, monkeypatch,
     out = capsys.readouterr().out.replace("\n", " ")
     assert "would move 1 dead-lettered event" in out
     assert "not a structured CloudEvent" in " ".join(out.split())
+
+
+def test_replay_delivers_journaled_leftovers_and_reports_poison_that_comes_back(
+    make_platform, monkeypatch, capsys
+):
+    from lib.cli import main
+    from lib.demo import demo_environment
+
+    platform = make_platform()
+    bus = platform.rt.bus
+    bus.publish(run_requested("nosuchtenant"))  # journaled, never delivered by this process
+    bus.publish_message("run-requested", Message(b"{not json", {"next_step_type": "ingest"}))
+    platform.rt.close()
+    env = demo_environment(platform.rt.settings.home, "http://127.0.0.1:9", ["acme"])
+    for key, value in {**env, "CONVERGENCE_CONFIG_DIR": str(platform.rt.config_dir)}.items():
+        monkeypatch.setenv(key, value)
+
+    assert main(["replay", "--dry-run"]) == 0
+    assert "2 delivery(ies) waiting in the local bus journal" in capsys.readouterr().out
+    assert main(["replay"]) == 0  # delivers the leftovers: both are dead-lettered at once
+    assert main(["replay"]) == 1  # moves them back; they come straight back
+    err = " ".join(capsys.readouterr().err.split())
+    assert "2 replayed message(s) were dead-lettered again" in err
+
+    later = make_platform(home=platform.rt.settings.home)
+    assert later.rt.bus.pending() == []
+    assert len(later.rt.bus.dead_letters(EVERYTHING)) == 2
+    assert later.rt.warehouse.list_tables("nosuchtenant_metadata") == []
