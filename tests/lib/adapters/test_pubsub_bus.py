@@ -231,3 +231,12 @@ def test_replay_moves_only_the_selection_back_to_the_source_topic(bus, emulator)
     assert from_message(back.data) == acme
     assert not any(k.startswith("CloudPubSubDeadLetter") for k in back.attributes)
     assert [d.attributes["tenant_id"] for d in bus.dead_letters(DeadLetterFilter())] == ["globex"]
+
+
+@pytest.mark.integration
+def test_check_passes_on_a_created_topology_and_names_a_missing_one(bus, emulator):
+    bus.check()
+    _, publisher, subscriber = emulator
+    empty = PubSubBus(publisher, subscriber, new_project(), TOPOLOGY)
+    with pytest.raises(UnknownTopic, match="create-topology"):
+        empty.check()
