@@ -12,6 +12,7 @@ import base64
 import binascii
 import datetime as dt
 import json
+import re
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -25,6 +26,8 @@ from pydantic import ValidationError
 from events.models import BY_TYPE, Event
 
 PUBSUB_PUBLISHED = "google.cloud.pubsub.topic.v1.messagePublished"
+PUBSUB_SOURCE = re.compile(r"^//pubsub\.googleapis\.com/projects/[^/]+/topics/([^/]+)$")
+ROUTING_ATTRIBUTE = "next_step_type"
 SCHEMA_DIR = Path(__file__).with_name("schemas")
 ATTRIBUTE_KEYS = ("ce-type", "tenant_id", "pipeline_id", "run_id", "next_step_type", "traceparent")
 
@@ -39,6 +42,21 @@ class Message:
 
     data: bytes
     attributes: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PubSubDelivery:
+    """A Pub/Sub message as a handler received it, undecoded (to dead-letter it if poison).
+
+    ``topic`` comes from the CloudEvent source when it names one (Eventarc, the local bus,
+    push endpoints whose path holds ``projects/P/topics/T``); ``subscription`` is the short
+    name, empty when the delivery does not say.
+    """
+
+    topic: str | None
+    subscription: str
+    message_id: str
+    message: Message
 
 
 def source_of(event: Event) -> str:
@@ -134,7 +152,69 @@ def from_push(body: Any) -> Event:
         raw = base64.b64decode(encoded, validate=True)
     except (binascii.Error, ValueError) as exc:
         raise CodecError(f"push message data is not valid base64: {exc}") from exc
-    return from_message(raw, message.get("attributes") or {})
+    attributes = message.get("attributes") or {}
+    event = from_message(raw, attributes)
+    check_routing(event, attributes)
+    return event
+
+
+def check_routing(event: Event, attributes: dict[str, str]) -> None:
+    """Check a delivered message's attributes route its event where it belongs.
+
+    Subscriptions filter on ``next_step_type``, so a message without it reaches no step;
+    ids that disagree with the event's would mislead every filter and log.
+
+    Raises:
+        CodecError: the routing attribute is missing, or an attribute disagrees.
+    """
+    if ROUTING_ATTRIBUTE not in attributes:
+        raise CodecError(
+            f"message has no routing attribute {ROUTING_ATTRIBUTE!r} (the event says "
+            f"{event.next_step_type!r}); publish events with events.codec.to_message"
+        )
+    expected = attributes_of(event)
+    wrong = sorted(k for k in expected if k in attributes and attributes[k] != expected[k])
+    if wrong:
+        raise CodecError(f"message attributes {wrong} disagree with the event's data")
+
+
+def pubsub_delivery(cloud_event: Any) -> PubSubDelivery | None:
+    """The raw message inside Eventarc's ``messagePublished`` CloudEvent, as received.
+
+    Never raises: data that is not base64 is kept as its text, missing parts as empty.
+    Returns None when the CloudEvent is not a Pub/Sub delivery.
+    """
+    try:
+        ce_type, source = cloud_event["type"], cloud_event.get("source") or ""
+    except (KeyError, TypeError, AttributeError):
+        return None
+    body = getattr(cloud_event, "data", None)
+    if ce_type != PUBSUB_PUBLISHED or not isinstance(body, dict):
+        return None
+    message = _dict(body.get("message"))
+    attributes = _dict(message.get("attributes"))
+    topic = PUBSUB_SOURCE.match(str(source))
+    return PubSubDelivery(
+        topic=topic.group(1) if topic else None,
+        subscription=str(body.get("subscription") or "").rpartition("/")[2],
+        message_id=str(message.get("messageId") or ""),
+        message=Message(
+            _raw_data(message.get("data")), {str(k): str(v) for k, v in attributes.items()}
+        ),
+    )
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _raw_data(encoded: Any) -> bytes:
+    if not isinstance(encoded, str):
+        return b"" if encoded is None else json.dumps(encoded).encode()
+    try:
+        return base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        return encoded.encode()
 
 
 def to_push_body(

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 TOPOLOGY_FILE = Path(__file__).with_name("topology.json")
 
 _CLAUSE = re.compile(r'^attributes\.([A-Za-z_][A-Za-z0-9_-]*)\s*=\s*"([^"\\]*)"$')
+_ABSENT = re.compile(r"^NOT\s+attributes:([A-Za-z_][A-Za-z0-9_-]*)$")
 
 
 class _Strict(BaseModel):
@@ -66,7 +67,7 @@ class Subscription(_Strict):
     filter: str
 
     def matches(self, attributes: dict[str, str]) -> bool:
-        """Evaluate the Pub/Sub filter against message attributes."""
+        """Evaluate the Pub/Sub filter against message attributes (absent: value None)."""
         return all(attributes.get(key) == value for key, value in parse_filter(self.filter))
 
 
@@ -121,23 +122,27 @@ class Topology(_Strict):
         raise KeyError(f"{dead_letter_topic!r} is not a dead-letter topic")
 
 
-def parse_filter(expression: str) -> list[tuple[str, str]]:
+def parse_filter(expression: str) -> list[tuple[str, str | None]]:
     """Parse the subset of Pub/Sub filter syntax the topology uses.
 
-    Supports ``attributes.KEY = "VALUE"`` clauses joined by ``AND``. Anything else raises,
-    so the local bus can never silently route differently from Pub/Sub.
+    Supports ``attributes.KEY = "VALUE"`` (→ ``(KEY, VALUE)``) and ``NOT attributes:KEY``
+    (the attribute is absent → ``(KEY, None)``) clauses joined by ``AND``. Anything else
+    raises, so the local bus can never silently route differently from Pub/Sub.
 
     Raises:
         ValueError: the expression uses syntax outside the supported subset.
     """
     clauses = [c.strip() for c in expression.split(" AND ")] if expression.strip() else []
-    parsed = []
+    parsed: list[tuple[str, str | None]] = []
     for clause in clauses:
+        if absent := _ABSENT.match(clause):
+            parsed.append((absent.group(1), None))
+            continue
         match = _CLAUSE.match(clause)
         if not match:
             raise ValueError(
                 f"unsupported subscription filter clause {clause!r}: "
-                'write attributes.KEY = "VALUE" joined by AND'
+                'write attributes.KEY = "VALUE" or NOT attributes:KEY, joined by AND'
             )
         parsed.append((match.group(1), match.group(2)))
     return parsed

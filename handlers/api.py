@@ -1,7 +1,9 @@
 """Cloud Run HTTP control plane (functions-framework target ``api``).
 
 Thin shell: Flask request → :func:`lib.api.handle` → response. Importing it refuses
-``DISABLE_AUTH=true`` in cloud mode, so such a deployment fails at startup.
+``DISABLE_AUTH=true`` in cloud mode, so such a deployment fails at startup. The runtime is
+built on the first request that needs it (``/healthz`` never does); the body is read only
+after the API key was verified, within ``CONVERGENCE_API_BODY_TIMEOUT_SECONDS`` per read.
 """
 
 from __future__ import annotations
@@ -15,11 +17,13 @@ from lib.api.wsgi import from_werkzeug, to_werkzeug
 from lib.settings import Settings
 from lib.wiring import runtime
 
-check_settings(Settings.from_env())
+_SETTINGS = Settings.from_env()
+check_settings(_SETTINGS)
 
 
 def _answer(request: Request) -> Response:
-    return to_werkzeug(handle(runtime(), from_werkzeug(request)))
+    timeout = _SETTINGS.api_body_timeout_seconds
+    return to_werkzeug(handle(runtime, from_werkzeug(request, body_timeout=timeout)))
 
 
 @functions_framework.http

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from events.codec import from_cloudevent
+from events.codec import CodecError, from_cloudevent
 from events.models import RunRequested, Window
 from lib import metadata
 from lib.config.loader import load_pipeline
@@ -57,7 +57,10 @@ def _tracked(
     fn: Callable[[Any], object], progress: Progress, tasks: dict[str, Any]
 ) -> Callable[[Any], object]:
     def run(cloud_event: Any) -> object:
-        event = from_cloudevent(cloud_event)
+        try:
+            event = from_cloudevent(cloud_event)
+        except CodecError:  # poison: the handler dead-letters it
+            return fn(cloud_event)
         task = tasks.get(event.pipeline_logging_id)
         if task is not None and event.next_step is not None:
             progress.update(task, completed=event.next_step.index, step=event.next_step.name)
@@ -277,7 +280,7 @@ def replay(
     until: dt.datetime | None,
     dry_run: bool,
 ) -> int:
-    """Replay dead letters; in local mode also deliver them right away."""
+    """Replay dead letters; in local mode also deliver them (and any journaled leftovers)."""
     selection = DeadLetterFilter(tenant_id=tenant, pipeline_id=pipeline, since=since, until=until)
     if settings.mode == "cloud":
         moved = build_runtime(settings).bus.replay(selection, dry_run=dry_run)
@@ -287,13 +290,49 @@ def replay(
     with progress, local_runtime(settings, progress) as rt:
         moved = rt.bus.replay(selection, dry_run=dry_run)
         _print_letters(moved, dry_run)
-        if not dry_run and moved:
-            rt.bus.run_until_idle(workers=2)  # type: ignore[attr-defined]
-            runs = {(m.attributes.get("tenant_id"), m.attributes.get("run_id")) for m in moved}
-    if dry_run or not moved:
-        return 0
+        pending = len(rt.bus.pending())  # type: ignore[attr-defined]
+        if pending:
+            console.print(f"{pending} delivery(ies) waiting in the local bus journal")
+        if dry_run or not (moved or pending):
+            return 0
+        rt.bus.run_until_idle(workers=2)  # type: ignore[attr-defined]
+        again = _dead_lettered_again(rt, selection, moved)
+        runs = _runs_to_show(rt, moved)
     with local_runtime(settings) as rt:
-        return max(show_run_rt(rt, str(t), str(r)) for t, r in runs)
+        codes = [show_run_rt(rt, t, r) for t, r in sorted(runs)]
+    return max([*codes, 1 if again else 0])
+
+
+def _dead_lettered_again(rt: Runtime, selection: DeadLetterFilter, moved: Sequence[Any]) -> int:
+    """How many replayed messages came straight back (still poison); says so."""
+    back = {letter.data for letter in rt.bus.dead_letters(selection)}
+    again = sum(1 for m in moved if m.data in back)
+    if again:
+        err_console.print(
+            f"[yellow]{again} replayed message(s) were dead-lettered again[/yellow]: see "
+            "`convergence replay --dry-run` for why",
+            highlight=False,
+        )
+    return again
+
+
+def _runs_to_show(rt: Runtime, moved: Sequence[Any]) -> set[tuple[str, str]]:
+    """(tenant, run) of replayed letters that name a valid run of a configured tenant."""
+    from events.ids import run_id_problem, slug_problem
+    from lib.errors import UnknownTenant
+    from lib.steps.poison import check_tenant
+
+    runs = set()
+    for m in moved:
+        tenant, run = m.attributes.get("tenant_id"), m.attributes.get("run_id")
+        if not tenant or not run or slug_problem(tenant, "tenant id") or run_id_problem(run):
+            continue
+        try:
+            check_tenant(rt.config_dir, tenant)  # showing a run must create nothing
+        except UnknownTenant:
+            continue
+        runs.add((tenant, run))
+    return runs
 
 
 def _print_letters(letters: Sequence[Any], dry_run: bool) -> None:
@@ -310,7 +349,7 @@ def _print_letters(letters: Sequence[Any], dry_run: bool) -> None:
             a.get("run_id", ""),
             str(m.attempts),
             str(m.dead_lettered_at),
-            m.last_error[:60],
+            m.last_error[:300],
         )
     console.print(table)
     console.print(f"{verb} {len(letters)} dead-lettered event(s)")

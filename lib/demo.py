@@ -30,6 +30,7 @@ from lib.wiring import Runtime
 DEMO_MARKER = ".convergence-demo"
 DEMO_FAULTS: Mapping[str, Any] = {"rate_limit": 2, "server_error": 1}
 PROVIDERS = ("openai", "anthropic")
+DEMO_BACKOFF_SCALE = "0.01"  # the topology's 10 s … 600 s redelivery backoff, 100 times faster
 
 
 def demo_environment(home: Path, base_url: str, tenant_ids: Iterable[str]) -> dict[str, str]:
@@ -38,6 +39,7 @@ def demo_environment(home: Path, base_url: str, tenant_ids: Iterable[str]) -> di
         "CONVERGENCE_MODE": "local",
         "CONVERGENCE_HOME": str(home),
         "CONVERGENCE_CONFIG_DIR": os.environ.get("CONVERGENCE_CONFIG_DIR", "configs"),
+        "CONVERGENCE_BUS_BACKOFF_SCALE": DEMO_BACKOFF_SCALE,
     }
     for provider in PROVIDERS:
         env[f"CONVERGENCE_{provider.upper()}_BASE_URL"] = base_url

@@ -13,7 +13,9 @@ Delivery behaviour is decided by the class, never by inspecting messages::
     │   ├── SqlTranslationError BigQuery SQL the embedded engine cannot run faithfully
     │   ├── WarehouseError      the warehouse rejected a request for good
     │   └── UnknownTopic        a topic not in the topology (or not created in Pub/Sub)
-    ├── MalformedEvent          an event on the wire does not match its contract
+    ├── PoisonEvent             a message no handler can ever process: dead-lettered at once
+    │   ├── MalformedEvent      an event on the wire does not match its contract
+    │   └── UnknownTenant       an event for a tenant with no configs/<tenant>/ folder
     └── InvalidIdentifier       a tenant/pipeline/run id that may not touch SQL or paths
 """
 
@@ -86,8 +88,19 @@ class UnknownTopic(TerminalError):
     """A topic or subscription that is not in the topology or does not exist in Pub/Sub."""
 
 
-class MalformedEvent(ConvergenceError):
+class PoisonEvent(ConvergenceError):
+    """A delivered message that no retry can make processable.
+
+    Handlers dead-letter it at once with this error's message as the reason, then ack.
+    """
+
+
+class MalformedEvent(PoisonEvent):
     """An event does not match its wire contract."""
+
+
+class UnknownTenant(PoisonEvent):
+    """An event names a tenant that has no folder under the config root."""
 
 
 class InvalidIdentifier(ConvergenceError, ValueError):

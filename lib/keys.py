@@ -30,6 +30,14 @@ SECRET_PATTERN = re.compile(r"^[0-9a-f]{64}$")
 MAX_KEY_LENGTH = 140
 _ORDER = "recorded_at DESC, CASE status WHEN 'REVOKED' THEN 1 ELSE 0 END DESC"
 _DUMMY_HASH = hashlib.sha256(b"no such key").hexdigest()
+# What an unknown tenant's key is looked up in: the api_keys columns, no rows. The lookup
+# of an unknown tenant thus runs the same query shape as a known one (one table check, one
+# query, one hash, one comparison), so refusals take the same work whether the tenant exists.
+_NO_KEYS = (
+    "(SELECT CAST(NULL AS STRING) AS key_id, CAST(NULL AS STRING) AS tenant_id, "
+    "CAST(NULL AS STRING) AS key_hash, CAST(NULL AS STRING) AS description, "
+    "CAST(NULL AS STRING) AS status, CAST(NULL AS TIMESTAMP) AS recorded_at LIMIT 0)"
+)
 
 
 class KeyNotFound(ConvergenceError):
@@ -120,10 +128,12 @@ def _row(
     }
 
 
-def _latest(warehouse: Warehouse, tenant_id: str, key_id: str) -> dict[str, Any] | None:
+def _latest(
+    warehouse: Warehouse, tenant_id: str, key_id: str, *, exists: bool = True
+) -> dict[str, Any] | None:
+    source = table_sql(metadata_table(tenant_id, "api_keys")) if exists else _NO_KEYS
     rows = warehouse.query(
-        f"SELECT * FROM {table_sql(metadata_table(tenant_id, 'api_keys'))} "
-        f"WHERE key_id = @key_id ORDER BY {_ORDER} LIMIT 1",
+        f"SELECT * FROM {source} AS api_keys WHERE key_id = @key_id ORDER BY {_ORDER} LIMIT 1",
         {"key_id": key_id},
     )
     return rows[0] if rows else None
@@ -173,16 +183,17 @@ def list_keys(warehouse: Warehouse, tenant_id: str) -> list[KeyInfo]:
 def verify_key(warehouse: Warehouse, presented: str) -> str | None:
     """The tenant an ACTIVE key belongs to, or None (malformed, unknown, revoked, wrong secret).
 
-    The secret's hash is compared with :func:`hmac.compare_digest`; a key of an unknown tenant
-    or key id is compared against a dummy hash so every refusal costs about the same.
+    Every well-formed key takes the same steps whether its tenant and key id exist: one
+    table check, one lookup query (against an empty relation for an unknown tenant), one
+    SHA-256 and one :func:`hmac.compare_digest` (against a dummy hash when nothing was found),
+    so the time of a refusal does not tell which tenants exist.
     """
     parsed = parse_key(presented)
     if parsed is None:
         return None
     tenant_id, key_id, secret = parsed
-    latest = None
-    if warehouse.table_exists(metadata_table(tenant_id, "api_keys")):
-        latest = _latest(warehouse, tenant_id, key_id)
+    exists = warehouse.table_exists(metadata_table(tenant_id, "api_keys"))
+    latest = _latest(warehouse, tenant_id, key_id, exists=exists)
     stored = latest["key_hash"] if latest else _DUMMY_HASH
     matches = hmac.compare_digest(stored, hash_secret(secret))
     if latest is None or not matches or latest["status"] != "ACTIVE":

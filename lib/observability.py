@@ -2,6 +2,9 @@
 
 The span's context travels in each event's W3C ``traceparent`` so a run is one trace across
 API → handlers → warehouse.
+
+The HTTP client libraries log request headers (credentials included) or exceptions quoting
+them at DEBUG; the logging setup pins them to WARNING whatever level the rest runs at.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ _labels: contextvars.ContextVar[Mapping[str, str] | None] = contextvars.ContextV
     "labels", default=None
 )
 _PROPAGATOR = TraceContextTextMapPropagator()
+HEADER_LOGGERS = ("httpx", "httpcore", "h11", "h2", "hpack", "urllib3")
+"""Loggers that may show request headers (or errors quoting them) below WARNING."""
 _provider_set = False
 
 
@@ -53,8 +58,15 @@ class CloudLoggingFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+def quiet_header_loggers() -> None:
+    """Pin the loggers of :data:`HEADER_LOGGERS` to WARNING (no request headers, ever)."""
+    for name in HEADER_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def configure_logging(project: str = "", level: str | None = None) -> None:
-    """Send JSON logs to stderr (idempotent)."""
+    """Send JSON logs to stderr (idempotent); HTTP client loggers stay at WARNING."""
+    quiet_header_loggers()
     root = logging.getLogger()
     if any(isinstance(h.formatter, CloudLoggingFormatter) for h in root.handlers):
         return

@@ -184,6 +184,22 @@ class DeadLetterFilter:
         )
 
 
+@dataclass(frozen=True)
+class Rejected:
+    """A delivered message no handler can ever process (a poison message) and why.
+
+    ``topic`` is the topic it was published to; ``subscription`` the one that delivered it
+    (empty when the delivery does not say). ``data`` and ``attributes`` are kept as received.
+    """
+
+    topic: str
+    subscription: str
+    message_id: str
+    attributes: Mapping[str, str]
+    data: bytes
+    reason: str
+
+
 @runtime_checkable
 class EventBus(Protocol):
     """Publishes events to their topic; lists and replays dead letters."""
@@ -191,11 +207,30 @@ class EventBus(Protocol):
     def publish(self, event: Event) -> str:
         """Publish ``event`` to ``event.TOPIC``; return the message id."""
 
+    def reject(self, rejected: Rejected) -> str:
+        """Dead-letter a poison message at once, with its reason; return the letter's id.
+
+        The raw message goes to its topic's dead-letter topic (where ``replay`` finds it), so
+        the caller can acknowledge the delivery: nothing is retried, nothing is lost.
+
+        Raises:
+            UnknownTopic: the topic has no dead-letter topic in the topology.
+            TransientError: the dead letter could not be stored; do not acknowledge.
+        """
+
     def dead_letters(self, selection: DeadLetterFilter) -> Sequence[DeadLetter]:
         """Dead-lettered messages matching ``selection``."""
 
     def replay(self, selection: DeadLetterFilter, *, dry_run: bool = False) -> list[DeadLetter]:
         """Move matching dead letters back to their source topic; return what moved."""
+
+    def check(self) -> None:
+        """Return when the bus can be reached (readiness probes).
+
+        Raises:
+            TransientError: the bus (or its state) cannot be reached; names what failed.
+            UnknownTopic: the topology is not created where the bus looks for it.
+        """
 
 
 @runtime_checkable

@@ -1,15 +1,17 @@
 """Settings read once from the environment (and ``.env``); the wiring function consumes them.
 
-| variable                        | default        | meaning                                   |
-|---------------------------------|----------------|-------------------------------------------|
-| CONVERGENCE_MODE                | local          | ``local`` (DuckDB + bus) or ``cloud``     |
-| CONVERGENCE_HOME                | ./.convergence | local state: DuckDB file, dead letters    |
-| CONVERGENCE_CONFIG_DIR          | ./configs      | config-as-code root                       |
-| GOOGLE_CLOUD_PROJECT            |                | cloud project (cloud mode)                |
-| CONVERGENCE_BQ_LOCATION         | EU             | BigQuery dataset location                 |
-| CONVERGENCE_BQ_KMS_KEY          |                | CMEK key new BigQuery datasets default to |
-| CONVERGENCE_<PROVIDER>_BASE_URL |                | override a provider's base URL (sandbox)  |
-| DISABLE_AUTH                    | false          | local mode only: skip API-key checks      |
+| variable                             | default      | meaning                                   |
+|--------------------------------------|--------------|-------------------------------------------|
+| CONVERGENCE_MODE                     | local        | ``local`` (DuckDB + bus) or ``cloud``     |
+| CONVERGENCE_HOME                     | .convergence | local state: DuckDB file, bus journal     |
+| CONVERGENCE_CONFIG_DIR               | configs      | config-as-code root                       |
+| GOOGLE_CLOUD_PROJECT                 |              | cloud project (cloud mode)                |
+| CONVERGENCE_BQ_LOCATION              | EU           | BigQuery dataset location                 |
+| CONVERGENCE_BQ_KMS_KEY               |              | CMEK key new BigQuery datasets default to |
+| CONVERGENCE_<PROVIDER>_BASE_URL      |              | override a provider's base URL (sandbox)  |
+| DISABLE_AUTH                         | false        | local mode only: skip API-key checks      |
+| CONVERGENCE_BUS_BACKOFF_SCALE        | 1            | local bus: times the topology's backoff   |
+| CONVERGENCE_API_BODY_TIMEOUT_SECONDS | 10           | API: a body read stalling longer → 408    |
 """
 
 from __future__ import annotations
@@ -48,6 +50,8 @@ class Settings:
     bq_location: str = "EU"
     bq_kms_key_name: str | None = None
     disable_auth: bool = False
+    bus_backoff_scale: float = 1.0
+    api_body_timeout_seconds: float = 10.0
     base_url_overrides: Mapping[str, str] = field(default_factory=dict)
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
 
@@ -58,7 +62,7 @@ class Settings:
 
     @property
     def bus_dir(self) -> Path:
-        """Where the in-process bus persists dead letters."""
+        """Where the in-process bus journals its deliveries and keeps dead letters."""
         return self.home / "bus"
 
     @classmethod
@@ -82,6 +86,34 @@ class Settings:
             bq_location=env.get("CONVERGENCE_BQ_LOCATION", "EU"),
             bq_kms_key_name=env.get("CONVERGENCE_BQ_KMS_KEY") or None,
             disable_auth=env.get("DISABLE_AUTH", "false").lower() in ("1", "true", "yes"),
+            bus_backoff_scale=_scale(env.get("CONVERGENCE_BUS_BACKOFF_SCALE", "1")),
+            api_body_timeout_seconds=_seconds(
+                "CONVERGENCE_API_BODY_TIMEOUT_SECONDS",
+                env.get("CONVERGENCE_API_BODY_TIMEOUT_SECONDS", "10"),
+            ),
             base_url_overrides=overrides,
             environ=env,
         )
+
+
+def _scale(raw: str) -> float:
+    try:
+        scale = float(raw)
+    except ValueError:
+        scale = -1.0
+    if not scale >= 0:  # also refuses NaN
+        raise ValueError(
+            f"CONVERGENCE_BUS_BACKOFF_SCALE must be a number of 0 or more (1 waits the "
+            f"topology's backoff, 0 redelivers at once), not {raw!r}"
+        )
+    return scale
+
+
+def _seconds(name: str, raw: str) -> float:
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds <= 3600:  # also refuses NaN
+        raise ValueError(f"{name} must be a number of seconds above 0 (at most 3600), not {raw!r}")
+    return seconds

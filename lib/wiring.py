@@ -45,8 +45,11 @@ class Runtime:
             self.tenants_ready.add(tenant_id)
 
     def close(self) -> None:
-        """Release the warehouse connection."""
+        """Release the warehouse connection and the bus's resources."""
         self.warehouse.close()
+        close_bus = getattr(self.bus, "close", None)
+        if close_bus is not None:
+            close_bus()
 
 
 def handler_functions(topology: Topology) -> dict[str, Callable[[Any], object]]:
@@ -64,9 +67,11 @@ def build_runtime(
     clock: Clock | None = None,
     handlers: Mapping[str, Callable[[Any], object]] | None = None,
     warehouse: Warehouse | None = None,
-    backoff_scale: float = 0.0,
+    backoff_scale: float | None = None,
 ) -> Runtime:
     """Build the adapters for ``settings.mode``.
+
+    ``backoff_scale`` (local bus) overrides ``settings.bus_backoff_scale``.
 
     Raises:
         ValueError: cloud mode without a project, or DISABLE_AUTH in cloud mode.
@@ -85,7 +90,7 @@ def build_runtime(
         handlers if handlers is not None else handler_functions(topology),
         settings.bus_dir,
         clock,
-        backoff_scale=backoff_scale,
+        backoff_scale=settings.bus_backoff_scale if backoff_scale is None else backoff_scale,
     )
     return Runtime(
         settings=settings,

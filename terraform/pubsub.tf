@@ -43,8 +43,11 @@ resource "google_pubsub_subscription" "handler" {
   message_retention_duration = "${local.defaults.message_retention_seconds}s"
   labels                     = { app = "convergence", handler = each.value.handler }
 
+  # The path names the topic (functions-framework puts it in the CloudEvent source), so a
+  # handler can dead-letter a poison message to the right topic at once. Same URL as
+  # `convergence bus create-topology` builds (lib/adapters/pubsub_topology.py::push_url).
   push_config {
-    push_endpoint = google_cloud_run_v2_service.service[each.value.handler].uri
+    push_endpoint = "${google_cloud_run_v2_service.service[each.value.handler].uri}/projects/${var.project}/topics/${each.value.topic}/subscriptions/${each.key}"
     oidc_token {
       service_account_email = google_service_account.push_invoker.email
       audience              = google_cloud_run_v2_service.service[each.value.handler].uri

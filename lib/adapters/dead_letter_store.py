@@ -1,24 +1,24 @@
-"""Dead letters for the in-process bus: Pub/Sub's dead-letter attributes and a SQLite store.
+"""Dead letters for the in-process bus: Pub/Sub's dead-letter attributes and their table.
 
-The embedded stand-in for a dead-letter topic's hold subscription. Every write is one
-transaction (a letter is stored whole or not at all) and every call opens its own
-connection, so separate CLI invocations and worker threads see the same store.
+The embedded stand-in for a dead-letter topic's hold subscription, a table in the bus's
+SQLite file (``lib/adapters/bus_database.py``). Every write is one transaction (a letter is
+stored whole or not at all); :meth:`DeadLetterStore.insert` lets the delivery journal move a
+delivery into this table in its own transaction. Separate CLI invocations see the same store.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
 import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Mapping, Sequence
 
-from lib.errors import TransientError
+from lib.adapters.bus_database import BusDatabase
 from lib.ports import DeadLetter, DeadLetterFilter
 
-STORE_FILE = "dead_letters.sqlite3"
 DEAD_LETTER_ATTRIBUTE_PREFIX = "CloudPubSubDeadLetter"
+REJECTION_ATTRIBUTE = "convergence_rejected_reason"
+"""Attribute carrying why a poison message was dead-lettered at once (no retries)."""
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS dead_letters (
     message_id TEXT PRIMARY KEY,
@@ -39,38 +39,52 @@ _COLUMNS = (
 
 
 def dead_letter_attributes(
-    subscription: str, project: str, attempts: int, publish_time: dt.datetime
+    subscription: str, project: str, attempts: int, publish_time: dt.datetime | None
 ) -> dict[str, str]:
-    """The attributes Pub/Sub adds to a message it forwards to a dead-letter topic."""
-    return {
+    """The attributes Pub/Sub adds to a message it forwards to a dead-letter topic.
+
+    ``publish_time`` (the source message's) is left out when unknown.
+    """
+    attributes = {
         "CloudPubSubDeadLetterSourceDeliveryCount": str(attempts),
         "CloudPubSubDeadLetterSourceSubscription": subscription,
         "CloudPubSubDeadLetterSourceSubscriptionProject": project,
-        "CloudPubSubDeadLetterSourceTopicPublishTime": _rfc3339(publish_time),
     }
+    if publish_time is not None:
+        attributes["CloudPubSubDeadLetterSourceTopicPublishTime"] = _rfc3339(publish_time)
+    return attributes
 
 
 def strip_dead_letter_attributes(attributes: Mapping[str, str]) -> dict[str, str]:
-    """The message's own attributes, without the ones Pub/Sub added when dead-lettering."""
-    return {k: v for k, v in attributes.items() if not k.startswith(DEAD_LETTER_ATTRIBUTE_PREFIX)}
+    """The message's own attributes, without the ones added when it was dead-lettered."""
+    return {
+        k: v
+        for k, v in attributes.items()
+        if not k.startswith(DEAD_LETTER_ATTRIBUTE_PREFIX) and k != REJECTION_ATTRIBUTE
+    }
 
 
 class DeadLetterStore:
-    """Dead letters persisted in ``{state_dir}/dead_letters.sqlite3``."""
+    """Dead letters persisted in the bus database's ``dead_letters`` table."""
 
-    def __init__(self, state_dir: Path) -> None:
-        """Open (creating if needed) the store under ``state_dir``.
+    def __init__(self, database: BusDatabase) -> None:
+        """Create the table if missing.
 
         Args:
-            state_dir: directory owned by the bus; created if missing.
+            database: the bus's SQLite file (shared with the delivery journal).
         """
-        state_dir.mkdir(parents=True, exist_ok=True)
-        self.path = state_dir / STORE_FILE
-        with self._connection() as conn:
+        self._db = database
+        with database.transaction() as conn:
             conn.execute(_SCHEMA)
 
     def add(self, letter: DeadLetter) -> None:
         """Store ``letter`` atomically (a letter with the same id is replaced)."""
+        with self._db.transaction() as conn:
+            self.insert(conn, letter)
+
+    @staticmethod
+    def insert(conn: sqlite3.Connection, letter: DeadLetter) -> None:
+        """Store ``letter`` inside the caller's open transaction."""
         row = (
             letter.message_id,
             letter.topic,
@@ -83,8 +97,7 @@ class DeadLetterStore:
             letter.attempts,
             letter.last_error,
         )
-        with self._connection() as conn:
-            conn.execute(f"INSERT OR REPLACE INTO dead_letters VALUES ({', '.join('?' * 10)})", row)
+        conn.execute(f"INSERT OR REPLACE INTO dead_letters VALUES ({', '.join('?' * 10)})", row)
 
     def select(self, selection: DeadLetterFilter) -> list[DeadLetter]:
         """Letters matching ``selection``, oldest first."""
@@ -97,37 +110,18 @@ class DeadLetterStore:
             if value is not None:
                 sql += f" AND {column} = ?"
                 params.append(value)
-        with self._connection() as conn:
+        with self._db.reading() as conn:
             rows = conn.execute(sql + " ORDER BY dead_lettered_at, rowid", params).fetchall()
         letters = (_letter(row) for row in rows)
         return [letter for letter in letters if selection.matches(letter)]
 
     def remove(self, message_ids: Sequence[str]) -> int:
         """Delete the letters with these ids; return how many were deleted."""
-        with self._connection() as conn:
+        with self._db.transaction() as conn:
             cursor = conn.executemany(
                 "DELETE FROM dead_letters WHERE message_id = ?", [(i,) for i in message_ids]
             )
             return cursor.rowcount
-
-    @contextlib.contextmanager
-    def _connection(self) -> Iterator[sqlite3.Connection]:
-        try:
-            conn = sqlite3.connect(self.path, timeout=30)
-        except sqlite3.Error as exc:
-            raise TransientError(
-                f"cannot open the dead-letter store {self.path}: {exc}; "
-                "check the directory exists and is writable"
-            ) from exc
-        try:
-            with conn:  # commits on success, rolls back on error
-                yield conn
-        except sqlite3.OperationalError as exc:
-            raise TransientError(
-                f"dead-letter store {self.path} is busy or unreadable: {exc}; retry"
-            ) from exc
-        finally:
-            conn.close()
 
 
 def _letter(row: tuple[str, str, str, str, bytes, str, int, str]) -> DeadLetter:

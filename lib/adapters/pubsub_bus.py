@@ -12,6 +12,10 @@ in ``events/topology.json``), a plain pull subscription nobody consumes:
   attributes (the ``CloudPubSubDeadLetter*`` bookkeeping removed) and acks the dead letter
   only after that publish succeeded; a crash in between can duplicate, never lose (the
   handlers are idempotent). Unselected messages are handed back untouched.
+* ``reject`` publishes a poison message a handler received straight to its topic's
+  dead-letter topic, with Pub/Sub's dead-letter attributes and the reason in the
+  ``convergence_rejected_reason`` attribute (shown as the letter's last error), so the
+  handler can ack it: no retries, nothing lost.
 
 Pulls use ``return_immediately`` so an empty subscription costs one round trip; real
 Pub/Sub may return fewer messages than it holds, so a listing is best effort and a replay
@@ -30,8 +34,9 @@ from typing import Any
 from events.codec import to_message
 from events.models import Event
 from events.topology import Topic, Topology, load_topology
+from lib.adapters.dead_letter_store import REJECTION_ATTRIBUTE, dead_letter_attributes
 from lib.errors import TerminalError, TransientError, UnknownTopic
-from lib.ports import DeadLetter, DeadLetterFilter
+from lib.ports import DeadLetter, DeadLetterFilter, Rejected
 
 DEAD_LETTER_PREFIX = "CloudPubSubDeadLetterSource"
 DELIVERY_COUNT = "CloudPubSubDeadLetterSourceDeliveryCount"
@@ -39,6 +44,7 @@ SOURCE_SUBSCRIPTION = "CloudPubSubDeadLetterSourceSubscription"
 PULL_BATCH = 100
 MAX_PULL_ROUNDS = 1000
 PUBLISH_TIMEOUT = 60.0
+MAX_REASON_BYTES = 1000  # an attribute value holds at most 1024 bytes
 
 
 @dataclass(frozen=True)
@@ -76,6 +82,40 @@ class PubSubBus:
         """
         message = to_message(event)
         return self._publish(self._known(event.TOPIC).name, message.data, message.attributes)
+
+    def reject(self, rejected: Rejected) -> str:
+        """Publish a poison message to its topic's dead-letter topic with the reason.
+
+        Returns:
+            The dead letter's Pub/Sub message id.
+
+        Raises:
+            UnknownTopic: the topic is unknown or has no dead-letter topic.
+            TransientError: Pub/Sub is unavailable (do not ack the delivery).
+        """
+        topic = self._known(rejected.topic)
+        if not topic.dead_letter_topic:
+            raise UnknownTopic(f"topic {topic.name!r} has no dead-letter topic in the topology")
+        attributes = {
+            **rejected.attributes,
+            **dead_letter_attributes(rejected.subscription, self._project, 1, None),
+            REJECTION_ATTRIBUTE: rejected.reason.encode()[:MAX_REASON_BYTES].decode(
+                errors="ignore"
+            ),
+        }
+        return self._publish(topic.dead_letter_topic, rejected.data, attributes)
+
+    def check(self) -> None:
+        """Return when Pub/Sub answers for the first topic of the topology.
+
+        Raises:
+            UnknownTopic: the topic does not exist (create the topology).
+            TransientError: Pub/Sub is unreachable.
+        """
+        first = self._topology.topics[0].name
+        path = f"projects/{self._project}/topics/{first}"
+        with pubsub_errors(f"topic {path}"):
+            self._publisher.get_topic(request={"topic": path}, timeout=10.0)
 
     def dead_letters(self, selection: DeadLetterFilter) -> Sequence[DeadLetter]:
         """Dead letters matching ``selection``, oldest first; nothing is consumed."""
@@ -178,12 +218,17 @@ def to_dead_letter(message: Any, dead_letter_topic: str) -> DeadLetter:
         data=bytes(message.data),
         dead_lettered_at=when or dt.datetime.now(dt.UTC),
         attempts=int(attributes.get(DELIVERY_COUNT, "0") or 0),
+        last_error=attributes.get(REJECTION_ATTRIBUTE, ""),
     )
 
 
 def original_attributes(letter: DeadLetter) -> dict[str, str]:
     """The attributes the event was first published with (dead-letter bookkeeping removed)."""
-    return {k: v for k, v in letter.attributes.items() if not k.startswith(DEAD_LETTER_PREFIX)}
+    return {
+        k: v
+        for k, v in letter.attributes.items()
+        if not k.startswith(DEAD_LETTER_PREFIX) and k != REJECTION_ATTRIBUTE
+    }
 
 
 @contextmanager

@@ -9,6 +9,11 @@ No subscription ever expires (Pub/Sub's default deletes one unused for 31 days);
 (``terraform/pubsub.tf``) declares exactly the same settings, and
 ``tests/deploy/test_terraform_matches_code.py`` checks the two agree.
 
+A push URL is the handler's endpoint plus ``/projects/P/topics/T/subscriptions/S``:
+functions-framework reads the topic from that path into the CloudEvent ``source`` (a raw
+push body does not name it), so a handler can dead-letter a poison message to the right
+topic. The OIDC audience stays the endpoint itself.
+
 Idempotent: resources that already exist are left as they are and reported as existing
 (Pub/Sub cannot change a subscription's filter in place; delete it to change it).
 Granting the Pub/Sub service agent publisher/subscriber roles on dead-letter topics and
@@ -147,12 +152,17 @@ def subscription_request(
         }
     endpoint = push_endpoints.get(sub.handler)
     if endpoint:
-        push: dict[str, Any] = {"push_endpoint": endpoint}
+        push: dict[str, Any] = {"push_endpoint": push_url(endpoint, project, sub)}
         if oidc_service_account:
             push["oidc_token"] = {"service_account_email": oidc_service_account,
                                   "audience": endpoint}  # fmt: skip
         request["push_config"] = push
     return request
+
+
+def push_url(endpoint: str, project: str, sub: Subscription) -> str:
+    """The URL Pub/Sub pushes ``sub``'s messages to: the endpoint + topic/subscription path."""
+    return f"{endpoint.rstrip('/')}/projects/{project}/topics/{sub.topic}/subscriptions/{sub.name}"
 
 
 def hold_request(topology: Topology, dead_letter_topic: str) -> dict[str, Any]:

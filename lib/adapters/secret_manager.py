@@ -10,17 +10,22 @@ prefix always ends the tenant and two tenants can never share a secret. Example:
 ``acme``, name ``OPENAI_ADMIN_KEY`` → ``convergence-acme-openai_admin_key``.
 
 A missing secret, a missing or disabled version → ``SecretNotFound`` naming the secret id
-and tenant (never a value); any other API failure → ``TransientError`` (retried).
+and tenant (never a value); any other API failure → ``TransientError`` (retried). A value
+that is not UTF-8 → ``TerminalError`` naming the secret. Values are stripped of surrounding
+whitespace (``echo key | gcloud secrets create`` stores a trailing newline), with a WARNING
+naming the secret, never the value.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
-from lib.errors import InvalidIdentifier, SecretNotFound, TransientError
+from lib.errors import InvalidIdentifier, SecretNotFound, TerminalError, TransientError
 from lib.ids import check_slug
 
+log = logging.getLogger(__name__)
 PREFIX = "convergence"
 _NAME = re.compile(r"^[a-z0-9_][a-z0-9_-]{0,199}$")
 
@@ -57,6 +62,7 @@ class SecretManagerSecrets:
         self._client = client
         self._project = project
         self._timeout = timeout
+        self._warned: set[tuple[str, str]] = set()
         self._retry = retries.Retry(
             predicate=retries.if_exception_type(gexc.ServiceUnavailable, gexc.ResourceExhausted),
             initial=0.2,
@@ -71,8 +77,12 @@ class SecretManagerSecrets:
     def get(self, tenant_id: str, name: str) -> str:
         """The value of the secret ``name`` of ``tenant_id`` (never log it).
 
+        Returns:
+            The value without surrounding whitespace.
+
         Raises:
-            SecretNotFound: the secret or an enabled version does not exist.
+            SecretNotFound: the secret or an enabled version does not exist, or it is empty.
+            TerminalError: the value is not UTF-8 text.
             TransientError: Secret Manager failed or denied access; retry later.
         """
         from google.api_core import exceptions as gexc
@@ -94,4 +104,35 @@ class SecretManagerSecrets:
                 f"({type(exc).__name__}); check the service account's "
                 "roles/secretmanager.secretAccessor and retry"
             ) from exc
-        return bytes(response.payload.data).decode("utf-8")
+        value = _text(bytes(response.payload.data), name, tenant_id)
+        stripped = value.strip()
+        if not stripped:
+            raise SecretNotFound(
+                f"secret {name!r} of tenant {tenant_id!r} in Secret Manager is empty; add a "
+                "version holding the key"
+            )
+        if stripped != value and (tenant_id, name) not in self._warned:
+            self._warned.add((tenant_id, name))
+            log.warning(
+                "secret %r of tenant %r has leading or trailing whitespace, e.g. a newline; "
+                "using it stripped: add a version without it (printf '%%s' KEY | gcloud "
+                "secrets versions add ...)",
+                name,
+                tenant_id,
+            )
+        return stripped
+
+
+def _text(payload: bytes, name: str, tenant_id: str) -> str:
+    """The secret's payload as text.
+
+    Raises:
+        TerminalError: the payload is not UTF-8 (names the secret, never the bytes).
+    """
+    try:
+        return payload.decode("utf-8")
+    except UnicodeDecodeError:
+        raise TerminalError(
+            f"secret {name!r} of tenant {tenant_id!r} in Secret Manager is not UTF-8 text; "
+            "add a version holding the key as text"
+        ) from None

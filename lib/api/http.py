@@ -7,8 +7,9 @@ testable without a server.
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,11 +18,19 @@ PROBLEM_BASE = "https://convergence.dev/problems/"
 MAX_BODY_BYTES = 64 * 1024
 
 
+BodyReader = Callable[[], bytes]
+"""Reads the body from the connection, at most ``MAX_BODY_BYTES``; raises ``ApiProblem``
+(413 too large, 408 too slow, 400 cut short)."""
+
+
 @dataclass(frozen=True)
 class ApiRequest:
     """One HTTP request: method, decoded path, headers, query parameters and body bytes.
 
-    ``body_too_large`` is set by the shell when it stopped reading past ``MAX_BODY_BYTES``.
+    A server shell passes ``read_body`` instead of ``body``: nothing is read from the
+    connection until :meth:`with_body` is called, which routing does only after the API key
+    was verified. ``body_too_large`` is set by a shell that stopped reading past
+    ``MAX_BODY_BYTES``.
     """
 
     method: str
@@ -30,6 +39,20 @@ class ApiRequest:
     query: Mapping[str, list[str]] = field(default_factory=dict)
     body: bytes = b""
     body_too_large: bool = False
+    read_body: BodyReader | None = field(default=None, compare=False, repr=False)
+
+    def with_body(self) -> ApiRequest:
+        """This request with its body read (once) from the connection.
+
+        Raises:
+            ApiProblem: 413 when the body is larger than ``MAX_BODY_BYTES``; whatever the
+                reader raises (408 for a client too slow to send it).
+        """
+        if self.body_too_large or len(self.body) > MAX_BODY_BYTES:
+            raise body_too_large()
+        if self.read_body is None:
+            return self
+        return dataclasses.replace(self, body=self.read_body(), read_body=None)
 
     def header(self, name: str) -> str | None:
         """A header's value, looked up case-insensitively."""
@@ -67,6 +90,7 @@ TITLES = {
     401: "Unauthorized",
     404: "Not Found",
     405: "Method Not Allowed",
+    408: "Request Timeout",
     409: "Conflict",
     413: "Payload Too Large",
     415: "Unsupported Media Type",
@@ -88,19 +112,27 @@ class ApiProblem(Exception):
         kind: str,
         detail: str,
         headers: Mapping[str, str] | None = None,
+        extra: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(detail)
         self.status = status
         self.kind = kind
         self.detail = detail
         self.headers = dict(headers or {})
+        self.extra = dict(extra or {})  # RFC 9457 extension members
 
     def response(self) -> ApiResponse:
         """The problem+json response of this error."""
         body = {
+            **self.extra,
             "type": PROBLEM_BASE + self.kind,
             "title": TITLES.get(self.status, "Error"),
             "status": self.status,
             "detail": self.detail,
         }
         return ApiResponse(self.status, body, self.headers, PROBLEM_JSON)
+
+
+def body_too_large() -> ApiProblem:
+    """The 413 of a body over ``MAX_BODY_BYTES`` (declared or sent)."""
+    return ApiProblem(413, "body-too-large", f"send at most {MAX_BODY_BYTES} bytes of JSON")

@@ -1,7 +1,9 @@
 """Routes ``request.method`` + ``request.path`` to an operation; turns errors into problems.
 
-Order of checks: route (404/405) → body size (413) → API key (401) → ids and body (400) →
-operation. Everything after the route match is scoped to the key's tenant.
+Order of checks: route (404/405) → public health routes (no key, no body) → API key (401) →
+body size and read (413, 408) → ids and body (400) → operation. The body is read from the
+connection only after the key was verified, and everything after is scoped to its tenant.
+The runtime is built on first use, so ``/healthz`` never builds one.
 """
 
 from __future__ import annotations
@@ -10,24 +12,30 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from lib.api import views
+from lib.api import health, views
 from lib.api.auth import authenticate
-from lib.api.http import MAX_BODY_BYTES, ApiProblem, ApiRequest, ApiResponse
+from lib.api.health import RuntimeSource
+from lib.api.http import ApiProblem, ApiRequest, ApiResponse
 from lib.errors import InvalidIdentifier, TransientError
 from lib.wiring import Runtime
 
 log = logging.getLogger(__name__)
-Operation = Callable[[Runtime, ApiRequest, str, str], ApiResponse]
+Operation = Callable[..., ApiResponse]
+"""``(rt, request, tenant_id, id_remainder)``; a public route's: ``(runtime_source, request)``."""
 
 
 @dataclass(frozen=True)
 class Route:
-    """A path (exact, or a prefix whose remainder is one id) and its operation per method."""
+    """A path (exact, or a prefix whose remainder is one id) and its operation per method.
+
+    ``public`` routes (health) take no API key and get a runtime *source*, not a runtime.
+    """
 
     path: str
     method: str
     operation: Operation
     prefix: bool = False
+    public: bool = False
 
     def match(self, path: str) -> str | None:
         """The id remainder (``""`` for exact paths) when ``path`` is this route's, else None."""
@@ -37,6 +45,8 @@ class Route:
 
 
 ROUTES = (
+    Route("/healthz", "GET", health.liveness, public=True),
+    Route("/readyz", "GET", health.readiness, public=True),
     Route("/pipelines/runs", "GET", views.list_runs),
     Route("/pipelines/runs/", "GET", views.get_run, prefix=True),
     Route("/pipelines/run/", "POST", views.trigger_run, prefix=True),
@@ -59,18 +69,25 @@ def resolve(method: str, path: str) -> tuple[Route, str]:
     raise ApiProblem(404, "not-found", "no such endpoint; see openapi/openapi.yaml")
 
 
-def _dispatch(rt: Runtime, request: ApiRequest) -> ApiResponse:
+def _dispatch(source: RuntimeSource, request: ApiRequest) -> ApiResponse:
     route, rest = resolve(request.method.upper(), request.path)
-    if request.body_too_large or len(request.body) > MAX_BODY_BYTES:
-        raise ApiProblem(413, "body-too-large", f"send at most {MAX_BODY_BYTES} bytes of JSON")
+    if route.public:
+        return route.operation(source, request)
+    rt = source()
     tenant_id = authenticate(rt, request)
-    return route.operation(rt, request, tenant_id, rest)
+    return route.operation(rt, request.with_body(), tenant_id, rest)
 
 
-def handle(rt: Runtime, request: ApiRequest) -> ApiResponse:
-    """Answer one request; every error becomes an ``application/problem+json`` response."""
+def handle(rt: Runtime | RuntimeSource, request: ApiRequest) -> ApiResponse:
+    """Answer one request; every error becomes an ``application/problem+json`` response.
+
+    Args:
+        rt: the runtime, or a function returning it (called only when a route needs it).
+        request: the request.
+    """
+    source: RuntimeSource = rt if callable(rt) else (lambda: rt)
     try:
-        return _dispatch(rt, request)
+        return _dispatch(source, request)
     except ApiProblem as problem:
         return problem.response()
     except InvalidIdentifier as exc:

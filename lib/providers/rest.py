@@ -9,7 +9,8 @@ Batches of a page are yielded before the next page is requested, so memory stays
 matter how many pages a window has. Errors:
 
 - retries exhausted (429 / 5xx / timeouts / connection) → ``TransientError``;
-- credentials refused, other 4xx → ``TerminalError``;
+- credentials refused, other 4xx, a header value httpx refuses to send (a secret with a
+  newline or non-ASCII text inside) → ``TerminalError`` naming the secret, never its value;
 - malformed page (bad/truncated JSON, missing field, wrong type, pagination loop) →
   ``DataError`` naming provider, endpoint (never the query string), page number and a
   ≤200-character sample of the payload, with the secret masked;
@@ -39,7 +40,14 @@ from lib.errors import DataError
 from lib.ports import Secrets
 from lib.providers.pages import PageProblem, Plan, build_plan, shape_page
 from lib.providers.paging import Pager, PageRequest
-from lib.providers.retry import Monotonic, RetryingGetter, Sleep, Target, TokenBucket
+from lib.providers.retry import (
+    Monotonic,
+    RetryingGetter,
+    Sleep,
+    Target,
+    TokenBucket,
+    illegal_header,
+)
 from lib.schema import SchemaField
 
 USER_AGENT = "convergence-ingest/0.1"
@@ -146,9 +154,13 @@ class _Fetch:
     monotonic: Monotonic
 
     def _client(self) -> httpx.Client:
+        try:
+            headers = httpx.Headers(auth_headers(self.source, self.target.secret))
+        except UnicodeEncodeError:  # the error object holds the whole value: drop it
+            raise illegal_header(self.target) from None
         return httpx.Client(
             base_url=self.base_url,
-            headers=auth_headers(self.source, self.target.secret),
+            headers=headers,
             timeout=self.source.retry.timeout_seconds,
             transport=self.transport,
             follow_redirects=False,

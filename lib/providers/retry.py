@@ -88,6 +88,19 @@ def retry_after(response: httpx.Response) -> float | None:
     return max(0.0, (when - now).total_seconds())
 
 
+def illegal_header(target: Target) -> TerminalError:
+    """The terminal error for a request header httpx refuses to send (named, never shown).
+
+    A secret with a newline, a control character or non-ASCII text inside makes every
+    request fail the same way: retrying cannot help.
+    """
+    return TerminalError(
+        f"{target.provider} {target.endpoint}: a request header is not a legal HTTP header "
+        "value (a newline, control character or non-ASCII text inside it); check "
+        f"{target.secret_hint} and the source's headers"
+    )
+
+
 class RetryingGetter:
     """GETs one URL with rate limiting and bounded retries."""
 
@@ -143,6 +156,9 @@ class RetryingGetter:
         """One request: the response, or why it should be retried plus any Retry-After."""
         try:
             response = self._client.get(url, params=params)
+        except httpx.LocalProtocolError:
+            # h11 puts the offending header value in the message: never chain or log it
+            raise illegal_header(self._target) from None
         except httpx.TimeoutException as exc:
             return f"timeout ({type(exc).__name__})", None
         except httpx.TransportError as exc:

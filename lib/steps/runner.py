@@ -30,12 +30,20 @@ from events.models import Event, RunCompleted, RunFailed, StepRef, StepType
 from lib import metadata
 from lib.changes import Producer, record_changes
 from lib.config.loader import Pipeline, load_pipeline
-from lib.errors import ConfigError, ConfigProblem, MalformedEvent, TerminalError, TransientError
+from lib.errors import (
+    ConfigError,
+    ConfigProblem,
+    MalformedEvent,
+    PoisonEvent,
+    TerminalError,
+    TransientError,
+)
 from lib.lifecycle import Claim, claim_step, release_claims, step_state
 from lib.metadata import RunTransition, StepRecord
 from lib.observability import current_traceparent, handler_span
 from lib.scheduler import is_trigger, start_scheduled_run
 from lib.states import RunStatus, StepStatus
+from lib.steps import poison
 from lib.steps.base import StepContext, StepOutcome
 from lib.steps.next_events import completion_events, run_failed
 from lib.wiring import Runtime, runtime
@@ -65,17 +73,22 @@ def executors() -> dict[str, Executor]:
 def handle_cloudevent(cloud_event: Any, step_type: StepType) -> None:
     """Entry point shared by the three handlers.
 
+    A poison message (undecodable, unroutable, or for an unknown tenant) is dead-lettered at
+    once with its reason and acked (``lib/steps/poison.py``), never retried.
+
     Raises:
-        MalformedEvent: the event does not match its contract (non-2xx: it ends up
-            dead-lettered, nothing lost).
+        MalformedEvent: a poison event that is no Pub/Sub delivery, or whose topic cannot be
+            told (non-2xx: Pub/Sub dead-letters it by policy, nothing lost).
         TransientError: retry later.
     """
     try:
-        event = from_cloudevent(cloud_event)
-    except CodecError as exc:
-        log.error("rejected malformed event: %s", exc)
-        raise MalformedEvent(str(exc)) from exc
-    handle(runtime(), event, step_type, delivery_of(cloud_event, event))
+        try:
+            event = from_cloudevent(cloud_event)
+        except CodecError as exc:
+            raise MalformedEvent(str(exc)) from exc
+        handle(runtime(), event, step_type, delivery_of(cloud_event, event))
+    except PoisonEvent as exc:
+        poison.reject(runtime(), cloud_event, exc)
 
 
 def delivery_of(cloud_event: Any, event: Event) -> Delivery:
@@ -122,6 +135,7 @@ def handle(
 def _run(rt: Runtime, event: Event, step_type: StepType, delivery: Delivery) -> None:
     assert event.next_step is not None
     ref = event.next_step
+    poison.check_tenant(rt.config_dir, event.tenant_id)  # before anything is created
     rt.ensure_tenant(event.tenant_id)
     try:
         pipeline = _pipeline_for(rt, event)

@@ -65,7 +65,7 @@ class LocalHarness:
     def __init__(self, handlers: Mapping[str, Handler], state_dir: Path) -> None:
         self.topology = load_topology()
         self.clock = FixedClock(dt.datetime(2026, 3, 1, 6, 0, tzinfo=dt.UTC))
-        self.local = LocalBus(self.topology, handlers, state_dir, self.clock)
+        self.local = LocalBus(self.topology, handlers, state_dir, self.clock, backoff_scale=0)
         self.bus: EventBus = self.local
 
     def drain(self) -> None:
@@ -232,3 +232,35 @@ def test_replay_moves_the_dead_letter_back_to_its_topic(harness_with, make_event
     replayed_attributes = handlers.received["dq"][-1].data["message"]["attributes"]
     assert not DEAD_LETTER_KEYS & replayed_attributes.keys()
     assert list(harness.bus.dead_letters(EVERYTHING)) == []
+
+
+def test_a_rejected_message_is_a_dead_letter_with_its_reason_at_once(harness_with, make_event):
+    from events.codec import to_message
+    from lib.ports import Rejected
+
+    handlers = Handlers()
+    harness = harness_with(handlers)
+    raw = to_message(make_event(next_step_type="dq"))
+    harness.bus.reject(
+        Rejected(
+            topic="ingest-completed",
+            subscription="dq-on-ingest-completed",
+            message_id="123",
+            attributes=raw.attributes,
+            data=raw.data,
+            reason="MalformedEvent: something is wrong with it",
+        )
+    )
+    harness.wait_for(lambda: len(harness.bus.dead_letters(EVERYTHING)) == 1, "the dead letter")
+
+    (letter,) = harness.bus.dead_letters(EVERYTHING)
+    assert letter.topic == "ingest-completed-dead-letter"
+    assert letter.last_error == "MalformedEvent: something is wrong with it"
+    assert letter.data == raw.data and letter.attributes["tenant_id"] == "acme"
+    assert handlers.count("dq") == 0  # dead-lettered without any delivery
+    moved = harness.bus.replay(EVERYTHING)
+    harness.wait_for(lambda: handlers.count("dq") == 1, "the replayed delivery")
+    harness.drain()
+    assert len(moved) == 1
+    replayed = handlers.received["dq"][0].data["message"]["attributes"]
+    assert replayed == raw.attributes  # bookkeeping and reason stripped

@@ -68,3 +68,15 @@ def test_filters_outside_the_supported_subset_raise(expression):
 
 def test_filter_conjunction():
     assert parse_filter('attributes.a = "1" AND attributes.b = "2"') == [("a", "1"), ("b", "2")]
+
+
+def test_absent_attribute_clause():
+    assert parse_filter("NOT attributes:next_step_type") == [("next_step_type", None)]
+
+
+def test_a_message_without_routing_attributes_reaches_the_unroutable_subscription_only():
+    topology = load_topology()
+    for topic in ("run-requested", "ingest-completed", "dq-passed", "dq-failed"):
+        subs = topology.subscriptions_for(topic)
+        assert [s.name for s in subs if s.matches({})] == [f"unroutable-on-{topic}"]
+        assert [s.name for s in subs if s.matches({"next_step_type": "none"})] == []

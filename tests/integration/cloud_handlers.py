@@ -3,19 +3,48 @@
 Served as ``functions-framework --target ingest --source tests/integration/cloud_handlers.py``
 (likewise ``dq`` and ``transform``). The entry points are the production ones from
 ``handlers/``; only the Runtime is built here, pointing at the emulators (see
-``tests/support/cloud_runtime.py`` for why it is not ``lib.wiring.runtime()``).
+``tests/support/cloud_runtime.py`` for why it is not ``lib.wiring.runtime()``). The Pub/Sub
+emulator ignores subscription filters, so each entry point first applies the filter of the
+subscription its push URL names, as Pub/Sub would (``tests/support/push_routes.py``).
 """
 
 from __future__ import annotations
 
 import os
+from typing import Any
 
-from handlers.dq import dq
-from handlers.ingest import ingest
-from handlers.transform import transform
+import flask
+import functions_framework
+
+from handlers import dq as dq_handler
+from handlers import ingest as ingest_handler
+from handlers import transform as transform_handler
 from lib.wiring import install
 from tests.support.cloud_runtime import emulator_runtime
+from tests.support.push_routes import filter_passes
 
 install(emulator_runtime(os.environ))
+
+
+@functions_framework.cloud_event
+def ingest(cloud_event: Any) -> None:
+    """The production ``ingest`` entry point behind the emulated filter."""
+    if filter_passes(flask.request.path, cloud_event, "ingest"):
+        ingest_handler.ingest(cloud_event)
+
+
+@functions_framework.cloud_event
+def dq(cloud_event: Any) -> None:
+    """The production ``dq`` entry point behind the emulated filter."""
+    if filter_passes(flask.request.path, cloud_event, "dq"):
+        dq_handler.dq(cloud_event)
+
+
+@functions_framework.cloud_event
+def transform(cloud_event: Any) -> None:
+    """The production ``transform`` entry point behind the emulated filter."""
+    if filter_passes(flask.request.path, cloud_event, "transform"):
+        transform_handler.transform(cloud_event)
+
 
 __all__ = ["dq", "ingest", "transform"]

@@ -151,3 +151,53 @@ def test_cli_shows_the_key_once(
     assert main(["keys", "list", "--tenant", "acme"]) == 0
     assert "REVOKED" in capsys.readouterr().out
     assert main(["keys", "revoke", "cvg_acme_000000000000", "--tenant", "acme"]) == 2
+
+
+class Recording:
+    """A Warehouse that records which port methods a verification calls (and delegates)."""
+
+    def __init__(self, inner: object) -> None:
+        self._inner = inner
+        self.calls: list[str] = []
+
+    def __getattr__(self, name: str) -> object:
+        attr = getattr(self._inner, name)
+        if not callable(attr):
+            return attr
+
+        def record(*args: object, **kwargs: object) -> object:
+            self.calls.append(name)
+            return attr(*args, **kwargs)
+
+        return record
+
+
+def test_unknown_and_known_tenants_take_the_same_steps(
+    acme: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    created = create_key(acme.warehouse, acme.clock, "acme")
+    secret = created.key.rpartition("_")[2]
+    hashes: list[str] = []
+    compares: list[str] = []
+    real_hash, real_compare = keys_module.hash_secret, hmac.compare_digest
+    monkeypatch.setattr(keys_module, "hash_secret", lambda s: hashes.append(s) or real_hash(s))
+    monkeypatch.setattr(
+        keys_module.hmac, "compare_digest", lambda a, b: compares.append(a) or real_compare(a, b)
+    )
+    presented = {
+        "unknown tenant": f"cvg_nosuchtenant_{'a' * 12}_{secret}",
+        "known tenant, unknown key id": f"cvg_acme_{'a' * 12}_{secret}",
+        "known key, wrong secret": created.key[:-4] + "0000",
+        "valid key": created.key,
+    }
+    steps = {}
+    for case, key in presented.items():
+        recording = Recording(acme.warehouse)
+        hashes.clear()
+        compares.clear()
+        verify_key(recording, key)  # type: ignore[arg-type]
+        steps[case] = (tuple(recording.calls), len(hashes), len(compares))
+
+    assert set(steps.values()) == {(("table_exists", "query"), 1, 1)}, steps
+    assert verify_key(acme.warehouse, created.key) == "acme"
+    assert not acme.warehouse.list_tables("nosuchtenant_metadata")

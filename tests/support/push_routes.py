@@ -1,9 +1,9 @@
 """Loopback push endpoints: one functions-framework server per handler, routed by port.
 
 The Pub/Sub emulator ignores subscription filters, so every subscription of a topic gets
-every message. Like the real handlers, an endpoint acks deliveries whose ``next_step_type``
-attribute is not its handler's step type without running the handler; the filter is thus
-applied at the endpoint, and the in-process bus tests the filter expressions themselves.
+every message. The push URL names the subscription (``…/subscriptions/S``, see
+``lib/adapters/pubsub_topology.py::push_url``), so an endpoint applies that subscription's
+filter itself and acks, without running the handler, what Pub/Sub would have filtered out.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from pathlib import Path
 import flask
 from cloudevents.http import CloudEvent
 from werkzeug.serving import BaseWSGIServer, make_server
+
+from events.topology import load_topology
 
 Handler = Callable[[CloudEvent], object]
 SOURCE = Path(__file__).with_name("push_functions.py")
@@ -33,13 +35,22 @@ class Route:
 _routes: dict[int, Route] = {}
 
 
+def filter_passes(path: str, cloud_event: CloudEvent, step_type: str) -> bool:
+    """Whether Pub/Sub would have delivered this push: the filter of the subscription the
+    push URL ``path`` names (or, for a bare URL, the step type's routing attribute)."""
+    attributes = cloud_event.data.get("message", {}).get("attributes", {})
+    _, found, name = path.rpartition("/subscriptions/")
+    if found:
+        subscriptions = {s.name: s for s in load_topology().subscriptions}
+        return subscriptions[name].matches(attributes)
+    return bool(attributes.get("next_step_type") == step_type)
+
+
 def dispatch(cloud_event: CloudEvent) -> None:
     """Run the handler of the server that received the request (see module docstring)."""
     route = _routes[int(flask.request.environ["SERVER_PORT"])]
-    attributes = cloud_event.data.get("message", {}).get("attributes", {})
-    if attributes.get("next_step_type") != route.step_type:
-        return
-    route.handler(cloud_event)
+    if filter_passes(flask.request.path, cloud_event, route.step_type):
+        route.handler(cloud_event)
 
 
 class PushServer:

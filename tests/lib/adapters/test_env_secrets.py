@@ -46,3 +46,15 @@ def test_values_never_appear_in_repr_or_errors():
 def test_unsafe_ids_are_refused(tenant, name):
     with pytest.raises(InvalidIdentifier):
         EnvSecrets({}).get(tenant, name)
+
+
+def test_surrounding_whitespace_is_stripped_with_one_warning_naming_only_the_variable(caplog):
+    secrets = EnvSecrets({"CONVERGENCE_SECRET_ACME_OPENAI_ADMIN_KEY": " sk-canary-env\n"})
+    with caplog.at_level("DEBUG"):
+        assert secrets.get("acme", "openai_admin_key") == "sk-canary-env"
+        assert secrets.get("acme", "openai_admin_key") == "sk-canary-env"
+
+    (record,) = caplog.records
+    assert record.levelname == "WARNING"
+    assert "CONVERGENCE_SECRET_ACME_OPENAI_ADMIN_KEY" in record.getMessage()
+    assert "sk-canary" not in record.getMessage() and "sk-canary" not in repr(record.args)

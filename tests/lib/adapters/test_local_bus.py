@@ -108,11 +108,27 @@ def make_bus(
 ) -> Callable[..., LocalBus]:
     def make(topology: Topology | None = None, **kwargs: Any) -> LocalBus:
         kwargs.setdefault("handlers", recorders)
+        kwargs.setdefault("backoff_scale", 0.0)  # tests that wait pass a FakeTimer
         return LocalBus(
             topology or load_topology(), state_dir=tmp_path / "bus", clock=clock, **kwargs
         )
 
     return make
+
+
+class FakeTimer:
+    """A wall clock that only moves when the bus sleeps (so backoffs take no real time)."""
+
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+        self.waits: list[float] = []
+
+    def time(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        self.now += seconds
 
 
 def with_defaults(**defaults: int) -> Topology:
@@ -178,9 +194,9 @@ def test_message_ids_are_unique(make_bus, make_event):
 def test_retry_then_success_takes_exactly_n_attempts_with_documented_backoffs(
     make_bus, make_event, recorders
 ):
-    waits: list[float] = []
+    timer = FakeTimer()
     recorders["dq"].fail_first = 3
-    bus = make_bus(backoff_scale=0.01, sleep=waits.append)
+    bus = make_bus(backoff_scale=0.01, sleep=timer.sleep, timer=timer.time)
     message_id = bus.publish(make_event(next_step_type="dq"))
     stats = bus.run_until_idle()
 
@@ -188,8 +204,45 @@ def test_retry_then_success_takes_exactly_n_attempts_with_documented_backoffs(
     assert {c["id"] for c in recorders["dq"].calls} == {message_id}
     assert (stats.delivered, stats.acked, stats.nacked, stats.dead_lettered) == (4, 1, 3, 0)
     assert [(b.attempt, b.seconds) for b in bus.backoffs] == [(1, 10.0), (2, 20.0), (3, 40.0)]
-    assert waits == pytest.approx([0.1, 0.2, 0.4])
+    assert timer.waits == pytest.approx([0.1, 0.2, 0.4])
     assert bus.dead_letters(EVERYTHING) == []
+
+
+def test_backoff_is_really_waited_and_the_log_says_how_long(
+    make_bus, make_event, recorders, caplog
+):
+    timer = FakeTimer()
+    recorders["dq"].fail_first = 2
+    bus = make_bus(backoff_scale=1.0, sleep=timer.sleep, timer=timer.time)
+    bus.publish(make_event(next_step_type="dq"))
+    with caplog.at_level(logging.WARNING, logger="lib.adapters.local_bus"):
+        stats = bus.run_until_idle()
+
+    assert (stats.delivered, stats.acked) == (3, 1)
+    assert timer.waits == [10.0, 20.0]
+    nacks = [r.getMessage() for r in caplog.records if "nack" in r.getMessage()]
+    assert [m.split("; ")[-1] for m in nacks] == ["redelivery in 10.0s", "redelivery in 20.0s"]
+
+
+def test_a_backed_off_delivery_does_not_hold_up_the_others(make_bus, make_event, recorders):
+    timer = FakeTimer()
+    order: list[tuple[str, float]] = []
+
+    def dq(cloud_event: CloudEvent) -> None:
+        run_id = from_cloudevent(cloud_event).pipeline_logging_id
+        order.append((run_id, timer.now - start))
+        if run_id == "run-00000001" and len(order) == 1:
+            raise RuntimeError("first try fails")
+
+    bus = make_bus(
+        handlers={**recorders, "dq": dq}, backoff_scale=1.0, sleep=timer.sleep, timer=timer.time
+    )
+    start = timer.now
+    bus.publish(make_event(next_step_type="dq"))
+    bus.publish(make_event(next_step_type="dq"))
+    bus.run_until_idle()
+
+    assert order == [("run-00000001", 0.0), ("run-00000002", 0.0), ("run-00000001", 10.0)]
 
 
 def test_backoff_doubles_from_min_and_caps_at_max():

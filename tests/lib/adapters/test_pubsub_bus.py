@@ -78,7 +78,9 @@ def test_push_subscription_request_carries_the_topology_policy():
     assert request["retry_policy"]["maximum_backoff"].seconds == defaults.max_backoff_seconds
     assert request["expiration_policy"] == {}  # never expires (Pub/Sub's default is 31 days)
     assert request["push_config"] == {
-        "push_endpoint": "https://dq.run.app/",
+        "push_endpoint": (
+            f"https://dq.run.app/projects/proj/topics/ingest-completed/subscriptions/{sub.name}"
+        ),
         "oidc_token": {"service_account_email": "push@proj.iam", "audience": "https://dq.run.app/"},
     }
 
@@ -142,7 +144,10 @@ def test_topology_is_created_once_and_reported_as_existing_after(emulator):
     push = subscriber.get_subscription(
         request={"subscription": f"projects/{project}/subscriptions/ingest-on-run-requested"}
     )
-    assert push.push_config.push_endpoint == "http://127.0.0.1:9/"
+    assert push.push_config.push_endpoint == (
+        f"http://127.0.0.1:9/projects/{project}/topics/run-requested"
+        "/subscriptions/ingest-on-run-requested"
+    )
     assert push.filter == 'attributes.next_step_type = "ingest"'
     assert push.dead_letter_policy.dead_letter_topic.endswith("/run-requested-dead-letter")
     assert push.dead_letter_policy.max_delivery_attempts == TOPOLOGY.defaults.max_delivery_attempts
@@ -236,3 +241,12 @@ def test_replay_moves_only_the_selection_back_to_the_source_topic(bus, emulator)
     assert from_message(back.data) == acme
     assert not any(k.startswith("CloudPubSubDeadLetter") for k in back.attributes)
     assert [d.attributes["tenant_id"] for d in bus.dead_letters(DeadLetterFilter())] == ["globex"]
+
+
+@pytest.mark.integration
+def test_check_passes_on_a_created_topology_and_names_a_missing_one(bus, emulator):
+    bus.check()
+    _, publisher, subscriber = emulator
+    empty = PubSubBus(publisher, subscriber, new_project(), TOPOLOGY)
+    with pytest.raises(UnknownTopic, match="create-topology"):
+        empty.check()

@@ -19,7 +19,7 @@ from google.cloud.secretmanager_v1.services.secret_manager_service.transports im
 )
 
 from lib.adapters.secret_manager import SecretManagerSecrets, secret_id
-from lib.errors import InvalidIdentifier, SecretNotFound, TransientError
+from lib.errors import InvalidIdentifier, SecretNotFound, TerminalError, TransientError
 from lib.ports import Secrets
 
 ACCESS = "/google.cloud.secretmanager.v1.SecretManagerService/AccessSecretVersion"
@@ -204,3 +204,39 @@ def test_secret_ids_are_per_tenant_and_unambiguous():
         secret_id("Acme-Corp", "key")
     with pytest.raises(InvalidIdentifier):
         secret_id("acme", "../key")
+
+
+def answering(payload: bytes) -> Callable[[str, bytes], bytes]:
+    def respond(method: str, wire: bytes) -> bytes:
+        name = secretmanager.AccessSecretVersionRequest.deserialize(wire).name
+        response = secretmanager.AccessSecretVersionResponse(
+            name=name, payload=secretmanager.SecretPayload(data=payload)
+        )
+        return secretmanager.AccessSecretVersionResponse.serialize(response)
+
+    return respond
+
+
+def test_a_trailing_newline_is_stripped_with_one_warning_naming_the_secret(caplog):
+    secrets, _ = secrets_with(answering(b"sk-canary-sm\n"))  # echo key | gcloud secrets create
+    with caplog.at_level("DEBUG", logger="lib.adapters.secret_manager"):
+        assert secrets.get("acme", "openai_admin_key") == "sk-canary-sm"
+        assert secrets.get("acme", "openai_admin_key") == "sk-canary-sm"
+
+    (record,) = caplog.records
+    assert record.levelname == "WARNING" and "'openai_admin_key'" in record.getMessage()
+    assert "sk-canary" not in record.getMessage()
+
+
+def test_a_value_that_is_not_utf8_is_terminal_and_not_shown():
+    secrets, _ = secrets_with(answering(b"sk-\xff\xfecanary"))
+    with pytest.raises(TerminalError, match="not UTF-8") as info:
+        secrets.get("acme", "openai_admin_key")
+    assert info.value.__cause__ is None and info.value.__suppress_context__
+    assert "canary" not in str(info.value)
+
+
+def test_a_blank_value_is_not_found():
+    secrets, _ = secrets_with(answering(b" \n"))
+    with pytest.raises(SecretNotFound, match="empty"):
+        secrets.get("acme", "openai_admin_key")

@@ -127,9 +127,67 @@ def test_body_over_64_kib_is_413(rt: Runtime, keys: Keys, client: Client) -> Non
     assert _requested(rt) == []
 
 
-def test_body_limit_holds_without_content_length(rt: Runtime) -> None:
-    request = ApiRequest("POST", ACME_RUN, {}, {}, b"", body_too_large=True)
+def test_body_limit_holds_without_content_length(rt: Runtime, keys: Keys) -> None:
+    key = {"X-API-Key": keys.active["acme"]}
+    request = ApiRequest("POST", ACME_RUN, key, {}, b"", body_too_large=True)
     assert handle(rt, request).status == 413
+
+
+@pytest.mark.parametrize(("size", "status"), [(MAX_BODY_BYTES, None), (MAX_BODY_BYTES + 1, 413)])
+def test_a_body_without_content_length_is_read_up_to_the_limit(size: int, status: Any) -> None:
+    import io
+
+    from werkzeug.wrappers import Request
+
+    from lib.api.http import ApiProblem
+    from lib.api.wsgi import read_body
+
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "wsgi.input": io.BytesIO(b"x" * size),
+        "wsgi.input_terminated": True,  # a chunked body: no Content-Length
+    }
+    if status is None:
+        assert len(read_body(Request(environ), timeout=5)) == size
+    else:
+        with pytest.raises(ApiProblem) as info:
+            read_body(Request(environ), timeout=5)
+        assert info.value.status == status
+
+
+def test_the_body_is_read_only_after_the_key_is_verified(rt: Runtime, keys: Keys) -> None:
+    reads: list[str] = []
+
+    def reader() -> bytes:
+        reads.append("read")
+        return b""
+
+    for key, status in ((None, 401), ("cvg_acme_000000000000_" + "0" * 64, 401)):
+        headers = {} if key is None else {"X-API-Key": key}
+        request = ApiRequest("POST", ACME_RUN, headers, read_body=reader)
+        assert handle(rt, request).status == status
+    assert reads == []
+    request = ApiRequest("POST", ACME_RUN, {"X-API-Key": keys.active["acme"]}, read_body=reader)
+    assert handle(rt, request).status == 202
+    assert reads == ["read"]
+
+
+def test_a_body_that_stops_arriving_is_408(rt: Runtime, keys: Keys) -> None:
+    from lib.api.http import ApiProblem
+
+    def stalled() -> bytes:
+        raise ApiProblem(408, "body-timeout", "the body stopped arriving")
+
+    request = ApiRequest("POST", ACME_RUN, {"X-API-Key": keys.active["acme"]}, read_body=stalled)
+    response = handle(rt, request)
+    assert (response.status, response.body["title"]) == (408, "Request Timeout")
+    assert _requested(rt) == []
+
+
+def test_a_huge_numeric_parameter_is_400_not_500(keys: Keys, client: Client) -> None:
+    resp = call(client, "GET", "/pipelines/runs?limit=" + "9" * 5000, keys.active["acme"])
+    assert resp.status_code == 400
+    assert "limit" in resp.get_json()["detail"]
 
 
 def test_unknown_pipeline_is_404_and_disabled_is_409(keys: Keys, client: Client) -> None:
@@ -287,5 +345,31 @@ def test_public_names_are_exported() -> None:
     import lib.api
 
     public = {n for n in vars(lib.api) if not n.startswith("_")} - {"annotations"}
-    modules = {"auth", "http", "routing", "validation", "views", "wsgi"}
+    modules = {"auth", "health", "http", "routing", "validation", "views", "wsgi"}
     assert set(lib.api.__all__) == public - modules
+
+
+def test_liveness_needs_no_key_and_builds_no_runtime() -> None:
+    def no_runtime() -> Runtime:
+        raise AssertionError("liveness must not build the runtime")
+
+    response = handle(no_runtime, ApiRequest("GET", "/healthz"))
+    assert (response.status, response.body) == (200, {"status": "ok"})
+    assert handle(no_runtime, ApiRequest("POST", "/healthz")).status == 405
+
+
+def test_readiness_names_the_failing_component(rt: Runtime, monkeypatch) -> None:
+    assert handle(rt, ApiRequest("GET", "/readyz")).body == {
+        "status": "ready",
+        "checks": {"warehouse": "ok", "bus": "ok"},
+    }
+
+    def unreachable() -> None:
+        raise WarehouseUnavailable("journal is gone")
+
+    monkeypatch.setattr(rt.bus, "check", unreachable)
+    response = handle(rt, ApiRequest("GET", "/readyz"))
+    assert response.status == 503
+    assert response.body["checks"] == {"warehouse": "ok", "bus": "failing"}
+    assert "bus" in response.body["detail"] and "journal is gone" not in response.body["detail"]
+    assert response.headers["Retry-After"] == "10"

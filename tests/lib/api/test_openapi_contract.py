@@ -4,6 +4,7 @@ status is exercised, and every response is validated against the document with o
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -18,9 +19,11 @@ from werkzeug.test import Client, TestResponse
 from werkzeug.wrappers import Request
 
 from lib.api import MAX_BODY_BYTES
+from lib.wiring import Runtime, install
 from tests.lib.api import harness
 
 DOC_PATH = harness.REPO / "openapi/openapi.yaml"
+LIVE, READY = "/healthz", "/readyz"
 RUN = "/pipelines/run/{pipeline_id}"
 ONE = "/pipelines/runs/{run_id}"
 ALL = "/pipelines/runs"
@@ -36,6 +39,8 @@ class World:
     revoked: str
     complete_run: str
     failed_run: str
+    rt: Runtime
+    root: Path
 
 
 @dataclass(frozen=True)
@@ -52,7 +57,31 @@ def _call(w: World, method: str, path: str, key: str | None = "", **kw: Any) -> 
     return harness.call(w.client, method, path, w.key if key == "" else key, **kw)
 
 
+class _Stalled(io.BytesIO):
+    """A request body whose client stopped sending: every read times out."""
+
+    def read(self, *_: Any) -> bytes:
+        raise TimeoutError("no data")
+
+    readinto = read1 = read  # type: ignore[assignment]
+
+
+def _unready(w: World) -> TestResponse:
+    """``/readyz`` while the warehouse is unreachable (a runtime whose warehouse is closed)."""
+    broken = harness.make_runtime(w.root / "broken", w.root / "configs")
+    broken.warehouse.close()
+    install(broken)
+    try:
+        return _call(w, "GET", READY, None)
+    finally:
+        install(w.rt)
+        broken.bus.close()  # type: ignore[attr-defined]
+
+
 CASES = [
+    Case(LIVE, "GET", 200, lambda w: _call(w, "GET", LIVE, None)),
+    Case(READY, "GET", 200, lambda w: _call(w, "GET", READY, None)),
+    Case(READY, "GET", 503, _unready),
     Case(RUN, "POST", 202, lambda w: _call(w, "POST", "/pipelines/run/openai_costs")),
     Case(
         RUN,
@@ -66,6 +95,14 @@ CASES = [
     Case(RUN, "POST", 401, lambda w: _call(w, "POST", "/pipelines/run/openai_costs", w.revoked)),
     Case(RUN, "POST", 404, lambda w: _call(w, "POST", "/pipelines/run/globex_only")),
     Case(RUN, "POST", 409, lambda w: _call(w, "POST", "/pipelines/run/acme_paused")),
+    Case(
+        RUN,
+        "POST",
+        408,
+        lambda w: _call(
+            w, "POST", "/pipelines/run/openai_costs", input_stream=_Stalled(b"{}"), headers=JSON
+        ),
+    ),
     Case(
         RUN,
         "POST",
@@ -140,7 +177,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             failed = harness.call(c, "POST", "/pipelines/run/acme_only", keys.active["acme"])
             rt.bus.run_until_idle()  # type: ignore[attr-defined]
             acme = keys.active["acme"]
-            yield World(c, acme, keys.revoked["acme"], complete, failed.get_json()["run_id"])
+            failed_run = failed.get_json()["run_id"]
+            yield World(c, acme, keys.revoked["acme"], complete, failed_run, rt, root)
         rt.close()
 
 
