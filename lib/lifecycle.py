@@ -10,9 +10,10 @@ claims it with its message id:
 
 * a live claim (younger than the lease) by *another* message means another delivery is running
   the step, or ran it: this delivery acks without running (``DUPLICATE``);
-* otherwise it inserts its claim and reads the live claims back; the earliest claim wins
-  (first writer wins; ties broken by claim id). A delivery of the *same* message as the winner
-  takes over: that is a redelivery after a crash, the common case;
+* otherwise it inserts its claim in one conditional, serialised statement (only if no other
+  delivery's live claim exists: first writer wins) and reads the claims back. A delivery of
+  the *same* message as the holder takes over: that is a redelivery after a crash, the common
+  case;
 * a delivery that fails transiently releases its claim before it raises, so the next delivery
   (a redelivery, a replayed dead letter, a recovery) runs the step.
 
@@ -99,16 +100,26 @@ def claim_step(
     delivery_id: str,
     lease: dt.timedelta = DEFAULT_LEASE,
 ) -> Claim:
-    """Claim step ``step_index`` of a run for the delivery ``delivery_id`` (first writer wins)."""
+    """Claim step ``step_index`` of a run for the delivery ``delivery_id`` (first writer wins).
+
+    The claim is ONE conditional statement — insert my claim only if no live claim of another
+    delivery exists — so it is atomic: a ``MERGE`` (BigQuery serialises mutating DML on a
+    table; the embedded engine runs statements under the adapter's lock). Then the live
+    claims are read back: any by another delivery means this one lost.
+    """
     now = clock.now()
-    live = _live_claims(warehouse, tenant_id, run_id, step_index, now - lease)
-    if any(c["delivery_id"] != delivery_id for c in live):
-        return Claim.DUPLICATE
+    since = now - lease
     claim_id = f"{now:%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:12]}"
     warehouse.execute(
-        f"INSERT INTO {_claims(tenant_id)} (pipeline_logging_id, step_index, step_name, "
-        "delivery_id, claim_id, status, claimed_at, worker) VALUES (@run_id, @index, @name, "
-        "@delivery_id, @claim_id, 'CLAIMED', @now, @worker)",
+        f"MERGE {_claims(tenant_id)} AS T USING ("
+        "SELECT @run_id AS pipeline_logging_id, @index AS step_index, @name AS step_name, "
+        "@delivery_id AS delivery_id, @claim_id AS claim_id, @now AS claimed_at, "
+        "@worker AS worker FROM (SELECT 1) AS one "
+        f"WHERE NOT EXISTS ({_LIVE_OTHERS.format(claims=_claims(tenant_id))})"
+        ") AS S ON FALSE WHEN NOT MATCHED THEN INSERT (pipeline_logging_id, step_index, "
+        "step_name, delivery_id, claim_id, status, claimed_at, worker) VALUES "
+        "(S.pipeline_logging_id, S.step_index, S.step_name, S.delivery_id, S.claim_id, "
+        "'CLAIMED', S.claimed_at, S.worker)",
         {
             "run_id": run_id,
             "index": step_index,
@@ -116,12 +127,24 @@ def claim_step(
             "delivery_id": delivery_id,
             "claim_id": claim_id,
             "now": now,
+            "since": since,
             "worker": socket.gethostname()[:200],
         },
     )
-    live = _live_claims(warehouse, tenant_id, run_id, step_index, now - lease)
-    winner = live[0] if live else None
-    return Claim.WON if winner and winner["delivery_id"] == delivery_id else Claim.DUPLICATE
+    live = _live_claims(warehouse, tenant_id, run_id, step_index, since)
+    others = [c for c in live if c["delivery_id"] != delivery_id]
+    mine = [c for c in live if c["delivery_id"] == delivery_id]
+    return Claim.WON if mine and not others else Claim.DUPLICATE
+
+
+_LIVE_OTHERS = (
+    "SELECT 1 FROM {claims} AS c WHERE c.pipeline_logging_id = @run_id "
+    "AND c.step_index = @index AND c.status = 'CLAIMED' AND c.claimed_at >= @since "
+    "AND c.delivery_id != @delivery_id AND NOT EXISTS (SELECT 1 FROM {claims} AS r "
+    "WHERE r.pipeline_logging_id = c.pipeline_logging_id AND r.step_index = c.step_index "
+    "AND r.claim_id = c.claim_id AND r.status = 'RELEASED')"
+)
+"""A live, unreleased claim of the step by another delivery."""
 
 
 def release_claims(

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 from sqlglot import exp
 
+from lib import faultpoints
 from lib.adapters.duckdb_schema import (
     column_ddl,
     evolve,
@@ -281,6 +282,7 @@ class DuckDBWarehouse:
             for sql, params in _deletes(target, spec):
                 self._run(cur, sql, params)
             self._run(cur, f"INSERT INTO {target} BY NAME SELECT * FROM {_STAGE}")
+            faultpoints.at("in_commit")
             self._run(cur, "COMMIT")
         except BaseException:
             self._run(cur, "ROLLBACK")

@@ -27,7 +27,7 @@ from typing import Any
 
 from events.codec import CodecError, from_cloudevent
 from events.models import Event, RunCompleted, RunFailed, StepRef, StepType
-from lib import metadata
+from lib import faultpoints, metadata
 from lib.changes import Producer, record_changes
 from lib.config.loader import Pipeline, load_pipeline
 from lib.errors import (
@@ -180,28 +180,33 @@ def _execute(
     ctx: StepContext,
     attempt: int,
 ) -> None:
-    started = rt.clock.now()
-    _record_step(ctx, StepStatus.RUNNING, started, attempt)
-    if ctx.ref.index == 0 and attempt == 1:
-        _transition(rt, event, RunStatus.RUNNING)
-    try:
-        outcome = executors()[step_type](ctx)
-    except TerminalError as exc:
-        _record_step(ctx, StepStatus.FAILED, started, attempt, error=str(exc))
-        _fail(rt, event, ctx.ref, exc)
-        return
-    except TransientError as exc:
-        _record_step(
-            ctx, StepStatus.RETRYING, started, attempt, error=f"{type(exc).__name__}: {exc}"
-        )
-        # This delivery is over: whichever delivery comes next (a redelivery, a replayed dead
-        # letter, a recovery) may run the step.
-        release_claims(rt.warehouse, rt.clock, event.tenant_id, ctx.run_id, ctx.ref.index)
-        raise
-    if step_type != "dq":  # before COMPLETE: a redelivered step records the same set again
-        record_changes(rt.warehouse, rt.clock, _producer(ctx), outcome.changes)
-    _record_step(ctx, StepStatus.COMPLETE, started, attempt, outcome=outcome)
-    _publish(rt, pipeline, event, outcome)
+    with faultpoints.step(step_type):
+        started = rt.clock.now()
+        _record_step(ctx, StepStatus.RUNNING, started, attempt)
+        if ctx.ref.index == 0 and attempt == 1:
+            _transition(rt, event, RunStatus.RUNNING)
+        faultpoints.at("before_write")
+        try:
+            outcome = executors()[step_type](ctx)
+        except TerminalError as exc:
+            _record_step(ctx, StepStatus.FAILED, started, attempt, error=str(exc))
+            _fail(rt, event, ctx.ref, exc)
+            return
+        except TransientError as exc:
+            _record_step(
+                ctx, StepStatus.RETRYING, started, attempt, error=f"{type(exc).__name__}: {exc}"
+            )
+            # This delivery is over: whichever delivery comes next (a redelivery, a replayed
+            # dead letter, a recovery) may run the step.
+            release_claims(rt.warehouse, rt.clock, event.tenant_id, ctx.run_id, ctx.ref.index)
+            raise
+        faultpoints.at("after_write")
+        if step_type != "dq":  # before COMPLETE: a redelivered step records the same set again
+            record_changes(rt.warehouse, rt.clock, _producer(ctx), outcome.changes)
+        _record_step(ctx, StepStatus.COMPLETE, started, attempt, outcome=outcome)
+        faultpoints.at("after_record")
+        _publish(rt, pipeline, event, outcome)
+        faultpoints.at("after_publish")
 
 
 def _producer(ctx: StepContext) -> Producer:

@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from events.topology import Topology
-from lib.adapters.pubsub_topology import hold_request, subscription_request
+from lib.adapters.pubsub_topology import hold_request, push_url, subscription_request
 from lib.adapters.secret_manager import secret_id
 from lib.config.loader import tenants
 from lib.settings import Settings
@@ -78,7 +78,7 @@ def subscription_problems(tf: Terraform, topology: Topology) -> list[str]:
         if body is not None:
             request = subscription_request(PROJECT, topology, sub, {sub.handler: "URL"}, "SA")
             problems += [f"subscription {sub.name}: {p}" for p in _compare(tf, request, body)]
-            problems += _push_problems(tf, sub.name, sub.handler, body)
+            problems += _push_problems(tf, sub, body)
     holds = {
         b["name"]: b for b in tf.instances("google_pubsub_subscription.dead_letter_hold").values()
     }
@@ -142,18 +142,21 @@ def _compare(tf: Terraform, request: dict[str, Any], body: dict[str, Any]) -> li
     return out
 
 
-def _push_problems(tf: Terraform, name: str, handler: str, body: dict[str, Any]) -> list[str]:
+def _push_problems(tf: Terraform, sub: Any, body: dict[str, Any]) -> list[str]:
+    """The push URL is the one `create-topology` builds (``push_url``) from the handler's
+    service URI; the OIDC audience is the URI itself; the push invoker may invoke it."""
     push = (body.get("push_config") or [{}])[0]
     endpoint = push.get("push_endpoint")
-    target = f'{SERVICES}["{handler}"].uri'
-    if str(endpoint) != target:
-        return [f"subscription {name}: pushes to {endpoint}, not {target}"]
+    target = f'{SERVICES}["{sub.handler}"].uri'
+    expected = push_url(f"${{{target}}}", PROJECT, sub)
+    if str(endpoint) != expected:
+        return [f"subscription {sub.name}: pushes to {endpoint}, not {expected}"]
     oidc = (push.get("oidc_token") or [{}])[0]
     if str(oidc.get("audience")) != target:
-        return [f"subscription {name}: OIDC audience is not {target}"]
+        return [f"subscription {sub.name}: OIDC audience is not {target}"]
     invokers = tf.instances("google_cloud_run_v2_service_iam_member.push_invoker")
-    if handler not in invokers:
-        return [f"subscription {name}: the push invoker cannot invoke {handler}"]
+    if sub.handler not in invokers:
+        return [f"subscription {sub.name}: the push invoker cannot invoke {sub.handler}"]
     return []
 
 
