@@ -1,0 +1,267 @@
+"""The BigQuery functions the embedded engine (DuckDB) runs with BigQuery's meaning.
+
+This module is data plus the pure checks that read it:
+
+* :data:`FAITHFUL` — the allow-list, by category. A function is on it only when every example
+  of ``tests/lib/data/bigquery_function_corpus.yml`` (BigQuery's documented results) passes
+  through :func:`lib.sql.translate` on DuckDB. Argument forms that are known to differ are
+  refused by the DuckDB fix-ups in :mod:`lib.sql`, never translated.
+* :data:`REFUSED` — functions known to be unfaithful, with what to write instead.
+* :func:`function_names` / :func:`unfaithful_functions` — which functions a parsed BigQuery
+  tree calls, named as BigQuery spells them, and which of them have no faithful translation.
+
+A function is named by rendering its sqlglot node back to BigQuery, so aliases sqlglot
+normalises (``STRPOS`` → ``INSTR``, ``CEIL`` → ``CEILING``…) appear under one name; every
+spelling used by the corpus is what decides coverage. Dotted names (``NET.HOST``,
+``dataset.udf``) are kept whole; ``SAFE.f`` is checked as ``f`` (DuckDB's ``TRY``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+
+from sqlglot import exp
+
+__all__ = [
+    "ALLOWED",
+    "FAITHFUL",
+    "REFUSED",
+    "function_names",
+    "printf_specifiers",
+    "time_elements_help",
+    "unfaithful_functions",
+    "unsupported_time_elements",
+]
+
+FAITHFUL: Mapping[str, frozenset[str]] = {
+    "conditional": frozenset({"CASE", "COALESCE", "IF", "IFNULL", "NULLIF"}),
+    "conversion": frozenset({"CAST", "SAFE_CAST"}),
+    "date and time": frozenset(
+        {
+            "CURRENT_DATE",
+            "CURRENT_TIMESTAMP",
+            "DATE",
+            "DATE_ADD",
+            "DATE_DIFF",
+            "DATE_SUB",
+            "DATE_TRUNC",
+            "EXTRACT",
+            "FORMAT_DATE",
+            "FORMAT_TIMESTAMP",
+            "PARSE_DATE",
+            "PARSE_TIMESTAMP",
+            "TIMESTAMP",
+            "TIMESTAMP_ADD",
+            "TIMESTAMP_DIFF",
+            "TIMESTAMP_SUB",
+            "TIMESTAMP_TRUNC",
+        }
+    ),
+    "string": frozenset(
+        {
+            "CONCAT",
+            "FORMAT",
+            "LENGTH",
+            "LOWER",
+            "REGEXP_CONTAINS",
+            "REGEXP_EXTRACT",
+            "REPLACE",
+            "SUBSTR",
+            "TRIM",
+            "UPPER",
+        }
+    ),
+    "hash and encoding": frozenset({"SHA256", "TO_HEX"}),
+    "math": frozenset({"ABS", "ROUND", "SAFE_DIVIDE"}),
+    "aggregate": frozenset(
+        {
+            "ARRAY_AGG",
+            "AVG",
+            "COUNT",
+            "COUNTIF",
+            "LOGICAL_OR",
+            "MAX",
+            "MIN",
+            "STDDEV_SAMP",
+            "STRING_AGG",
+            "SUM",
+        }
+    ),
+    "window": frozenset({"DENSE_RANK", "RANK", "ROW_NUMBER"}),
+    "array": frozenset({"ARRAY", "UNNEST"}),
+    "json": frozenset({"JSON_VALUE", "PARSE_JSON", "TO_JSON_STRING"}),
+}
+"""BigQuery functions (as BigQuery names them) the embedded engine runs faithfully."""
+
+ALLOWED: frozenset[str] = frozenset().union(*FAITHFUL.values())
+
+_ADD_ONE = (
+    "use a function of the allow-list (docs/sql.md), or add this one to lib/sql_functions.py "
+    "with a corpus entry (tests/lib/data/bigquery_function_corpus.yml) proving BigQuery's "
+    "documented result"
+)
+
+REFUSED: Mapping[str, str] = {
+    "FARM_FINGERPRINT": "DuckDB has no FarmHash; for a stable key use TO_HEX(SHA256(...))",
+    "APPROX_COUNT_DISTINCT": "the engine's sketch differs from BigQuery's; use COUNT(DISTINCT …)",
+    "APPROX_QUANTILES": "the engine's sketch differs from BigQuery's; use PERCENTILE_CONT",
+    "RAND": "random values cannot be reproduced; derive them from a hash of the row",
+    "GENERATE_UUID": "random values cannot be reproduced; derive ids from a hash of the row",
+}
+"""Functions known to have no faithful DuckDB translation, and what to write instead."""
+
+# Functions sqlglot parses into operator nodes (BigQuery has no ``%`` or integer-``/``).
+_OPERATOR_FUNCTIONS: Mapping[type[exp.Expr], str] = {exp.Mod: "MOD", exp.IntDiv: "DIV"}
+_CALL = re.compile(r"([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)\s*\(")
+_WORD = re.compile(r"[A-Za-z_]\w*")
+
+
+def _rendered_name(node: exp.Expr) -> str:
+    text = node.sql(dialect="bigquery")
+    call = _CALL.match(text)
+    if call:
+        return call.group(1).upper()
+    word = _WORD.match(text)
+    if word:
+        return word.group(0).upper()
+    return "ARRAY" if isinstance(node, exp.Array) else type(node).__name__.upper()
+
+
+def _name(node: exp.Expr) -> str | None:
+    if isinstance(node, exp.SafeFunc) or isinstance(node.parent, exp.NetFunc):
+        return None
+    if type(node) in _OPERATOR_FUNCTIONS:
+        return _OPERATOR_FUNCTIONS[type(node)]
+    if isinstance(node, exp.NetFunc):
+        return "NET." + _rendered_name(node.this)
+    base = node.name.upper() if isinstance(node, exp.Anonymous) else _rendered_name(node)
+    parent = node.parent
+    if isinstance(parent, exp.Dot) and parent.expression is node:
+        return f"{parent.this.sql(dialect='bigquery').upper()}.{base}"
+    return base
+
+
+def _calls(tree: exp.Expr) -> Iterator[tuple[str, exp.Expr]]:
+    for node in tree.walk():
+        if isinstance(node, exp.Connector | exp.Exists | exp.WeekStart):
+            continue  # operators and the WEEK(<day>) date part, which sqlglot models as functions
+        if isinstance(node, exp.Func | exp.Mod | exp.IntDiv):
+            name = _name(node)
+            if name is not None:
+                yield name, node
+
+
+def function_names(tree: exp.Expr) -> set[str]:
+    """Every function a parsed BigQuery tree calls, named as BigQuery spells it.
+
+    Args:
+        tree: a statement or expression parsed with ``read="bigquery"``.
+
+    Returns:
+        Upper-case names, e.g. ``{"DATE_TRUNC", "SUM", "NET.HOST"}``.
+    """
+    return {name for name, _ in _calls(tree)}
+
+
+def unfaithful_functions(tree: exp.Expr) -> list[str]:
+    """Describe every function of ``tree`` the embedded engine cannot run faithfully.
+
+    Args:
+        tree: a statement or expression parsed with ``read="bigquery"``.
+
+    Returns:
+        One message per distinct function, in order of appearance, each reading
+        ``function X has no faithful DuckDB translation: <what to do>``; empty if all
+        functions are on the allow-list.
+    """
+    messages: dict[str, str] = {}
+    for name, _ in _calls(tree):
+        if name in ALLOWED or name in messages:
+            continue
+        hint = REFUSED.get(name, _ADD_ONE)
+        if "." in name and name not in REFUSED:
+            hint = f"dotted and user-defined functions do not exist in the engine; {_ADD_ONE}"
+        messages[name] = f"function {name} has no faithful DuckDB translation: {hint}"
+    return list(messages.values())
+
+
+# --- format strings ---------------------------------------------------------------------
+
+_PRINTF = re.compile(r"%(?P<flags>[-+ #0']*)(?P<width>\*|\d+)?(?:\.(?P<precision>\*|\d*))?(?P<conv>.?)")
+_PRINTF_KINDS = {"d": "int", "i": "int", "s": "string"} | dict.fromkeys("fFeEgG", "float")
+_PRINTF_FLAGS = {"int": "-+ 0", "string": "-", "float": "-+ 0"}
+
+
+def printf_specifiers(fmt: str) -> list[str]:
+    """The kind of value each specifier of a BigQuery ``FORMAT`` string takes.
+
+    Only specifiers that DuckDB's ``printf`` renders exactly like BigQuery are accepted:
+    ``%d``/``%i`` and ``%s`` (flags ``-``, and for numbers ``+``, space, ``0``; a width),
+    ``%f %F %e %E %g %G`` (the same flags, a width and a precision) and ``%%``.
+
+    Returns:
+        ``"int"``, ``"string"`` or ``"float"`` per value-taking specifier, in order.
+
+    Raises:
+        ValueError: naming the first specifier that is refused and why.
+    """
+    kinds = []
+    for match in _PRINTF.finditer(fmt):
+        spec, conv = match.group(0), match["conv"]
+        if spec == "%%":
+            continue
+        kind = _PRINTF_KINDS.get(conv)
+        if kind is None:
+            raise ValueError(f"specifier {spec!r} is not rendered the same way here")
+        if "*" in spec:
+            raise ValueError(f"specifier {spec!r}: write the width and precision as digits")
+        if set(match["flags"]) - set(_PRINTF_FLAGS[kind]):
+            raise ValueError(f"specifier {spec!r}: flag {match['flags']!r} is not supported")
+        if match["precision"] is not None and kind != "float":
+            raise ValueError(f"specifier {spec!r}: a precision applies to %f, %e and %g only")
+        kinds.append(kind)
+    return kinds
+
+
+_DATE_ELEMENTS = frozenset("AaBbdGhjmUuVWwYy%")
+_TIME_ELEMENTS = frozenset("HIMpSX")
+_PARSE_ELEMENTS = frozenset("YmdHMSybBjpI%")
+# sqlglot expands %F %T %D %x %c and %E6S before this check; %E6S yields %S.%f.
+_ELEMENT = re.compile(r"%(?:E\d*[A-Za-z]|E\*S|:z|-?[A-Za-z%])")
+_SHOWN_AS = {"%-d": "%e (or %c, which contains it)", "%e": "%e (or %c, which contains it)"}
+
+
+def _elements(fmt: str) -> list[str]:
+    found: list[str] = _ELEMENT.findall(fmt)
+    stray = fmt.count("%") > sum(e.count("%") for e in found)
+    return [*found, "%"] if stray else found
+
+
+def unsupported_time_elements(fmt: str, *, date_only: bool, parsing: bool) -> list[str]:
+    """Format elements of a FORMAT_*/PARSE_* string that DuckDB would read differently.
+
+    Args:
+        fmt: the format string as sqlglot normalised it (``%F`` → ``%Y-%m-%d`` …).
+        date_only: the value is a DATE (FORMAT_DATE/PARSE_DATE): no time elements.
+        parsing: PARSE_* (a smaller set is verified for parsing).
+
+    Returns:
+        The refused elements, as BigQuery spells them, without duplicates.
+    """
+    allowed = _PARSE_ELEMENTS if parsing else _DATE_ELEMENTS | _TIME_ELEMENTS
+    if date_only:
+        allowed = allowed - _TIME_ELEMENTS
+    if not parsing and not date_only and "%S.%f" in fmt:
+        fmt = fmt.replace("%S.%f", "%S")
+    bad = [_SHOWN_AS.get(e, e) for e in _elements(fmt) if len(e) != 2 or e[1] not in allowed]
+    return list(dict.fromkeys(bad))
+
+
+def time_elements_help(*, date_only: bool, parsing: bool) -> str:
+    """The format elements accepted for a function kind, for error messages and docs."""
+    allowed = _PARSE_ELEMENTS if parsing else _DATE_ELEMENTS | _TIME_ELEMENTS
+    if date_only:
+        allowed = allowed - _TIME_ELEMENTS
+    composite = "%F %D %x" if date_only else "%F %D %x %T" + ("" if parsing else " %E6S")
+    return " ".join(f"%{c}" for c in sorted(allowed)) + f" and {composite}"
