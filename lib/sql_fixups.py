@@ -190,6 +190,8 @@ def weekdays(tree: exp.Expr) -> exp.Expr:
             raise Unfaithful("EXTRACT(WEEK ...) counts weeks differently here; use ISOWEEK")
         if part.name.upper() == "DAYOFWEEK":
             return exp.Paren(this=exp.Add(this=node.copy(), expression=exp.Literal.number(1)))
+        if part.name.upper() == "ISOWEEK":  # DuckDB's WEEK is the ISO week
+            node.set("this", exp.var("WEEK"))
         return node
 
     return tree.transform(fix, copy=False)
@@ -223,6 +225,64 @@ def array_agg_limit(tree: exp.Expr) -> exp.Expr:
         sliced = _call("LIST_SLICE", new, exp.Literal.number(1), limit.expression.copy())
         target.replace(sliced)
     return tree
+
+
+_FLOATS = {exp.DataType.Type.DOUBLE, exp.DataType.Type.FLOAT}
+_DECIMALS = {exp.DataType.Type.DECIMAL, exp.DataType.Type.BIGDECIMAL}
+
+
+def _typeof_is(value: exp.Expr, pattern: str) -> exp.Expr:
+    return exp.Like(this=_call("TYPEOF", value.copy()), expression=exp.Literal.string(pattern))
+
+
+def _done(node: exp.Expr) -> exp.Expr:
+    """Mark a node this module built, so a later pass leaves it alone."""
+    node.meta["convergence_fixed"] = True
+    return node
+
+
+def _int_cast(node: exp.Cast) -> exp.Expr:
+    """FLOAT64 → INT64 rounds halfway cases away from zero (DuckDB: to even)."""
+    value = node.this
+    if _static_type(value) not in (None, *_FLOATS):
+        return node
+    as_double = exp.TryCast(this=value.copy(), to=exp.DataType.build("DOUBLE"))
+    rounded = _done(type(node)(this=exp.Round(this=as_double), to=node.to.copy()))
+    is_float = exp.or_(_typeof_is(value, "DOUBLE"), _typeof_is(value, "FLOAT"))
+    return exp.If(this=is_float, true=rounded, false=_done(node.copy()))
+
+
+def _string_cast(node: exp.Cast) -> exp.Expr:
+    """NUMERIC → STRING has no trailing zeros (DuckDB prints every digit of the scale)."""
+    value = node.this
+    if _static_type(value) not in (None, *_DECIMALS):
+        return node
+    text = _done(node.copy())
+    trimmed = exp.RegexpReplace(
+        this=text.copy(), expression=exp.Literal.string(r"\.?0+$"), replacement=exp.Literal.string("")
+    )
+    scaled = exp.and_(_typeof_is(value, "DECIMAL(%"), exp.not_(_typeof_is(value, "%,0)")))
+    return exp.If(this=scaled, true=trimmed, false=_done(text.copy()))
+
+
+def casts(tree: exp.Expr) -> exp.Expr:
+    """CAST where DuckDB converts with another rule than BigQuery's, decided by ``typeof``.
+
+    The operand's type is unknown without a schema, so the choice is made at run time by
+    DuckDB's ``typeof`` (a constant per query): FLOAT64 → INT64 rounds half away from zero;
+    NUMERIC → STRING drops trailing zeros of the fraction.
+    """
+
+    def fix(node: exp.Expr) -> exp.Expr:
+        if not isinstance(node, exp.Cast) or node.meta.get("convergence_fixed"):
+            return node
+        if node.to.is_type(exp.DataType.Type.BIGINT):
+            return _int_cast(node)
+        if node.to.is_type(*exp.DataType.TEXT_TYPES):
+            return _string_cast(node)
+        return node
+
+    return tree.transform(fix, copy=False)
 
 
 def _is_float64(node: exp.Expr) -> bool:
@@ -326,6 +386,7 @@ FIXUPS: dict[str, tuple[Fixup, ...]] = {
         faithful_functions,
         exact_numeric,
         float_literals,
+        casts,
         printf_format,
         time_formats,
         trim_sets,

@@ -3,7 +3,7 @@
 A case is either ``sql`` (one BigQuery expression, run as ``SELECT <sql> AS result``) with
 ``type`` and ``result``, or ``query`` (a whole BigQuery query) with ``types`` (column →
 BigQuery type, for the columns checked) and ``rows`` (column → documented value, in the
-documented order). Values are written as BigQuery displays them; :func:`expected` turns them
+documented order). Values are written as BigQuery displays them (BYTES in base64); :func:`expected` turns them
 into the Python values the warehouse port returns for that BigQuery type, and
 :func:`check_value` insists on the type as well as the value (DATE is not TIMESTAMP,
 NUMERIC is a Decimal and never a float).
@@ -11,6 +11,7 @@ NUMERIC is a Decimal and never a float).
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 import math
@@ -37,6 +38,7 @@ class Case:
     types: dict[str, str]
     rows: list[dict[str, Any]]
     ordered: bool
+    refused: str | None = None
 
     @property
     def id(self) -> str:
@@ -55,13 +57,16 @@ def cases(entries: list[dict[str, Any]]) -> list[Case]:
     out = []
     for entry in entries:
         for raw in entry["cases"]:
-            if "sql" in raw:
-                query = f"SELECT {raw['sql']} AS result"
+            query = f"SELECT {raw['sql']} AS result" if "sql" in raw else raw["query"]
+            if "refused" in raw:
+                types, rows = {}, []
+            elif "sql" in raw:
                 types, rows = {"result": raw["type"]}, [{"result": raw["result"]}]
             else:
-                query, types, rows = raw["query"], raw["types"], raw["rows"]
+                types, rows = raw["types"], raw["rows"]
+            ordered = raw.get("ordered", True)
             out.append(
-                Case(entry["function"], entry["doc"], query, types, rows, raw.get("ordered", True))
+                Case(entry["function"], entry["doc"], query, types, rows, ordered, raw.get("refused"))
             )
     return out
 
@@ -112,7 +117,7 @@ _SCALARS: dict[str, Any] = {
     "BIGNUMERIC": lambda v: Decimal(str(v)),
     "BOOL": _bool,
     "STRING": lambda v: str(v),
-    "BYTES": lambda v: v.encode() if isinstance(v, str) else bytes(v),
+    "BYTES": lambda v: base64.b64decode(str(v), validate=True),
     "DATE": lambda v: dt.date.fromisoformat(str(v)),
     "DATETIME": lambda v: dt.datetime.fromisoformat(str(v).replace(" ", "T")),
     "TIME": lambda v: dt.time.fromisoformat(str(v)),
