@@ -112,7 +112,7 @@ FAITHFUL: Mapping[str, frozenset[str]] = {
         }
     ),
     "hash and encoding": frozenset(
-        {"FROM_BASE64", "FROM_HEX", "MD5", "SHA1", "SHA256", "SHA512", "TO_BASE64", "TO_HEX"}
+        {"FROM_BASE64", "FROM_HEX", "MD5", "SHA1", "SHA256", "TO_BASE64", "TO_HEX"}
     ),
     "math": frozenset(
         {
@@ -209,6 +209,7 @@ _ADD_ONE = (
 
 REFUSED: Mapping[str, str] = {
     "FARM_FINGERPRINT": "DuckDB has no FarmHash; for a stable key use TO_HEX(SHA256(...))",
+    "SHA512": "the engine has no SHA-512; use SHA256",
     "APPROX_COUNT_DISTINCT": "the engine's sketch differs from BigQuery's; use COUNT(DISTINCT …)",
     "APPROX_QUANTILES": "the engine's sketch differs from BigQuery's; use PERCENTILE_CONT",
     "RAND": "random values cannot be reproduced; derive them from a hash of the row",
