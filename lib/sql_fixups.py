@@ -115,6 +115,68 @@ def float_literals(tree: exp.Expr) -> exp.Expr:
     return tree.transform(fix, copy=False)
 
 
+_INTEGERS = set(exp.DataType.INTEGER_TYPES)
+
+
+def integer_rounding(tree: exp.Expr) -> exp.Expr:
+    """ROUND/TRUNC/CEIL/FLOOR of an INT64 return FLOAT64 in BigQuery (DuckDB: an integer).
+
+    Only an operand whose type is known without a schema (a literal, a cast) is repaired; an
+    INT64 column keeps DuckDB's integer result — the same value (see docs/sql.md).
+    """
+
+    def fix(node: exp.Expr) -> exp.Expr:
+        if isinstance(node, exp.Round | exp.Trunc | exp.Ceil | exp.Floor):
+            if _static_type(node.this) in _INTEGERS:
+                node.set("this", _cast(node.this.copy(), "DOUBLE"))
+        return node
+
+    return tree.transform(fix, copy=False)
+
+
+def unnest_offsets(tree: exp.Expr) -> exp.Expr:
+    """``UNNEST(a) AS x WITH OFFSET AS o`` counts from 0; DuckDB's ORDINALITY from 1.
+
+    The UNNEST becomes a (lateral) subquery ``(SELECT x, o - 1 AS o FROM UNNEST(a) AS x WITH
+    OFFSET AS o)``, so every reference to ``o`` — and ``SELECT *`` — sees BigQuery's offset.
+    """
+    for index, unnest in enumerate(list(tree.find_all(exp.Unnest))):
+        offset = unnest.args.get("offset")
+        if not isinstance(offset, exp.Identifier) or not isinstance(unnest.parent, exp.From | exp.Join):
+            continue
+        alias = unnest.args.get("alias")
+        columns = alias.columns if isinstance(alias, exp.TableAlias) else []
+        if len(columns) != 1:
+            raise Unfaithful("UNNEST ... WITH OFFSET needs an alias for the element: AS x")
+        element, name = columns[0].name, offset.name
+        shifted = exp.Sub(this=exp.column(name, quoted=True), expression=exp.Literal.number(1))
+        inner = exp.select(
+            exp.column(element, quoted=True), exp.alias_(shifted, name, quoted=True)
+        ).from_(unnest.copy())
+        table = exp.TableAlias(this=exp.to_identifier(f"_unnest_offset_{index}"))
+        unnest.replace(exp.Subquery(this=inner, alias=table))
+    return tree
+
+
+def json_functions(tree: exp.Expr) -> exp.Expr:
+    """JSON_QUERY/JSON_EXTRACT of a STRING return a STRING; TO_JSON returns JSON.
+
+    DuckDB returns JSON for both; the STRING case is repaired where the operand is known to
+    be a STRING without a schema (a literal, a cast).
+    """
+
+    def fix(node: exp.Expr) -> exp.Expr:
+        if isinstance(node, exp.JSONFormat) and node.args.get("options") is not None:
+            raise Unfaithful("TO_JSON_STRING with pretty_print: format the JSON outside SQL")
+        if isinstance(node, exp.JSONFormat) and node.args.get("to_json"):
+            return _call("TO_JSON", node.this.copy())  # sqlglot renders TO_JSON as a STRING
+        if type(node) is exp.JSONExtract and _static_type(node.this) in exp.DataType.TEXT_TYPES:
+            return _done(_cast(node, "VARCHAR"))
+        return node
+
+    return tree.transform(fix, copy=False)
+
+
 def date_results(tree: exp.Expr) -> exp.Expr:
     """DATE_TRUNC/DATE_ADD/DATE_SUB/DATE_FROM_UNIX_DATE return DATE (DuckDB: TIMESTAMP).
 
@@ -386,6 +448,9 @@ FIXUPS: dict[str, tuple[Fixup, ...]] = {
         faithful_functions,
         exact_numeric,
         float_literals,
+        integer_rounding,
+        json_functions,
+        unnest_offsets,
         casts,
         printf_format,
         time_formats,

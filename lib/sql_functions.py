@@ -126,13 +126,11 @@ FAITHFUL: Mapping[str, frozenset[str]] = {
             "LEAST",
             "LN",
             "LOG",
-            "LOG10",
             "MOD",
             "POW",
             "POWER",
             "ROUND",
             "SAFE_DIVIDE",
-            "SIGN",
             "SQRT",
             "TRUNC",
         }
@@ -210,6 +208,7 @@ _ADD_ONE = (
 REFUSED: Mapping[str, str] = {
     "FARM_FINGERPRINT": "DuckDB has no FarmHash; for a stable key use TO_HEX(SHA256(...))",
     "SHA512": "the engine has no SHA-512; use SHA256",
+    "SIGN": "the engine returns an integer for FLOAT64 and 0 for NaN; write a CASE",
     "APPROX_COUNT_DISTINCT": "the engine's sketch differs from BigQuery's; use COUNT(DISTINCT …)",
     "APPROX_QUANTILES": "the engine's sketch differs from BigQuery's; use PERCENTILE_CONT",
     "RAND": "random values cannot be reproduced; derive them from a hash of the row",
@@ -237,6 +236,8 @@ def _rendered_name(node: exp.Expr) -> str:
 def _name(node: exp.Expr) -> str | None:
     if isinstance(node, exp.SafeFunc) or isinstance(node.parent, exp.NetFunc):
         return None
+    if isinstance(node, exp.ParseJSON) and node.args.get("is_literal"):
+        return None  # JSON '...' is a literal, not a call
     if type(node) in _OPERATOR_FUNCTIONS:
         return _OPERATOR_FUNCTIONS[type(node)]
     if isinstance(node, exp.NetFunc):
