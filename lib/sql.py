@@ -45,6 +45,7 @@ IDENTIFIER_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,1023}$")
 TENANT_LAYERS = frozenset({"metadata", "raw", "silver", "gold"})
 """First word of every per-tenant dataset (``{tenant}_{layer}[_suffix]``)."""
 
+
 @dataclass(frozen=True)
 class Statement:
     """One translated statement and the ``@parameters`` it uses (names, without ``@``)."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from sqlglot import exp
+from sqlglot.expressions.datatypes import DType
 from sqlglot.optimizer.annotate_types import annotate_types
 
 from lib import sql_functions as functions
@@ -37,7 +38,7 @@ def _call(name: str, *args: exp.Expr) -> exp.Expr:
     return exp.Anonymous(this=name, expressions=list(args))
 
 
-def _static_type(node: exp.Expr) -> exp.DataType.Type | None:
+def _static_type(node: exp.Expr) -> DType | None:
     """The BigQuery type of an expression when it is known without a schema, else None."""
     annotated = annotate_types(node.copy(), dialect="bigquery")
     kind = annotated.type.this if annotated.type else None
@@ -49,6 +50,35 @@ _TIMESTAMPS = {
     exp.DataType.Type.TIMESTAMPTZ,
     exp.DataType.Type.DATETIME,
 }
+
+
+_STATEMENTS = (
+    exp.Query,
+    exp.Insert,
+    exp.Update,
+    exp.Delete,
+    exp.Merge,
+    exp.Create,
+    exp.Drop,
+    exp.Alter,
+    exp.TruncateTable,
+    exp.Transaction,
+    exp.Commit,
+    exp.Rollback,
+)
+
+
+def statements(tree: exp.Expr) -> exp.Expr:
+    """Only queries, DML, DDL and transactions reach the engine.
+
+    Anything else — a command sqlglot could not parse, ``SET``, ``EXPORT DATA``, scripting,
+    or text such as ``INSTALL inet`` that parses as a bare expression — would run as DuckDB
+    SQL (``INSTALL``/``LOAD`` an extension, ``PRAGMA``, ``COPY``) with no BigQuery meaning.
+    """
+    if not isinstance(tree, _STATEMENTS):
+        word = tree.sql(dialect="bigquery").split(maxsplit=1)[:1] or ["(empty)"]
+        raise Unfaithful(f"{word[0].upper()} … is not a BigQuery statement the engine runs")
+    return tree
 
 
 def faithful_functions(tree: exp.Expr) -> exp.Expr:
@@ -126,9 +156,9 @@ def integer_rounding(tree: exp.Expr) -> exp.Expr:
     """
 
     def fix(node: exp.Expr) -> exp.Expr:
-        if isinstance(node, exp.Round | exp.Trunc | exp.Ceil | exp.Floor):
-            if _static_type(node.this) in _INTEGERS:
-                node.set("this", _cast(node.this.copy(), "DOUBLE"))
+        rounding = isinstance(node, exp.Round | exp.Trunc | exp.Ceil | exp.Floor)
+        if rounding and _static_type(node.this) in _INTEGERS:
+            node.set("this", _cast(node.this.copy(), "DOUBLE"))
         return node
 
     return tree.transform(fix, copy=False)
@@ -142,12 +172,14 @@ def unnest_offsets(tree: exp.Expr) -> exp.Expr:
     """
     for index, unnest in enumerate(list(tree.find_all(exp.Unnest))):
         offset = unnest.args.get("offset")
-        if not isinstance(offset, exp.Identifier) or not isinstance(unnest.parent, exp.From | exp.Join):
+        if not isinstance(offset, exp.Identifier) or not isinstance(
+            unnest.parent, exp.From | exp.Join
+        ):
             continue
         alias = unnest.args.get("alias")
         columns = alias.columns if isinstance(alias, exp.TableAlias) else []
         if len(columns) != 1:
-            raise Unfaithful("UNNEST ... WITH OFFSET needs an alias for the element: AS x")
+            raise Unfaithful("UNNEST(...) WITH OFFSET needs an alias for the element: AS x")
         element, name = columns[0].name, offset.name
         shifted = exp.Sub(this=exp.column(name, quoted=True), expression=exp.Literal.number(1))
         inner = exp.select(
@@ -167,7 +199,10 @@ def json_functions(tree: exp.Expr) -> exp.Expr:
 
     def fix(node: exp.Expr) -> exp.Expr:
         if isinstance(node, exp.JSONFormat) and node.args.get("options") is not None:
-            raise Unfaithful("TO_JSON_STRING with pretty_print: format the JSON outside SQL")
+            raise Unfaithful(
+                "function TO_JSON_STRING has no faithful DuckDB translation with pretty_print: "
+                "drop the argument"
+            )
         if isinstance(node, exp.JSONFormat) and node.args.get("to_json"):
             return _call("TO_JSON", node.this.copy())  # sqlglot renders TO_JSON as a STRING
         if type(node) is exp.JSONExtract and _static_type(node.this) in exp.DataType.TEXT_TYPES:
@@ -187,8 +222,8 @@ def date_results(tree: exp.Expr) -> exp.Expr:
     def fix(node: exp.Expr) -> exp.Expr:
         if isinstance(node, exp.DateTrunc) and _static_type(node.this) in _TIMESTAMPS:
             raise Unfaithful(
-                "DATE_TRUNC of a TIMESTAMP or DATETIME returns that type in BigQuery; "
-                "use TIMESTAMP_TRUNC or DATETIME_TRUNC"
+                "function DATE_TRUNC has no faithful DuckDB translation for a TIMESTAMP or "
+                "DATETIME (BigQuery keeps that type): use TIMESTAMP_TRUNC or DATETIME_TRUNC"
             )
         if isinstance(node, exp.DateTrunc | exp.DateAdd | exp.DateSub | exp.DateFromUnixDate):
             return _cast(node, "DATE")
@@ -321,7 +356,9 @@ def _string_cast(node: exp.Cast) -> exp.Expr:
         return node
     text = _done(node.copy())
     trimmed = exp.RegexpReplace(
-        this=text.copy(), expression=exp.Literal.string(r"\.?0+$"), replacement=exp.Literal.string("")
+        this=text.copy(),
+        expression=exp.Literal.string(r"\.?0+$"),
+        replacement=exp.Literal.string(""),
     )
     scaled = exp.and_(_typeof_is(value, "DECIMAL(%"), exp.not_(_typeof_is(value, "%,0)")))
     return exp.If(this=scaled, true=trimmed, false=_done(text.copy()))
@@ -366,22 +403,30 @@ def printf_format(tree: exp.Expr) -> exp.Expr:
             return node
         fmt, args = node.this, list(node.expressions)
         if not isinstance(fmt, exp.Literal) or not fmt.is_string:
-            raise Unfaithful("FORMAT needs a literal format string here, to check its specifiers")
+            raise Unfaithful(
+                "function FORMAT has no faithful DuckDB translation for a computed format: "
+                "write the format string as a literal"
+            )
         try:
             kinds = functions.printf_specifiers(fmt.name)
         except ValueError as exc:
-            raise Unfaithful(f"FORMAT {fmt.name!r}: {exc}") from None
+            raise Unfaithful(
+                f"function FORMAT has no faithful DuckDB translation for {fmt.name!r}: {exc}; "
+                f"{functions.PRINTF_HELP}"
+            ) from None
         if len(kinds) != len(args):
             raise Unfaithful(f"FORMAT {fmt.name!r} has {len(kinds)} specifiers, {len(args)} values")
         out: list[exp.Expr] = [fmt.copy()]
         for kind, arg in zip(kinds, args, strict=True):
             if kind == "float" and not _is_float64(arg):
                 raise Unfaithful(
-                    f"FORMAT {fmt.name!r}: BigQuery formats a NUMERIC exactly, this engine "
-                    "through a binary double; pass CAST(x AS FLOAT64) (same text on both), "
+                    f"function FORMAT has no faithful DuckDB translation for {fmt.name!r} of a "
+                    "value that may be NUMERIC (BigQuery formats it exactly, DuckDB through a "
+                    "binary double): pass CAST(x AS FLOAT64), the same text on both engines, "
                     "or use CAST(ROUND(x, n) AS STRING)"
                 )
-            out.append(_cast(arg.copy(), "DOUBLE") if kind == "float" else arg.copy())
+            literal = kind == "float" and not isinstance(arg, exp.Cast | exp.TryCast)
+            out.append(_cast(arg.copy(), "DOUBLE") if literal else arg.copy())
         return _call("PRINTF", *out)
 
     return tree.transform(fix, copy=False)
@@ -418,16 +463,23 @@ def time_formats(tree: exp.Expr) -> exp.Expr:
             continue
         name, date_only = found
         if node.args.get("zone") is not None:
-            raise Unfaithful(f"{name} with a time zone argument: work in UTC here")
+            raise Unfaithful(
+                f"function {name} has no faithful DuckDB translation with a time zone argument: "
+                "format in UTC, or convert first with DATETIME(ts, zone) and FORMAT_DATETIME"
+            )
         fmt = node.args.get("format")
         if not isinstance(fmt, exp.Literal) or not fmt.is_string:
-            raise Unfaithful(f"{name} needs a literal format string here, to check its elements")
+            raise Unfaithful(
+                f"function {name} has no faithful DuckDB translation for a computed format: "
+                "write the format string as a literal"
+            )
         parsing = name.startswith("PARSE")
         bad = functions.unsupported_time_elements(fmt.name, date_only=date_only, parsing=parsing)
         if bad:
             raise Unfaithful(
-                f"{name} format element {', '.join(bad)} is not rendered the same way here; "
-                f"use only {functions.time_elements_help(date_only=date_only, parsing=parsing)}"
+                f"function {name} has no faithful DuckDB translation for format element "
+                f"{', '.join(bad)}: use only "
+                f"{functions.time_elements_help(date_only=date_only, parsing=parsing)}"
             )
     return tree
 
@@ -439,12 +491,16 @@ def trim_sets(tree: exp.Expr) -> exp.Expr:
         if chars is None:
             continue
         if not (isinstance(chars, exp.Literal) and chars.is_string and chars.name.isascii()):
-            raise Unfaithful("TRIM/LTRIM/RTRIM with characters: give them as an ASCII literal")
+            raise Unfaithful(
+                "function TRIM (LTRIM, RTRIM) has no faithful DuckDB translation for characters "
+                "that are not an ASCII literal (DuckDB trims whole graphemes)"
+            )
     return tree
 
 
 FIXUPS: dict[str, tuple[Fixup, ...]] = {
     "duckdb": (
+        statements,
         faithful_functions,
         exact_numeric,
         float_literals,

@@ -26,6 +26,7 @@ from sqlglot import exp
 __all__ = [
     "ALLOWED",
     "FAITHFUL",
+    "PRINTF_HELP",
     "REFUSED",
     "function_names",
     "printf_specifiers",
@@ -295,9 +296,15 @@ def unfaithful_functions(tree: exp.Expr) -> list[str]:
 
 # --- format strings ---------------------------------------------------------------------
 
-_PRINTF = re.compile(r"%(?P<flags>[-+ #0']*)(?P<width>\*|\d+)?(?:\.(?P<precision>\*|\d*))?(?P<conv>.?)")
+_PRINTF = re.compile(
+    r"%(?P<flags>[-+ #0']*)(?P<width>\*|\d+)?(?:\.(?P<precision>\*|\d*))?(?P<conv>.?)"
+)
 _PRINTF_KINDS = {"d": "int", "i": "int", "s": "string"} | dict.fromkeys("fFeEgG", "float")
 _PRINTF_FLAGS = {"int": "-+ 0", "string": "-", "float": "-+ 0"}
+PRINTF_HELP = (
+    "use %d, %i, %s, %f, %F, %e, %E, %g, %G or %% with the flags - + space 0, a width and, "
+    "for %f %e %g, a precision; format other types with CAST(x AS STRING) and %s"
+)
 
 
 def printf_specifiers(fmt: str) -> list[str]:
@@ -320,7 +327,7 @@ def printf_specifiers(fmt: str) -> list[str]:
             continue
         kind = _PRINTF_KINDS.get(conv)
         if kind is None:
-            raise ValueError(f"specifier {spec!r} is not rendered the same way here")
+            raise ValueError(f"specifier {spec!r} is rendered differently")
         if "*" in spec:
             raise ValueError(f"specifier {spec!r}: write the width and precision as digits")
         if set(match["flags"]) - set(_PRINTF_FLAGS[kind]):

@@ -34,7 +34,15 @@ def _check_sql(pipeline: Pipeline, step: TransformStep, field: str) -> None:
         transpile(qualify_for_tenant(path.read_text(), pipeline.tenant_id))
     except ConvergenceError as exc:
         raise ConfigError(
-            [ConfigProblem(str(path), "(sql)", str(exc), "write BigQuery Standard SQL")]
+            [
+                ConfigProblem(
+                    str(path),
+                    "(sql)",
+                    str(exc),
+                    "write BigQuery Standard SQL that the embedded engine runs with BigQuery's "
+                    "meaning: docs/sql.md lists its functions",
+                )
+            ]
         ) from exc
 
 

@@ -3,8 +3,9 @@
 A case is either ``sql`` (one BigQuery expression, run as ``SELECT <sql> AS result``) with
 ``type`` and ``result``, or ``query`` (a whole BigQuery query) with ``types`` (column →
 BigQuery type, for the columns checked) and ``rows`` (column → documented value, in the
-documented order). Values are written as BigQuery displays them (BYTES in base64); :func:`expected` turns them
-into the Python values the warehouse port returns for that BigQuery type, and
+documented order). Values are written as BigQuery displays them (BYTES in base64);
+:func:`expected` turns them into the Python values the warehouse port returns for that
+BigQuery type, and
 :func:`check_value` insists on the type as well as the value (DATE is not TIMESTAMP,
 NUMERIC is a Decimal and never a float).
 """
@@ -66,7 +67,9 @@ def cases(entries: list[dict[str, Any]]) -> list[Case]:
                 types, rows = raw["types"], raw["rows"]
             ordered = raw.get("ordered", True)
             out.append(
-                Case(entry["function"], entry["doc"], query, types, rows, ordered, raw.get("refused"))
+                Case(
+                    entry["function"], entry["doc"], query, types, rows, ordered, raw.get("refused")
+                )
             )
     return out
 
