@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 import sqlglot
@@ -173,3 +174,8 @@ def test_in_unnest_of_an_array_parameter_and_bignumeric_still_run() -> None:
         {"d": dt.date(2024, 1, 1), "a": Decimal("0.123456789012345678")},
         {"d": dt.date(2024, 1, 3), "a": Decimal("3")},
     ]
+
+
+def test_docs_list_every_allowed_function() -> None:
+    text = (Path(__file__).parents[2] / "docs" / "sql.md").read_text()
+    assert {name for name in ALLOWED if f"`{name}`" not in text} == set()
