@@ -13,14 +13,8 @@ import sqlglot
 from lib.adapters.duckdb_warehouse import DuckDBWarehouse
 from lib.errors import SqlTranslationError
 from lib.sql import transpile
-from lib.sql_functions import (
-    ALLOWED,
-    FAITHFUL,
-    function_names,
-    printf_specifiers,
-    unfaithful_functions,
-    unsupported_time_elements,
-)
+from lib.sql_fixups.formats import printf_specifiers, unsupported_time_elements
+from lib.sql_functions import ALLOWED, FAITHFUL, function_names, unfaithful_functions
 
 
 def names(sql: str) -> set[str]:
