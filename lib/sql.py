@@ -41,6 +41,7 @@ __all__ = [
     "transpile",
 ]
 
+_COMMENTS = re.compile(r"--[^\n]*|/\*.*?\*/", re.S)
 IDENTIFIER_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,1023}$")
 TENANT_LAYERS = frozenset({"metadata", "raw", "silver", "gold"})
 """First word of every per-tenant dataset (``{tenant}_{layer}[_suffix]``)."""
@@ -124,8 +125,11 @@ def translate(sql: str, *, write: str = "duckdb") -> list[Statement]:
             run with BigQuery's meaning (names the first 120 characters and the cause).
     """
     out = []
-    for tree in _parse(sql):
-        text = tree.sql(dialect="bigquery")
+    trees = _parse(sql)
+    for tree in trees:
+        # Rendering a statement back to BigQuery costs as much as translating it: the error
+        # message shows the caller's own text unless it is a script of several statements.
+        text = _COMMENTS.sub(" ", sql) if len(trees) == 1 else tree.sql(dialect="bigquery")
         try:
             for fix in FIXUPS.get(write, ()):
                 tree = fix(tree)

@@ -219,7 +219,29 @@ _CALL = re.compile(r"([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)\s*\(")
 _WORD = re.compile(r"[A-Za-z_]\w*")
 
 
+_NAMES: dict[tuple[object, ...], str] = {}
+"""Rendered names by node shape: rendering copies the whole subtree, so do it once per shape."""
+
+
+def _arg_key(value: object) -> object:
+    if isinstance(value, exp.Expr):
+        leaf = not any(isinstance(v, exp.Expr | list) for v in value.args.values())
+        return (type(value), value.this if leaf else None)
+    if isinstance(value, list):
+        return tuple(type(v) for v in value)
+    return value if isinstance(value, str | bool | int | type(None)) else type(value)
+
+
 def _rendered_name(node: exp.Expr) -> str:
+    spelled = tuple(sorted((k, str(v)) for k, v in node.meta.items() if k.endswith("name")))
+    key = (type(node), spelled, *((k, _arg_key(v)) for k, v in sorted(node.args.items())))
+    name = _NAMES.get(key)
+    if name is None:
+        name = _NAMES[key] = _render_name(node)
+    return name
+
+
+def _render_name(node: exp.Expr) -> str:
     text = node.sql(dialect="bigquery")
     call = _CALL.match(text)
     if call:

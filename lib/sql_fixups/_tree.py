@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cache
 
 from sqlglot import exp
 from sqlglot.expressions.datatypes import DType
@@ -15,9 +16,14 @@ class Unfaithful(Exception):
     """sqlglot would translate this, but the result would not mean what BigQuery means."""
 
 
+@cache
+def _data_type(name: str) -> exp.DataType:
+    return exp.DataType.build(name)
+
+
 def cast(node: exp.Expr, to: str) -> exp.Expr:
     """``CAST(node AS to)``."""
-    return exp.Cast(this=node, to=exp.DataType.build(to))
+    return exp.Cast(this=node, to=_data_type(to).copy())
 
 
 def call(name: str, *args: exp.Expr) -> exp.Expr:
@@ -31,8 +37,15 @@ def done(node: exp.Expr) -> exp.Expr:
     return node
 
 
+_UNKNOWABLE = (exp.Column, exp.Parameter, exp.Placeholder, exp.Dot, exp.Star)
+
+
 def static_type(node: exp.Expr) -> DType | None:
     """The BigQuery type of an expression when it is known without a schema, else None."""
+    if isinstance(node, _UNKNOWABLE):
+        return None
+    if isinstance(node, exp.Cast):  # SAFE_CAST too
+        return node.to.this
     annotated = annotate_types(node.copy(), dialect="bigquery")
     kind = annotated.type.this if annotated.type else None
     return None if kind in (None, exp.DataType.Type.UNKNOWN) else kind

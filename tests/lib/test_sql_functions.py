@@ -173,3 +173,19 @@ def test_in_unnest_of_an_array_parameter_and_bignumeric_still_run() -> None:
 def test_docs_list_every_allowed_function() -> None:
     text = (Path(__file__).parents[2] / "docs" / "sql.md").read_text()
     assert {name for name in ALLOWED if f"`{name}`" not in text} == set()
+
+
+def test_cached_names_equal_names_rendered_from_each_node() -> None:
+    """Names are cached per node shape; the cache must never name a call differently."""
+    from lib.sql_functions import _calls, _render_name, _rendered_name
+    from tests.lib.shipped_sql import shipped_sql
+    from tests.lib.sql_corpus import cases, load_entries
+
+    texts = [c.query for c in cases(load_entries())] + list(shipped_sql().values())
+    checked = 0
+    for text in texts:
+        for tree in sqlglot.parse(text, read="bigquery"):
+            for _, node in _calls(tree):
+                assert _rendered_name(node) == _render_name(node), node.sql("bigquery")
+                checked += 1
+    assert checked > 500
