@@ -45,10 +45,10 @@ def static_type(node: exp.Expr) -> DType | None:
     if isinstance(node, _UNKNOWABLE):
         return None
     if isinstance(node, exp.Cast):  # SAFE_CAST too
-        kind: DType = node.to.this
-        return kind
+        declared: DType = node.to.this
+        return declared
     annotated = annotate_types(node.copy(), dialect="bigquery")
-    kind = annotated.type.this if annotated.type else None
+    kind: DType | None = annotated.type.this if annotated.type else None
     return None if kind in (None, exp.DataType.Type.UNKNOWN) else kind
 
 
