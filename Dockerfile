@@ -1,14 +1,30 @@
-# One image for every handler; Cloud Run picks the entry point with FUNCTION_TARGET,
+# One image for every service; Cloud Run picks the entry point with FUNCTION_TARGET,
 # FUNCTION_SOURCE and FUNCTION_SIGNATURE_TYPE (see terraform/run.tf).
-FROM python:3.11-slim
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PORT=8080 CONVERGENCE_MODE=cloud \
-    CONVERGENCE_CONFIG_DIR=/app/configs
+#
+# Reproducible: the base image is pinned by digest (python:3.11-slim, Python 3.11.16 on
+# Debian trixie, as published on 2026-08-25; refresh it as docs/deploy.md says) and every
+# dependency by version and hash in requirements.lock (written by `nox -s lock`; CI fails when
+# it drifts from pyproject.toml).
+FROM python:3.11-slim@sha256:00f89b7f96f13d42900483da3253f8fb2e763eed7a0aa5f0358fec9d15d9f10c
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PORT=8080 \
+    CONVERGENCE_MODE=cloud CONVERGENCE_CONFIG_DIR=/app/configs
 WORKDIR /app
+
+# Dependencies first (a layer that changes only with the lock): wheels only, each hash checked.
+COPY requirements.lock ./
+RUN pip install --no-cache-dir --require-hashes --only-binary=:all: -r requirements.lock
+
+# Our package, without dependencies (all installed above) and built with the base image's
+# pinned setuptools, so nothing unpinned is downloaded.
 COPY pyproject.toml README.md ./
 COPY events ./events
 COPY lib ./lib
 COPY handlers ./handlers
-RUN pip install --no-cache-dir .
+RUN pip install --no-cache-dir --no-deps --no-build-isolation .
+
 COPY configs ./configs
 USER 65532:65532
+# Cloud Run ignores HEALTHCHECK; its startup and liveness probes are in terraform/run.tf.
+HEALTHCHECK NONE
 CMD ["sh", "-c", "exec functions-framework --port=${PORT}"]

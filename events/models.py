@@ -15,6 +15,8 @@ from events.ids import PipelineId, RunId, StepName, TenantId
 
 StepType = Literal["ingest", "dq", "transform"]
 STEP_TYPES: tuple[StepType, ...] = ("ingest", "dq", "transform")
+MAX_CHANGED_DAYS = 3660
+"""Ten years of days: the most a completion event lists (the step record keeps them all)."""
 
 
 class _Frozen(BaseModel):
@@ -90,6 +92,11 @@ class IngestCompleted(Event):
     step_done: StepRef
     rows_loaded: int = Field(ge=0)
     tables: list[str] = Field(default_factory=list)
+    changed_days: list[dt.date] = Field(
+        default_factory=list,
+        max_length=MAX_CHANGED_DAYS,
+        description="UTC usage days whose rows the load added, changed or removed.",
+    )
 
 
 class DqPassed(Event):
@@ -124,6 +131,11 @@ class TransformCompleted(Event):
     step_done: StepRef
     rows_written: int = Field(ge=0)
     tables: list[str] = Field(default_factory=list)
+    changed_days: list[dt.date] = Field(
+        default_factory=list,
+        max_length=MAX_CHANGED_DAYS,
+        description="UTC usage days the transform re-derived.",
+    )
 
 
 class RunCompleted(Event):

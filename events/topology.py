@@ -31,6 +31,9 @@ class Defaults(_Strict):
     max_backoff_seconds: int = Field(ge=0, le=600)
     ack_deadline_seconds: int = Field(ge=10, le=600)
     message_retention_seconds: int = Field(ge=600)
+    hold_ack_deadline_seconds: int = Field(
+        default=60, ge=10, le=600, description="ack deadline of the dead-letter hold subscriptions"
+    )
 
 
 class Topic(_Strict):
@@ -48,6 +51,10 @@ class Handler(_Strict):
     name: str
     step_type: Literal["ingest", "dq", "transform"]
     entry_point: str
+    publishes: list[str] = Field(
+        default_factory=list,
+        description="topics the handler publishes to (Terraform grants publisher on just these)",
+    )
 
 
 class Subscription(_Strict):
@@ -76,6 +83,10 @@ class Topology(_Strict):
     def _references(self) -> Topology:
         topics = {t.name for t in self.topics}
         handlers = {h.name for h in self.handlers}
+        for handler in self.handlers:
+            for topic in handler.publishes:
+                if topic not in topics:
+                    raise ValueError(f"handler {handler.name} publishes to unknown topic {topic}")
         for sub in self.subscriptions:
             if sub.topic not in topics:
                 raise ValueError(f"subscription {sub.name} names unknown topic {sub.topic}")

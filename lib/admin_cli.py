@@ -1,4 +1,4 @@
-"""CLI sub-commands for the control plane: ``tenants create``, ``keys create|list|revoke``,
+"""CLI sub-commands for the control plane: ``tenants create|export``, ``keys create|list|revoke``,
 ``schedules export``. :func:`add_commands` registers them on ``convergence``'s parser.
 """
 
@@ -16,6 +16,7 @@ from lib.settings import Settings
 from lib.wiring import Runtime, build_runtime
 
 DEFAULT_SCHEDULES = Path("terraform/schedules.json")
+DEFAULT_TENANTS = Path("terraform/tenants.json")
 
 
 @contextmanager
@@ -41,6 +42,18 @@ def cmd_tenants_create(args: argparse.Namespace) -> int:
         console.print(f"[green]✓[/green] {dataset}", highlight=False)
     if not has_configs:
         console.print(f"no configs/{args.tenant}/ yet: add pipelines there, then run this again")
+    return 0
+
+
+def cmd_tenants_export(args: argparse.Namespace) -> int:
+    """Write every tenant and its Secret Manager secret ids for Terraform."""
+    from lib.tenant_export import write_tenants
+
+    exported = write_tenants(Path(args.config_dir), Path(args.output))
+    for tenant in exported:
+        for secret in tenant.secrets:
+            console.print(f"{tenant.tenant_id}: {secret.secret_id}", highlight=False)
+    console.print(f"wrote {len(exported)} tenant(s) to {args.output}", highlight=False)
     return 0
 
 
@@ -104,6 +117,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     p = tenants.add_parser("create", help=cmd_tenants_create.__doc__)
     p.add_argument("tenant")
     p.set_defaults(func=cmd_tenants_create)
+    p = tenants.add_parser("export", help=cmd_tenants_export.__doc__)
+    p.add_argument("--config-dir", default="configs")
+    p.add_argument("--output", default=str(DEFAULT_TENANTS))
+    p.set_defaults(func=cmd_tenants_export)
 
     keys = sub.add_parser("keys", help="manage API keys").add_subparsers(
         dest="action", required=True

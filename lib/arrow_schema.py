@@ -5,9 +5,10 @@ One mapping table (:data:`ARROW_TYPES`); every adapter accepts batches typed thi
 Choices worth knowing:
 
 * ``NUMERIC`` → ``decimal128(38, 9)``, BigQuery's own precision and scale: money stays exact.
-* ``BIGNUMERIC`` → ``decimal128(38, 18)``. BigQuery's full range (76 digits, scale 38) needs
-  ``decimal256``, which the embedded engine cannot store; 20 integer and 18 fractional digits
-  cover every amount Convergence handles and load into a BigQuery BIGNUMERIC column as-is.
+* ``BIGNUMERIC`` → ``decimal128(38, 24)`` (:data:`lib.schema.EMBEDDED_BIGNUMERIC`). BigQuery's
+  full range (76 digits, scale 38) needs ``decimal256``, which the embedded engine cannot
+  store; 14 integer and 24 fractional digits cover every amount Convergence handles and load
+  into a BigQuery BIGNUMERIC column as-is.
 * ``JSON`` → ``string`` holding JSON text (Arrow has no JSON type both engines load);
   the warehouse parses and validates it on write.
 * ``TIMESTAMP`` → ``timestamp('us', tz='UTC')``, ``DATETIME`` → ``timestamp('us')`` (naive).
@@ -20,7 +21,7 @@ from collections.abc import Sequence
 
 import pyarrow as pa
 
-from lib.schema import SchemaField
+from lib.schema import EMBEDDED_BIGNUMERIC, SchemaField
 
 __all__ = ["ARROW_TYPES", "arrow_field", "arrow_schema", "arrow_type"]
 
@@ -30,7 +31,7 @@ ARROW_TYPES: dict[str, pa.DataType] = {
     "INT64": pa.int64(),
     "FLOAT64": pa.float64(),
     "NUMERIC": pa.decimal128(38, 9),
-    "BIGNUMERIC": pa.decimal128(38, 18),
+    "BIGNUMERIC": pa.decimal128(*EMBEDDED_BIGNUMERIC),
     "BOOL": pa.bool_(),
     "DATE": pa.date32(),
     "DATETIME": pa.timestamp("us"),

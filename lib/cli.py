@@ -36,7 +36,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     checked, problems = validate_tree(Path(args.path))
     for problem in problems:
-        err_console.print(f"[red]✗[/red] {problem}", markup=True, highlight=False)
+        err_console.print(f"[red]✗[/red] {problem}", markup=True, highlight=False, soft_wrap=True)
     if problems:
         err_console.print(f"{len(problems)} problem(s) in {args.path}")
         return 1
@@ -96,6 +96,30 @@ def cmd_replay(args: argparse.Namespace) -> int:
     )
 
 
+def cmd_simulate(args: argparse.Namespace) -> int:
+    """Simulate weeks of scheduled runs with late and restated data; check gold every day."""
+    from lib.simulate import SimulationSpec, Violation, run_simulation
+
+    try:
+        spec = SimulationSpec(
+            days=args.days,
+            seed=args.seed,
+            tenants=args.tenants,
+            faults=tuple(f for f in (args.faults or "").split(",") if f),
+            start=args.start,
+        )
+    except ValueError as exc:
+        err_console.print(f"[red]error:[/red] {exc}", highlight=False)
+        return 2
+    try:
+        run_simulation(spec, Path(args.home), sys.stdout)
+    except Violation as exc:
+        print(f"VIOLATION {exc}", flush=True)
+        return 1
+    print(f"{spec.days} day(s) simulated: 0 violations")
+    return 0
+
+
 def _month(value: str) -> dt.date:
     from lib.report import parse_month
 
@@ -123,6 +147,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--days", type=int, default=7, help="how many past days to ingest")
     p.add_argument("--faults", action="store_true", help="turn on the sandboxes' fault switches")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("simulate", help=cmd_simulate.__doc__)
+    p.add_argument("--days", type=int, default=60, help="simulated days (default 60)")
+    p.add_argument("--seed", type=int, default=1, help="the world's seed (same seed, same run)")
+    p.add_argument("--tenants", type=int, default=2, help="how many tenants (default 2)")
+    p.add_argument("--faults", help="comma-separated fault modes: rate_limit,server_error")
+    p.add_argument("--start", type=_date, default=dt.date(2026, 9, 1), help="first day")
+    p.add_argument("--home", default=".convergence/simulate", help="where the simulation runs")
+    p.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser("run", help=cmd_run.__doc__)
     p.add_argument("pipeline")

@@ -6,6 +6,7 @@ provider APIs on 127.0.0.1, so it needs no account and no network.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
 from collections.abc import Iterable, Mapping
@@ -83,7 +84,9 @@ def run_demo(home: Path, *, days: int = 7, faults: bool = False, clock: Clock | 
             ) as rt,
         ):
             window = Window(**default_window(rt, days).model_dump())
-            prepare_sources(rt, pipelines, window)
+            # The export holds what Google had exported by now: late rows are still missing,
+            # exactly as in a real deployment on this morning.
+            prepare_sources(rt, pipelines, window, as_of=rt.clock.now())
             providers, gold = split_gold(pipelines)
             # 1) every provider pipeline (ingest → DQ → FOCUS silver), delivered to the end;
             requested = request_all(rt, providers, window)
@@ -128,8 +131,19 @@ def print_gold_summary(rt: Runtime, tenant_ids: list[str], home: Path) -> list[P
     return paths
 
 
-def prepare_sources(rt: Runtime, pipelines: list[Pipeline], window: Window) -> None:
-    """Write the local stand-ins of warehouse-resident sources (GCP billing export)."""
+def prepare_sources(
+    rt: Runtime, pipelines: list[Pipeline], window: Window, *, as_of: dt.datetime | None
+) -> None:
+    """Write the local stand-ins of warehouse-resident sources (GCP billing export).
+
+    Args:
+        rt: where to write them.
+        pipelines: the pipelines whose sources to prepare.
+        window: usage days to write.
+        as_of: keep only export rows exported by then, as a real export would hold them at
+            that moment (the demo passes its clock's now); None writes every row, as if every
+            late row had already landed.
+    """
     from lib.config.source import load_source
 
     for pipeline in pipelines:
@@ -138,9 +152,9 @@ def prepare_sources(rt: Runtime, pipelines: list[Pipeline], window: Window) -> N
                 continue
             source = load_source(pipeline.path(step.source, f"steps[{index}].source"))
             if source.kind == "bigquery_export":
-                from lib.providers.gcp_export_fixture import write_export
+                from lib.sandbox.gcp_export import write_export
 
-                write_export(rt.warehouse, pipeline.tenant_id, source, window)
+                write_export(rt.warehouse, pipeline.tenant_id, source, window, as_of=as_of)
 
 
 def destinations(pipeline: Pipeline) -> list[tuple[str, str]]:

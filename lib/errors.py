@@ -40,15 +40,17 @@ class TerminalError(ConvergenceError):
 
 @dataclass(frozen=True)
 class ConfigProblem:
-    """One problem in one config file."""
+    """One problem in one config file: ``file:line: field: message (hint: what to do)``."""
 
     file: str
     field: str
     message: str
     hint: str = ""
+    line: int | None = None
 
     def __str__(self) -> str:
-        text = f"{self.file}: {self.field}: {self.message}"
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        text = f"{where}: {self.field}: {self.message}"
         return f"{text} (hint: {self.hint})" if self.hint else text
 
 

@@ -19,7 +19,14 @@ from lib.ports import Clock, TableRef, Warehouse
 from lib.schema import TableSpec, load_schema_file
 from lib.sql import table_sql
 
-TABLES = ("pipeline_runs", "step_logs", "dq_results", "api_keys")
+TABLES = (
+    "pipeline_runs",
+    "step_logs",
+    "dq_results",
+    "api_keys",
+    "table_changes",
+    "change_consumption",
+)
 _PRECEDENCE = "CASE status WHEN 'REQUESTED' THEN 0 WHEN 'RUNNING' THEN 1 ELSE 2 END"
 
 

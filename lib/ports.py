@@ -53,19 +53,59 @@ class WriteSpec:
     Attributes:
         mode: ``append`` inserts; ``overwrite`` replaces the whole table; ``merge`` upserts
             on ``keys``.
-        keys: merge keys (required for ``merge``).
+        keys: merge keys (required for ``merge``). With ``replace_dates`` they identify a
+            row only to count the rows a new answer no longer contains (``removed``).
         replace: for ``append``: delete rows whose columns equal these values first, in the
             same transaction (how a (run, step) replaces its own earlier partial rows).
         replace_range: for ``append``: delete rows whose ``column`` lies in
-            ``[low, high]`` first (how a transform overwrites its window).
-            Given together, ``replace`` and ``replace_range`` combine with AND: only rows
-            in both scopes are replaced (e.g. one provider's rows of a window).
+            ``[low, high]`` first.
+        replace_dates: for ``append``: ``(column, days)`` — delete rows whose column's UTC
+            date is one of ``days`` first; every written row must fall on one of them (a
+            row outside is refused: it would never be replaced). How a snapshot source's
+            answer for a window replaces ours, and how a transform re-derives exactly the
+            days that changed.
+            ``replace``, ``replace_range`` and ``replace_dates`` combine with AND: only rows
+            in every scope are replaced (e.g. one provider's rows of some days).
+        date_column: the column whose UTC date places a row on a usage day; the write then
+            reports the days it touched (:attr:`WriteResult.dates`). Defaults to the
+            ``replace_dates`` column.
     """
 
     mode: WriteMode = "append"
     keys: tuple[str, ...] = ()
     replace: Mapping[str, Any] | None = None
     replace_range: tuple[str, Any, Any] | None = None
+    replace_dates: tuple[str, tuple[dt.date, ...]] | None = None
+    date_column: str | None = None
+
+    @property
+    def dated_by(self) -> str | None:
+        """The column whose UTC dates the write reports, if any."""
+        return self.date_column or (self.replace_dates[0] if self.replace_dates else None)
+
+    @property
+    def scoped(self) -> bool:
+        """Whether an append first deletes a scope of existing rows."""
+        return bool(self.replace or self.replace_range or self.replace_dates)
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """What a write did.
+
+    Attributes:
+        rows: rows written (the rows of the source).
+        replaced: existing rows the write deleted or updated (its scope, or merge matches).
+        removed: with ``replace_dates`` and ``keys``: replaced rows whose key the new rows
+            do not contain — line items the provider no longer reports.
+        dates: UTC days of every row written or replaced, when the spec names a date
+            column (empty otherwise): what downstream steps must re-derive.
+    """
+
+    rows: int
+    replaced: int = 0
+    removed: int = 0
+    dates: frozenset[dt.date] = frozenset()
 
 
 @runtime_checkable
@@ -92,8 +132,13 @@ class Warehouse(Protocol):
 
     def write(
         self, table: TableRef, source: Iterable[pa.RecordBatch] | Query, spec: WriteSpec
-    ) -> int:
-        """Stream Arrow batches (or a query's result) into ``table`` atomically; rows written."""
+    ) -> WriteResult:
+        """Stream Arrow batches (or a query's result) into ``table`` atomically.
+
+        Raises:
+            DataError: a row does not fit, merge keys repeat, or a row lies outside
+                ``replace_dates``.
+        """
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         """Run a BigQuery-dialect query and return its rows as dicts."""

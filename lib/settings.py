@@ -7,6 +7,7 @@
 | CONVERGENCE_CONFIG_DIR          | ./configs      | config-as-code root                       |
 | GOOGLE_CLOUD_PROJECT            |                | cloud project (cloud mode)                |
 | CONVERGENCE_BQ_LOCATION         | EU             | BigQuery dataset location                 |
+| CONVERGENCE_BQ_KMS_KEY          |                | CMEK key new BigQuery datasets default to |
 | CONVERGENCE_<PROVIDER>_BASE_URL |                | override a provider's base URL (sandbox)  |
 | DISABLE_AUTH                    | false          | local mode only: skip API-key checks      |
 """
@@ -45,6 +46,7 @@ class Settings:
     config_dir: Path = Path("configs")
     project: str = ""
     bq_location: str = "EU"
+    bq_kms_key_name: str | None = None
     disable_auth: bool = False
     base_url_overrides: Mapping[str, str] = field(default_factory=dict)
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
@@ -78,6 +80,7 @@ class Settings:
             config_dir=Path(env.get("CONVERGENCE_CONFIG_DIR", "configs")),
             project=env.get("GOOGLE_CLOUD_PROJECT", env.get("GCP_PROJECT", "")),
             bq_location=env.get("CONVERGENCE_BQ_LOCATION", "EU"),
+            bq_kms_key_name=env.get("CONVERGENCE_BQ_KMS_KEY") or None,
             disable_auth=env.get("DISABLE_AUTH", "false").lower() in ("1", "true", "yes"),
             base_url_overrides=overrides,
             environ=env,

@@ -19,6 +19,7 @@ NUMERIC rounds to 9 places, which is exact for money values of up to ~15 signifi
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -124,6 +125,12 @@ def translate(sql: str, *, write: str = "duckdb") -> list[Statement]:
         SqlTranslationError: the SQL does not parse, or uses something the target cannot
             run with BigQuery's meaning (names the first 120 characters and the cause).
     """
+    return list(_translate(sql, write))
+
+
+@functools.lru_cache(maxsize=1024)
+def _translate(sql: str, write: str) -> tuple[Statement, ...]:
+    """:func:`translate`, memoised: handlers send the same statements with new parameters."""
     out = []
     trees = _parse(sql)
     for tree in trees:
@@ -138,7 +145,7 @@ def translate(sql: str, *, write: str = "duckdb") -> list[Statement]:
             raise _fail(text, exc) from exc
         names = dict.fromkeys(p.name for p in tree.find_all(exp.Parameter))
         out.append(Statement(rendered, tuple(names)))
-    return out
+    return tuple(out)
 
 
 def transpile(sql: str, *, write: str = "duckdb") -> list[str]:
@@ -174,6 +181,11 @@ def qualify_for_tenant(sql: str, tenant_id: str) -> str:
         SqlTranslationError: a three-part name, a one-part name that is not a CTE, a
             column qualified with a dataset, or a dataset outside the tenant's layers.
     """
+    return _qualify(sql, tenant_id)
+
+
+@functools.lru_cache(maxsize=512)
+def _qualify(sql: str, tenant_id: str) -> str:
     check_slug(tenant_id, "tenant id")
     rendered = []
     for tree in _parse(sql):

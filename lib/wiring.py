@@ -114,7 +114,10 @@ def _cloud(
     if warehouse is None:
         client = bigquery.Client(project=settings.project, location=settings.bq_location)
         warehouse = BigQueryWarehouse(
-            client, project=settings.project, location=settings.bq_location
+            client,
+            project=settings.project,
+            location=settings.bq_location,
+            kms_key_name=settings.bq_kms_key_name,
         )
     return Runtime(
         settings=settings,

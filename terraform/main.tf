@@ -1,26 +1,35 @@
-# Everything event-shaped comes from ../events/topology.json and ./schedules.json, the same data
-# the in-process bus and `convergence schedules export` use, so local and cloud cannot drift.
+resource "google_bigquery_dataset" "metadata" {
+  for_each    = toset(local.tenant_ids)
+  dataset_id  = "${each.key}_metadata"
+  location    = var.bq_location
+  description = "Convergence run transitions, step records, DQ results and API keys for ${each.key}."
+  labels      = { app = "convergence", tenant = each.key }
 
-locals {
-  topology  = jsondecode(file("${path.module}/../events/topology.json"))
-  schedules = jsondecode(file("${path.module}/schedules.json"))
-  defaults  = local.topology.defaults
+  dynamic "default_encryption_configuration" {
+    for_each = var.kms_key_name == null ? [] : [var.kms_key_name]
+    content {
+      kms_key_name = default_encryption_configuration.value
+    }
+  }
 
-  topics             = { for t in local.topology.topics : t.name => t }
-  dead_letter_topics = { for t in local.topology.topics : t.dead_letter_topic => t if t.dead_letter_topic != null }
-  subscriptions      = { for s in local.topology.subscriptions : s.name => s }
-  handlers           = { for h in local.topology.handlers : h.name => h }
-  services           = merge({ for h in local.topology.handlers : h.name => h.entry_point }, { api = "api" })
-
-  tenant_secret_pairs = flatten([
-    for tenant, names in var.tenant_secrets : [
-      for name in names : { tenant = tenant, name = name, id = "convergence-${tenant}-${replace(name, "_", "-")}" }
-    ]
-  ])
+  depends_on = [google_project_service.enabled, google_kms_crypto_key_iam_member.cmek]
 }
 
-data "google_project" "this" {}
+# Secret containers only, one per (tenant, auth.secret) with the id lib/adapters/secret_manager.py
+# reads; values are added out of band (docs/deploy.md). Only the ingest service may read them.
+resource "google_secret_manager_secret" "tenant" {
+  for_each  = local.secrets
+  secret_id = each.value.secret_id
+  labels    = { app = "convergence", tenant = each.value.tenant_id }
+  replication {
+    auto {}
+  }
+  depends_on = [google_project_service.enabled]
+}
 
-locals {
-  pubsub_agent = "serviceAccount:service-${data.google_project.this.number}@gcp-sa-pubsub.iam.gserviceaccount.com"
+resource "google_secret_manager_secret_iam_member" "ingest_access" {
+  for_each  = local.secrets
+  secret_id = google_secret_manager_secret.tenant[each.key].id
+  role      = "roles/secretmanager.secretAccessor"
+  member    = "serviceAccount:${google_service_account.service["ingest"].email}"
 }

@@ -1,15 +1,23 @@
+# Topics, dead letters and subscriptions exactly as `convergence bus create-topology`
+# (lib/adapters/pubsub_topology.py) creates them: same filter, dead-letter policy, retry
+# backoff, ack deadline, retention, and no expiry.
+
 resource "google_pubsub_topic" "topic" {
   for_each                   = local.topics
   name                       = each.key
   message_retention_duration = "${local.defaults.message_retention_seconds}s"
+  kms_key_name               = var.kms_key_name
   labels                     = { app = "convergence" }
+  depends_on                 = [google_project_service.enabled, google_kms_crypto_key_iam_member.cmek]
 }
 
 resource "google_pubsub_topic" "dead_letter" {
   for_each                   = local.dead_letter_topics
   name                       = each.key
   message_retention_duration = "${local.defaults.message_retention_seconds}s"
+  kms_key_name               = var.kms_key_name
   labels                     = { app = "convergence", role = "dead-letter" }
+  depends_on                 = [google_project_service.enabled, google_kms_crypto_key_iam_member.cmek]
 }
 
 # Dead letters wait here until `convergence replay` moves them back to their topic.
@@ -17,19 +25,23 @@ resource "google_pubsub_subscription" "dead_letter_hold" {
   for_each                   = local.dead_letter_topics
   name                       = each.value.dead_letter_subscription
   topic                      = google_pubsub_topic.dead_letter[each.key].id
-  ack_deadline_seconds       = 60
+  ack_deadline_seconds       = local.defaults.hold_ack_deadline_seconds
   message_retention_duration = "${local.defaults.message_retention_seconds}s"
+  labels                     = { app = "convergence", role = "dead-letter" }
+
   expiration_policy {
     ttl = ""
   }
 }
 
 resource "google_pubsub_subscription" "handler" {
-  for_each             = local.subscriptions
-  name                 = each.key
-  topic                = google_pubsub_topic.topic[each.value.topic].id
-  filter               = each.value.filter
-  ack_deadline_seconds = local.defaults.ack_deadline_seconds
+  for_each                   = local.subscriptions
+  name                       = each.key
+  topic                      = google_pubsub_topic.topic[each.value.topic].id
+  filter                     = each.value.filter
+  ack_deadline_seconds       = local.defaults.ack_deadline_seconds
+  message_retention_duration = "${local.defaults.message_retention_seconds}s"
+  labels                     = { app = "convergence", handler = each.value.handler }
 
   push_config {
     push_endpoint = google_cloud_run_v2_service.service[each.value.handler].uri

@@ -11,4 +11,6 @@ resource "google_cloud_scheduler_job" "pipeline" {
     data       = each.value.data_base64
     attributes = each.value.attributes
   }
+
+  depends_on = [google_project_service.enabled, google_pubsub_topic_iam_member.scheduler_publish]
 }

@@ -4,30 +4,67 @@ variable "project" {
 }
 
 variable "region" {
-  description = "Region of the Cloud Run services and Scheduler jobs."
+  description = "Region of the Cloud Run services, Scheduler jobs, image registry and build bucket."
   type        = string
   default     = "europe-west1"
 }
 
 variable "bq_location" {
-  description = "Location of every BigQuery dataset (must match CONVERGENCE_BQ_LOCATION)."
+  description = "Location of every BigQuery dataset (the services get it as CONVERGENCE_BQ_LOCATION)."
   type        = string
   default     = "EU"
 }
 
 variable "image" {
-  description = "Container image built by cloudbuild.yaml (one image, one target per handler)."
+  description = "First image of every service (cloudbuild.yaml rolls out later ones with gcloud run deploy)."
   type        = string
 }
 
-variable "tenants" {
-  description = "Tenant ids; each gets its metadata dataset up front (others are created on first run)."
-  type        = list(string)
-  default     = []
+variable "repository" {
+  description = "Artifact Registry repository the images are pushed to (cloudbuild.yaml's _REPOSITORY)."
+  type        = string
+  default     = "convergence"
 }
 
-variable "tenant_secrets" {
-  description = "Secret names per tenant (e.g. {acme = [\"openai_admin_key\"]}); values are added out of band."
-  type        = map(list(string))
-  default     = {}
+variable "kms_key_name" {
+  description = "Optional CMEK key (projects/P/locations/L/keyRings/R/cryptoKeys/K) for datasets, topics and the image registry; L must suit region and bq_location."
+  type        = string
+  default     = null
+  validation {
+    condition     = var.kms_key_name == null || can(regex("^projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+$", var.kms_key_name))
+    error_message = "kms_key_name must look like projects/P/locations/L/keyRings/R/cryptoKeys/K."
+  }
+}
+
+variable "service_sizing" {
+  description = "Per-service Cloud Run sizing. ingest and transform load data (spooling to /tmp, which is memory): keep their concurrency at 1."
+  type = map(object({
+    cpu           = string
+    memory        = string
+    concurrency   = number
+    max_instances = number
+  }))
+  default = {
+    ingest    = { cpu = "1", memory = "2Gi", concurrency = 1, max_instances = 10 }
+    transform = { cpu = "1", memory = "2Gi", concurrency = 1, max_instances = 10 }
+    dq        = { cpu = "1", memory = "512Mi", concurrency = 4, max_instances = 10 }
+    api       = { cpu = "1", memory = "512Mi", concurrency = 40, max_instances = 5 }
+  }
+}
+
+variable "default_service_sizing" {
+  description = "Sizing of a service missing from service_sizing (a handler added to topology.json)."
+  type = object({
+    cpu           = string
+    memory        = string
+    concurrency   = number
+    max_instances = number
+  })
+  default = { cpu = "1", memory = "1Gi", concurrency = 1, max_instances = 10 }
+}
+
+variable "api_timeout_seconds" {
+  description = "Request timeout of the HTTP control plane."
+  type        = number
+  default     = 60
 }

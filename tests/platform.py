@@ -31,7 +31,7 @@ class Platform:
 
 @pytest.fixture
 def make_platform(tmp_path):
-    """Factory: ``make_platform(config_dir=..., faults=..., home=...)`` → Platform."""
+    """Factory: ``make_platform(config_dir=..., faults=..., home=..., canned=...)`` → Platform."""
     from lib.adapters.duckdb_warehouse import DuckDBWarehouse
     from lib.demo import demo_environment
     from lib.sandbox.server import SandboxServer
@@ -40,8 +40,10 @@ def make_platform(tmp_path):
 
     opened = []
 
-    def make(config_dir: Path = CONFIGS, faults=None, tenants=("acme", "globex"), home=None):
-        sandbox = SandboxServer(faults=faults)
+    def make(
+        config_dir: Path = CONFIGS, faults=None, tenants=("acme", "globex"), home=None, canned=None
+    ):
+        sandbox = SandboxServer(faults=faults, canned=canned)
         home = home or tmp_path / "home"
         env = demo_environment(home, sandbox.base_url, tenants)
         env["CONVERGENCE_CONFIG_DIR"] = str(config_dir)

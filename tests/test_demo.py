@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from lib.adapters.duckdb_warehouse import DuckDBWarehouse
 from lib.clock import FixedClock
 from lib.demo import run_demo
 from lib.ports import TableRef
+from lib.sandbox.gcp_export import export_rows
 from lib.sql import table_sql
 
 NOW = dt.datetime(2026, 11, 20, 6, 0, tzinfo=dt.UTC)
@@ -55,8 +57,40 @@ def test_demo_completes_every_run_and_points_to_its_outputs(tmp_path, capsys):
                 "WHERE x_provider != 'gcp'"
             )[0]
             assert (days["lo"], days["hi"]) == (dt.date(2026, 11, 17), dt.date(2026, 11, 19))
+            assert_gcp_gold_is_what_the_export_held_at(wh, tenant, NOW)
     finally:
         wh.close()
+
+
+def assert_gcp_gold_is_what_the_export_held_at(wh, tenant: str, now: dt.datetime) -> None:
+    """The demo's export arrives like a real one: gold holds the rows exported by ``now``."""
+    days = [dt.date(2026, 11, 17) + dt.timedelta(days=i) for i in range(3)]
+    held, everything = {}, {}
+    for day in days:
+        rows = export_rows(tenant, day)
+        held[day] = net(r for r in rows if r["export_time"] <= now)
+        everything[day] = net(rows)
+    got = {
+        r["d"]: r["t"]
+        for r in wh.query(
+            "SELECT charge_date AS d, SUM(billed_cost) AS t FROM "
+            f"{table_sql(TableRef(f'{tenant}_gold_reporting', 'daily_spend'))} "
+            "WHERE provider = 'gcp' GROUP BY d"
+        )
+    }
+    assert got == {d: v for d, v in held.items() if v}
+    assert held != everything, "some of the export's rows land after the demo's morning"
+
+
+def net(rows) -> Decimal:
+    return sum(
+        (
+            Decimal(repr(r["cost"]))
+            + sum((Decimal(repr(c["amount"])) for c in r["credits"]), Decimal(0))
+            for r in rows
+        ),
+        Decimal(0),
+    )
 
 
 def test_demo_refuses_to_wipe_a_folder_it_did_not_create(tmp_path):

@@ -15,6 +15,9 @@ Every write lands through ONE statement reading a staging table ``S``:
 | overwrite                 | the same MERGE with the scope ``TRUE``                          |
 | merge                     | ``MERGE T USING S ON keys`` update matched, insert the rest     |
 
+Before it, :func:`measure_statement` reads (in one query) what the write will do: rows
+replaced, rows a snapshot no longer contains and the UTC days touched (``WriteResult``).
+
 A single DML statement is atomic in BigQuery, so the replace-then-insert needs no
 multi-statement transaction (which the emulator cannot run with parameters).
 """
@@ -87,11 +90,14 @@ def check_spec(target: TableRef, columns: Sequence[str], spec: WriteSpec) -> Non
     missing = [k for k in spec.keys if k not in columns]
     if spec.mode == "merge" and missing:
         raise WarehouseError(f"merge into {target}: key columns {missing} are not in the data")
-    if spec.mode != "append" and (spec.replace or spec.replace_range):
+    if spec.mode != "append" and spec.scoped:
         raise WarehouseError(
-            f"write to {target}: replace/replace_range apply to mode 'append' only, "
-            f"not {spec.mode!r}"
+            f"write to {target}: replace/replace_range/replace_dates apply to mode 'append' "
+            f"only, not {spec.mode!r}"
         )
+    missing = [c for c in [spec.dated_by] if c and c not in columns]
+    if missing:
+        raise WarehouseError(f"write to {target}: date column {missing[0]!r} is not in the data")
 
 
 def replace_scope(spec: WriteSpec) -> tuple[str | None, dict[str, Any]]:
@@ -108,8 +114,71 @@ def replace_scope(spec: WriteSpec) -> tuple[str | None, dict[str, Any]]:
         column, low, high = spec.replace_range
         params.update(replace_low=low, replace_high=high)
         clauses.append(f"{TARGET}.{ident(column)} BETWEEN @replace_low AND @replace_high")
-    # replace and replace_range combine with AND: rows in the scope AND in the range.
+    if spec.replace_dates is not None:
+        column, days = spec.replace_dates
+        if not days:
+            clauses.append("FALSE")
+        else:
+            params["replace_dates"] = sorted(days)
+            clauses.append(f"CAST({TARGET}.{ident(column)} AS DATE) IN UNNEST(@replace_dates)")
+    # replace, replace_range and replace_dates combine with AND: rows in every scope.
     return (" AND ".join(clauses) if clauses else None), params
+
+
+def _key_match(keys: Sequence[str]) -> str:
+    # NULL-safe, as in the embedded warehouse.
+    return " AND ".join(
+        f"{TARGET}.{ident(k)} IS NOT DISTINCT FROM {SOURCE}.{ident(k)}" for k in keys
+    )
+
+
+def measure_statement(
+    project: str, target: TableRef, staging: TableRef, spec: WriteSpec
+) -> Statement:
+    """One query reading what a write will do, before its MERGE runs.
+
+    Columns: ``replaced`` (target rows in the scope or matched by a merge), ``removed``
+    (replaced rows of a ``replace_dates`` write whose key is not staged) and ``dates`` (UTC
+    days of staged and replaced rows, when the spec names a date column).
+    """
+    dest, src = table_sql(project, target), table_sql(project, staging)
+    params: dict[str, Any] = {}
+    if spec.mode == "merge":
+        scope, params = (
+            f"EXISTS (SELECT 1 FROM {src} AS {SOURCE} WHERE {_key_match(spec.keys)})",
+            {},
+        )
+    elif spec.mode == "overwrite":
+        scope, params = "TRUE", {}
+    else:
+        found, params = replace_scope(spec)
+        scope = found or "FALSE"
+    removed = "0"
+    if spec.replace_dates and spec.keys:
+        gone = f"NOT EXISTS (SELECT 1 FROM {src} AS {SOURCE} WHERE {_key_match(spec.keys)})"
+        removed = f"(SELECT COUNT(*) FROM {dest} AS {TARGET} WHERE {scope} AND {gone})"
+    dates = "ARRAY<DATE>[]"
+    if spec.dated_by:
+        day = f"CAST({ident(spec.dated_by)} AS DATE)"
+        dates = (
+            f"ARRAY(SELECT DISTINCT d FROM (SELECT {day} AS d FROM {src} UNION ALL "
+            f"SELECT CAST({TARGET}.{ident(spec.dated_by)} AS DATE) FROM {dest} AS {TARGET} "
+            f"WHERE {scope}) WHERE d IS NOT NULL ORDER BY d)"
+        )
+    sql = (
+        f"SELECT (SELECT COUNT(*) FROM {dest} AS {TARGET} WHERE {scope}) AS replaced,\n"
+        f"  {removed} AS removed,\n  {dates} AS dates"
+    )
+    return Statement(sql, params)
+
+
+def outside_dates_sql(project: str, staging: TableRef, column: str) -> str:
+    """Staged rows' UTC days that are not among ``@replace_dates`` (a few, for the error)."""
+    day = f"CAST({ident(column)} AS DATE)"
+    return (
+        f"SELECT DISTINCT {day} AS d FROM {table_sql(project, staging)}\n"
+        f"WHERE {day} IS NULL OR {day} NOT IN UNNEST(@replace_dates) ORDER BY d LIMIT 3"
+    )
 
 
 def _merge_replace(dest: str, src: str, columns: Sequence[str], scope: str) -> str:

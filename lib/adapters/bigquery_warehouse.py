@@ -21,13 +21,15 @@ from lib.adapters.bigquery_load import check_names
 from lib.adapters.bigquery_schema import evolve, to_bq_field
 from lib.adapters.bigquery_sql import (
     key_check_sql,
+    measure_statement,
+    outside_dates_sql,
     query_parameters,
     stage_query_statement,
     table_sql,
     write_statement,
 )
 from lib.errors import ConvergenceError, DataError, WarehouseError, WarehouseUnavailable
-from lib.ports import Query, TableRef, WriteSpec
+from lib.ports import Query, TableRef, WriteResult, WriteSpec
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -51,6 +53,7 @@ class BigQueryWarehouse:
         location: where datasets live and jobs run (``EU``, ``US``, ``europe-west1`` …).
         labels: labels put on every dataset created.
         retry_deadline: seconds the client may retry one API call (tests use a few seconds).
+        kms_key_name: optional CMEK key every dataset created defaults to (its tables with it).
     """
 
     name = "bigquery"
@@ -65,6 +68,7 @@ class BigQueryWarehouse:
         location: str,
         labels: Mapping[str, str] | None = None,
         retry_deadline: float = 600.0,
+        kms_key_name: str | None = None,
     ) -> None:
         from google.cloud import bigquery
         from google.cloud.bigquery.retry import DEFAULT_JOB_RETRY
@@ -73,6 +77,7 @@ class BigQueryWarehouse:
         self._project = project
         self._location = location
         self._labels = dict(labels or {})
+        self._kms_key_name = kms_key_name
         self._retry = bigquery.DEFAULT_RETRY.with_deadline(retry_deadline)
         self._job_retry = DEFAULT_JOB_RETRY.with_deadline(retry_deadline)
 
@@ -89,6 +94,10 @@ class BigQueryWarehouse:
         spec = bigquery.Dataset(f"{self._project}.{dataset}")
         spec.location = self._location
         spec.labels = {**self._labels, **(labels or {})}
+        if self._kms_key_name:  # CMEK: every table created in the dataset uses this key
+            spec.default_encryption_configuration = bigquery.EncryptionConfiguration(
+                kms_key_name=self._kms_key_name
+            )
         with translate(f"dataset {dataset}"):
             found = self._client.create_dataset(spec, exists_ok=True, retry=self._retry)
         if (found.location or "").lower() != self._location.lower():
@@ -144,10 +153,14 @@ class BigQueryWarehouse:
 
     def write(
         self, table: TableRef, source: Iterable[pa.RecordBatch] | Query, spec: WriteSpec
-    ) -> int:
-        """Land ``source`` in ``table`` atomically as ``spec`` says; return rows written.
+    ) -> WriteResult:
+        """Land ``source`` in ``table`` atomically as ``spec`` says.
+
+        Returns:
+            Rows written, rows replaced or removed, and the days touched (``WriteResult``).
 
         Raises:
+            DataError: merge keys repeat, or a row lies outside ``replace_dates``.
             WarehouseError: the table is missing, a load was rejected, or the spec is wrong.
             WarehouseUnavailable: BigQuery asked us to back off or failed on its side.
         """
@@ -159,13 +172,18 @@ class BigQueryWarehouse:
         staging = TableRef(table.dataset, f"{STAGING_PREFIX}{table.table}_{uuid.uuid4().hex[:12]}")
         try:
             rows, columns = self._stage(table, staging, live.schema, source)
-            if rows == 0 and spec.mode == "append" and not (spec.replace or spec.replace_range):
-                return 0
+            if rows == 0 and spec.mode == "append" and not spec.scoped:
+                return WriteResult(rows=0)
             statement = write_statement(self._project, table, staging, columns, spec)
             if spec.mode == "merge":
                 self._check_keys(table, staging, spec.keys)
+            if spec.replace_dates:
+                self._check_dates(table, staging, spec.replace_dates)
+            result = WriteResult(rows=rows)
+            if spec.mode != "append" or spec.scoped or spec.dated_by:
+                result = self._measure(table, staging, spec, rows)
             self._run(statement.sql, statement.params, f"write to {table}")
-            return rows
+            return result
         finally:
             self._drop_quietly(staging)
 
@@ -191,6 +209,34 @@ class BigQueryWarehouse:
         raise DataError(
             f"merge into {table}: the source has duplicate keys, e.g. {sample!r}; "
             "deduplicate the source or add key columns"
+        )
+
+    def _check_dates(
+        self, table: TableRef, staging: TableRef, dates: tuple[str, tuple[Any, ...]]
+    ) -> None:
+        column, days = dates
+        if not days:
+            return
+        sql = outside_dates_sql(self._project, staging, column)
+        outside = [r["d"] for r in self.query(sql, {"replace_dates": sorted(days)})]
+        if outside:
+            raise DataError(
+                f"write to {table}: rows fall on {', '.join(map(str, outside))} ({column}), "
+                "outside the days being "
+                f"replaced; such rows would never be replaced. Filter the source to those days "
+                "(transform SQL: WHERE ... IN UNNEST(@dates))"
+            )
+
+    def _measure(
+        self, table: TableRef, staging: TableRef, spec: WriteSpec, rows: int
+    ) -> WriteResult:
+        statement = measure_statement(self._project, table, staging, spec)
+        row = self.query(statement.sql, statement.params)[0]
+        return WriteResult(
+            rows=rows,
+            replaced=int(row["replaced"]),
+            removed=int(row["removed"]),
+            dates=frozenset(row["dates"] or ()),
         )
 
     def _stage_batches(

@@ -17,7 +17,7 @@ from sqlglot import exp
 
 from lib.errors import SchemaChangeError
 from lib.ports import TableRef
-from lib.schema import SchemaField, TableSpec
+from lib.schema import EMBEDDED_BIGNUMERIC, SchemaField, TableSpec
 
 __all__ = [
     "DUCKDB_TYPES",
@@ -34,7 +34,7 @@ DUCKDB_TYPES: dict[str, str] = {
     "INT64": "BIGINT",
     "FLOAT64": "DOUBLE",
     "NUMERIC": "DECIMAL(38,9)",
-    "BIGNUMERIC": "DECIMAL(38,18)",
+    "BIGNUMERIC": "DECIMAL({},{})".format(*EMBEDDED_BIGNUMERIC),
     "BOOL": "BOOLEAN",
     "DATE": "DATE",
     "DATETIME": "TIMESTAMP",

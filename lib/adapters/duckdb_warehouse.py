@@ -42,7 +42,7 @@ from lib.errors import (
     WarehouseError,
     WarehouseUnavailable,
 )
-from lib.ports import Query, TableRef, WriteSpec
+from lib.ports import Query, TableRef, WriteResult, WriteSpec
 from lib.sql import Statement, check_identifier, table_sql, translate
 
 if TYPE_CHECKING:
@@ -53,6 +53,7 @@ if TYPE_CHECKING:
 __all__ = ["DuckDBWarehouse"]
 
 _STAGE = '"_convergence_stage"'
+_DML = ("INSERT", "UPDATE", "DELETE", "SELECT", "WITH")
 _BATCH = "_convergence_batch"
 Columns = dict[str, tuple[str, bool]]
 """Column name → (normalised DuckDB type, nullable)."""
@@ -117,6 +118,8 @@ class DuckDBWarehouse:
         """
         self._on_statement = on_statement
         self._lock = threading.RLock()
+        self._known: dict[TableRef, Columns] = {}
+        """Columns of tables this adapter has seen; dropped whenever it changes a table."""
         with _translated(f"DuckDB file {path}"):
             self._con = duckdb.connect(
                 str(path),
@@ -148,13 +151,19 @@ class DuckDBWarehouse:
         return cur.execute(sql, dict(params)) if params else cur.execute(sql)
 
     def _columns(self, cur: duckdb.DuckDBPyConnection, table: TableRef) -> Columns:
+        known = self._known.get(table)
+        if known is not None:
+            return known
         sql = (
             "SELECT column_name, data_type, is_nullable FROM information_schema.columns "
             "WHERE table_catalog = current_database() AND table_schema = $dataset "
             "AND table_name = $table ORDER BY ordinal_position"
         )
         rows = self._run(cur, sql, {"dataset": table.dataset, "table": table.table}).fetchall()
-        return {name: (normalise_type(kind), nullable == "YES") for name, kind, nullable in rows}
+        columns = {name: (normalise_type(kind), nullable == "YES") for name, kind, nullable in rows}
+        if columns:
+            self._known[table] = columns
+        return columns
 
     # --- datasets and tables ------------------------------------------------------------
 
@@ -183,6 +192,8 @@ class DuckDBWarehouse:
                 self._run(cur, f"COMMENT ON TABLE {target} IS {table_comment(spec)}")
                 return []
             statements, added = evolve(table, target, existing, spec)
+            if statements:
+                self._known.pop(table, None)
             for sql in statements:
                 self._run(cur, sql)
             return added
@@ -205,14 +216,15 @@ class DuckDBWarehouse:
 
     def write(
         self, table: TableRef, source: Iterable[pa.RecordBatch] | Query, spec: WriteSpec
-    ) -> int:
+    ) -> WriteResult:
         """Stream ``source`` into ``table`` and apply ``spec`` atomically.
 
         Returns:
-            Rows written (the rows of ``source``).
+            Rows written, rows replaced or removed, and the days touched (see WriteResult).
 
         Raises:
-            DataError: unknown columns, values that do not fit, duplicate merge keys.
+            DataError: unknown columns, values that do not fit, duplicate merge keys, rows
+                outside ``replace_dates``.
             WarehouseError: the table is missing or DuckDB rejected the write.
             WarehouseUnavailable: the file is locked or a concurrent write conflicted.
         """
@@ -225,10 +237,11 @@ class DuckDBWarehouse:
             self._run(cur, f"CREATE TEMP TABLE {_STAGE} AS SELECT * FROM {target} LIMIT 0")
             if isinstance(source, Query):
                 self._stage_query(cur, table, source, columns)
+                rows = self._scalar(cur, f"SELECT COUNT(*) FROM {_STAGE}")
             else:
-                self._stage_batches(cur, table, source, columns)
+                rows = self._stage_batches(cur, table, source, columns)
             with self._lock:
-                return self._apply(cur, table, target, spec)
+                return self._apply(cur, table, target, spec, rows)
 
     def _stage_batches(
         self,
@@ -236,7 +249,8 @@ class DuckDBWarehouse:
         table: TableRef,
         batches: Iterable[pa.RecordBatch],
         columns: Columns,
-    ) -> None:
+    ) -> int:
+        rows = 0
         for batch in batches:
             _check_names(table, batch.schema.names, columns)
             cur.register(_BATCH, batch)
@@ -244,6 +258,8 @@ class DuckDBWarehouse:
                 self._run(cur, f"INSERT INTO {_STAGE} BY NAME SELECT * FROM {_q(_BATCH)}")
             finally:
                 cur.unregister(_BATCH)
+            rows += batch.num_rows
+        return rows
 
     def _stage_query(
         self, cur: duckdb.DuckDBPyConnection, table: TableRef, query: Query, columns: Columns
@@ -257,21 +273,80 @@ class DuckDBWarehouse:
         self._run(cur, f"INSERT INTO {_STAGE} BY NAME SELECT * FROM ({sql})", params)
 
     def _apply(
-        self, cur: duckdb.DuckDBPyConnection, table: TableRef, target: str, spec: WriteSpec
-    ) -> int:
+        self,
+        cur: duckdb.DuckDBPyConnection,
+        table: TableRef,
+        target: str,
+        spec: WriteSpec,
+        rows: int,
+    ) -> WriteResult:
         self._run(cur, "BEGIN TRANSACTION")
         try:
             if spec.mode == "merge":
                 self._check_keys(cur, table, spec.keys)
+            if spec.replace_dates:
+                self._check_dates(cur, table, spec.replace_dates)
+            result = self._measure(cur, target, spec, rows)
             for sql, params in _deletes(target, spec):
                 self._run(cur, sql, params)
             self._run(cur, f"INSERT INTO {target} BY NAME SELECT * FROM {_STAGE}")
-            row = self._run(cur, f"SELECT COUNT(*) FROM {_STAGE}").fetchone()
             self._run(cur, "COMMIT")
         except BaseException:
             self._run(cur, "ROLLBACK")
             raise
+        return result
+
+    def _measure(
+        self, cur: duckdb.DuckDBPyConnection, target: str, spec: WriteSpec, rows: int
+    ) -> WriteResult:
+        """What the write is about to do, read inside its transaction before it does it.
+
+        A plain append, or one replacing only a run's own rows, needs no reading.
+        """
+        if spec.mode == "append" and not (
+            spec.replace_dates or spec.replace_range or spec.dated_by
+        ):
+            return WriteResult(rows=rows)
+        scope, params = _scope(spec)
+        if spec.mode == "merge":
+            scope, params = _matches(spec.keys), {}
+        replaced = self._scalar(cur, f"SELECT COUNT(*) FROM {target} AS t WHERE {scope}", params)
+        removed = 0
+        if spec.replace_dates and spec.keys:
+            gone = f"{scope} AND NOT EXISTS (SELECT 1 FROM {_STAGE} AS s WHERE {_match(spec.keys)})"
+            removed = self._scalar(cur, f"SELECT COUNT(*) FROM {target} AS t WHERE {gone}", params)
+        dates: frozenset[dt.date] = frozenset()
+        if spec.dated_by:
+            day = f"CAST({_q(spec.dated_by)} AS DATE)"
+            sql = (
+                f"SELECT DISTINCT {day} FROM {_STAGE} UNION "
+                f"SELECT DISTINCT {day} FROM {target} AS t WHERE {scope}"
+            )
+            dates = frozenset(r[0] for r in self._run(cur, sql, params).fetchall() if r[0])
+        return WriteResult(rows=rows, replaced=replaced, removed=removed, dates=dates)
+
+    def _scalar(
+        self, cur: duckdb.DuckDBPyConnection, sql: str, params: Mapping[str, Any] | None = None
+    ) -> int:
+        row = self._run(cur, sql, params).fetchone()
         return int(row[0]) if row else 0
+
+    def _check_dates(
+        self, cur: duckdb.DuckDBPyConnection, table: TableRef, dates: tuple[str, tuple[Any, ...]]
+    ) -> None:
+        column, days = dates
+        sql = (
+            f"SELECT DISTINCT CAST({_q(column)} AS DATE) AS d FROM {_STAGE} "
+            "WHERE d IS NULL OR NOT list_contains($days, d) ORDER BY d NULLS FIRST LIMIT 3"
+        )
+        outside = [r[0] for r in self._run(cur, sql, {"days": list(days)}).fetchall()]
+        if outside:
+            raise DataError(
+                f"write to {table}: rows fall on {', '.join(map(str, outside))} ({column}), "
+                "outside the days being "
+                f"replaced ({_days_text(days)}); such rows would never be replaced. Filter "
+                "the source to those days (transform SQL: WHERE ... IN UNNEST(@dates))"
+            )
 
     def _check_keys(
         self, cur: duckdb.DuckDBPyConnection, table: TableRef, keys: tuple[str, ...]
@@ -309,6 +384,8 @@ class DuckDBWarehouse:
             WarehouseError: DuckDB rejected a statement.
         """
         statements = translate(sql)
+        if not all(st.sql.lstrip().upper().startswith(_DML) for st in statements):
+            self._known.clear()  # a script may create, alter or drop tables
         with self._lock, self._cursor() as cur, _translated(f"statement {_snippet(sql)!r}"):
             for st in statements:
                 self._run(cur, st.sql, _bind(st, params or {}))
@@ -340,38 +417,65 @@ def _check_spec(table: TableRef, spec: WriteSpec, columns: Columns) -> None:
         list(spec.keys)
         + list(spec.replace or ())
         + ([spec.replace_range[0]] if spec.replace_range else [])
+        + ([spec.dated_by] if spec.dated_by else [])
     )
     missing = [n for n in named if n not in columns]
     if missing:
         raise WarehouseError(f"write to {table}: {missing} are not columns of the table")
     if spec.mode == "merge" and not spec.keys:
         raise WarehouseError(f"write to {table}: mode merge needs keys")
-    if spec.mode != "append" and (spec.replace or spec.replace_range):
-        raise WarehouseError(f"write to {table}: replace/replace_range apply to append only")
+    if spec.mode != "append" and spec.scoped:
+        raise WarehouseError(
+            f"write to {table}: replace/replace_range/replace_dates apply to append only"
+        )
 
 
-def _deletes(target: str, spec: WriteSpec) -> list[tuple[str, dict[str, Any]]]:
+def _match(keys: Iterable[str]) -> str:
+    """NULL-safe key equality of target row ``t`` and staged row ``s``."""
+    return " AND ".join(f"t.{_q(k)} IS NOT DISTINCT FROM s.{_q(k)}" for k in keys)
+
+
+def _matches(keys: Iterable[str]) -> str:
+    """Target rows ``t`` a merge replaces: those whose key is staged."""
+    return f"EXISTS (SELECT 1 FROM {_STAGE} AS s WHERE {_match(keys)})"
+
+
+def _scope(spec: WriteSpec) -> tuple[str, dict[str, Any]]:
+    """The condition on target rows ``t`` an append/overwrite replaces ("FALSE": none)."""
     if spec.mode == "overwrite":
-        return [(f"DELETE FROM {target}", {})]
-    if spec.mode == "merge":
-        # NULL-safe: a NULL key (e.g. Anthropic's default workspace) matches NULL, as in
-        # the BigQuery adapter's MERGE, so re-running a window never duplicates such rows.
-        match = " AND ".join(f"t.{_q(k)} IS NOT DISTINCT FROM s.{_q(k)}" for k in spec.keys)
-        sql = f"DELETE FROM {target} AS t WHERE EXISTS (SELECT 1 FROM {_STAGE} AS s WHERE {match})"
-        return [(sql, {})]
-    # replace and replace_range combine with AND: one DELETE of the rows in both scopes.
+        return "TRUE", {}
+    # replace, replace_range and replace_dates combine with AND: rows in every scope.
     clauses: list[str] = []
     params: dict[str, Any] = {}
     for i, (column, value) in enumerate((spec.replace or {}).items()):
-        clauses.append(f"{_q(column)} IS NOT DISTINCT FROM $r{i}")
+        clauses.append(f"t.{_q(column)} IS NOT DISTINCT FROM $r{i}")
         params[f"r{i}"] = value
     if spec.replace_range:
         column, low, high = spec.replace_range
-        clauses.append(f"{_q(column)} BETWEEN $low AND $high")
+        clauses.append(f"t.{_q(column)} BETWEEN $low AND $high")
         params.update(low=low, high=high)
-    if not clauses:
+    if spec.replace_dates:
+        column, days = spec.replace_dates
+        clauses.append(f"list_contains($days, CAST(t.{_q(column)} AS DATE))")
+        params["days"] = list(days)
+    return (" AND ".join(clauses) if clauses else "FALSE"), params
+
+
+def _deletes(target: str, spec: WriteSpec) -> list[tuple[str, dict[str, Any]]]:
+    if spec.mode == "merge":
+        # NULL-safe: a NULL key (e.g. Anthropic's default workspace) matches NULL, as in
+        # the BigQuery adapter's MERGE, so re-running a window never duplicates such rows.
+        return [(f"DELETE FROM {target} AS t WHERE {_matches(spec.keys)}", {})]
+    scope, params = _scope(spec)
+    if scope == "FALSE":
         return []
-    return [(f"DELETE FROM {target} WHERE {' AND '.join(clauses)}", params)]
+    return [(f"DELETE FROM {target} AS t WHERE {scope}", params)]
+
+
+def _days_text(days: Iterable[Any]) -> str:
+    ordered = sorted(days)
+    shown = ", ".join(str(d) for d in ordered[:5])
+    return shown + (f" … {len(ordered)} days" if len(ordered) > 5 else "")
 
 
 def _bind(statement: Statement, params: Mapping[str, Any]) -> dict[str, Any]:

@@ -5,6 +5,9 @@ that keeps dead letters for ``convergence replay``. For every subscription: a pu
 subscription to its handler's endpoint (OIDC-authenticated when a service account is
 given), or a pull subscription when no endpoint is known, with the topology's filter,
 dead-letter policy (max delivery attempts), retry backoff, ack deadline and retention.
+No subscription ever expires (Pub/Sub's default deletes one unused for 31 days); Terraform
+(``terraform/pubsub.tf``) declares exactly the same settings, and
+``tests/deploy/test_terraform_matches_code.py`` checks the two agree.
 
 Idempotent: resources that already exist are left as they are and reported as existing
 (Pub/Sub cannot change a subscription's filter in place; delete it to change it).
@@ -24,8 +27,8 @@ from typing import Any
 from events.topology import Subscription, Topology, load_topology
 from lib.errors import ConfigError, ConfigProblem
 
-RETAIN_DEAD_LETTERS_SECONDS = 7 * 24 * 3600
-HOLD_ACK_DEADLINE_SECONDS = 60
+# An ExpirationPolicy without ttl: the subscription never expires, however long it is idle.
+NEVER_EXPIRE: dict[str, Any] = {}
 
 
 @dataclass
@@ -102,7 +105,8 @@ def create_topology(
             dead = _topic_path(project, topic.dead_letter_topic)
             _create(report, dead, publisher.create_topic, {})
             hold = _sub_path(project, topic.dead_letter_subscription)
-            _create(report, hold, subscriber.create_subscription, _hold_request(dead))
+            request = hold_request(topology, dead)
+            _create(report, hold, subscriber.create_subscription, request)
     endpoints = dict(push_endpoints or {})
     for sub in topology.subscriptions:
         request = subscription_request(project, topology, sub, endpoints, oidc_service_account)
@@ -134,6 +138,7 @@ def subscription_request(
             "minimum_backoff": duration_pb2.Duration(seconds=defaults.min_backoff_seconds),
             "maximum_backoff": duration_pb2.Duration(seconds=defaults.max_backoff_seconds),
         },
+        "expiration_policy": dict(NEVER_EXPIRE),
     }
     if topic.dead_letter_topic:
         request["dead_letter_policy"] = {
@@ -150,14 +155,18 @@ def subscription_request(
     return request
 
 
-def _hold_request(dead_letter_topic: str) -> dict[str, Any]:
+def hold_request(topology: Topology, dead_letter_topic: str) -> dict[str, Any]:
+    """The ``CreateSubscription`` request (without name) of a dead-letter hold subscription."""
     from google.protobuf import duration_pb2
 
+    defaults = topology.defaults
     return {
         "topic": dead_letter_topic,
-        "ack_deadline_seconds": HOLD_ACK_DEADLINE_SECONDS,
-        "message_retention_duration": duration_pb2.Duration(seconds=RETAIN_DEAD_LETTERS_SECONDS),
-        "expiration_policy": {},  # never expire while unused
+        "ack_deadline_seconds": defaults.hold_ack_deadline_seconds,
+        "message_retention_duration": duration_pb2.Duration(
+            seconds=defaults.message_retention_seconds
+        ),
+        "expiration_policy": dict(NEVER_EXPIRE),
     }
 
 

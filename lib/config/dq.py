@@ -9,7 +9,6 @@ at its exact place (``expectations[2].kwargs.min_value``). Row-count filters are
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import re
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
@@ -22,14 +21,12 @@ from pydantic import (
     StrictFloat,
     StrictInt,
     StrictStr,
-    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
 
-from lib.config.problems import field_path, read_yaml
-from lib.errors import ConfigError, ConfigProblem
+from lib.config.problems import load_model
 
 COLUMN_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
 Severity = Literal["critical", "warning"]
@@ -334,71 +331,9 @@ def load_dq(path: Path) -> DqRules:
         The validated rules.
 
     Raises:
-        ConfigError: every problem in the file, each with its field path and a hint.
+        ConfigError: every problem in the file, each with its line, field path and a hint.
     """
-    data = read_yaml(path)
-    if not isinstance(data, dict):
-        raise ConfigError(
-            [ConfigProblem(str(path), "(root)", "expected a mapping with `expectations:`")]
-        )
-    try:
-        return DqRules.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError([_problem(str(path), error) for error in exc.errors()]) from exc
-
-
-def _problem(file: str, error: Any) -> ConfigProblem:
-    loc = tuple(error["loc"])
-    tag = loc[2] if len(loc) > 2 and loc[2] in EXPECTATION_TYPES else None
-    if tag:
-        loc = loc[:2] + loc[3:]
-    kind = error["type"]
-    message = error["msg"].removeprefix("Value error, ")
-    if kind == "union_tag_invalid":
-        tag = str(error.get("ctx", {}).get("tag", ""))
-        return ConfigProblem(
-            file,
-            field_path((*loc, "expectation_type")),
-            f"unknown expectation type {tag!r}",
-            _type_hint(tag),
-        )
-    if kind == "union_tag_not_found":
-        return ConfigProblem(
-            file, field_path((*loc, "expectation_type")), "Field required", _type_hint("")
-        )
-    return ConfigProblem(file, field_path(loc), message, _hint(kind, loc, error, tag))
-
-
-def _type_hint(tag: str) -> str:
-    names = sorted(EXPECTATION_TYPES)
-    close = difflib.get_close_matches(tag, names, n=1, cutoff=0.6) if tag else []
-    listing = f"valid types: {', '.join(names)}"
-    return f"did you mean {close[0]!r}? {listing}" if close else listing
-
-
-def _hint(kind: str, loc: tuple[Any, ...], error: Any, tag: str | None) -> str:
-    if kind == "extra_forbidden":
-        allowed = _allowed_keys(loc, tag)
-        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
-        if close:
-            return f"did you mean {close[0]!r}?"
-        return f"remove this key; allowed keys: {', '.join(allowed)}"
-    if kind == "missing":
-        return f"add `{loc[-1]}:` here"
-    if kind == "literal_error":
-        return f"write one of {error.get('ctx', {}).get('expected', '')}"
-    return ""
-
-
-def _allowed_keys(loc: tuple[Any, ...], tag: str | None) -> list[str]:
-    """Keys allowed in the mapping that holds ``loc[-1]``."""
-    if len(loc) == 1:
-        return sorted(DqRules.model_fields)
-    if len(loc) == 3:
-        return sorted([*_Expectation.model_fields, "expectation_type"])
-    if len(loc) == 4 and loc[2] == "kwargs" and tag:
-        return kwargs_keys(tag)
-    return []
+    return load_model(path, DqRules)
 
 
 def kwargs_keys(expectation_type: str) -> list[str]:

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
+from collections.abc import Sequence
 from pathlib import PurePosixPath
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from events.ids import PipelineId, StepName
 from events.models import StepRef
+from lib.ports import WriteSpec
 
 _TABLE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _COLUMN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,299}$")
-_CRON_FIELD = re.compile(r"^[\d*/,\-A-Za-z?LW#]+$")
 
 
 LIBRARY_PREFIX = "@library/"
@@ -37,6 +39,14 @@ def _table_name(value: str) -> str:
     return value
 
 
+def _dataset_name(value: str) -> str:
+    if not _TABLE.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not a valid dataset name: use lowercase a-z, 0-9 and _ (e.g. raw_openai)"
+        )
+    return value
+
+
 def _column(value: str) -> str:
     if not _COLUMN.fullmatch(value):
         raise ValueError(f"{value!r} is not a valid column name")
@@ -46,7 +56,7 @@ def _column(value: str) -> str:
 RelPath = Annotated[str, AfterValidator(_relative_path)]
 TableName = Annotated[str, AfterValidator(_table_name)]
 Column = Annotated[str, AfterValidator(_column)]
-DatasetName = Annotated[str, AfterValidator(_table_name)]
+DatasetName = Annotated[str, AfterValidator(_dataset_name)]
 
 
 class _Strict(BaseModel):
@@ -56,14 +66,18 @@ class _Strict(BaseModel):
 class Schedule(_Strict):
     """When Cloud Scheduler starts the pipeline."""
 
-    cron: str = Field(description="Five-field cron expression, e.g. '0 6 * * *'.")
+    cron: str = Field(
+        description="Five-field unix-cron expression, at most hourly, e.g. '0 6 * * *'."
+    )
     time_zone: str = "UTC"
 
     @model_validator(mode="after")
     def _valid(self) -> Schedule:
-        fields = self.cron.split()
-        if len(fields) != 5 or not all(_CRON_FIELD.match(f) for f in fields):
-            raise ValueError(f"cron {self.cron!r} must have 5 fields, e.g. '0 6 * * *'")
+        from lib.config.schedule import cron_problem
+
+        problem = cron_problem(self.cron)
+        if problem:
+            raise ValueError(problem)
         try:
             ZoneInfo(self.time_zone)
         except (ZoneInfoNotFoundError, ValueError) as exc:
@@ -71,35 +85,85 @@ class Schedule(_Strict):
         return self
 
 
+WriteModeName = Literal["append", "overwrite", "merge", "replace_window"]
+
+
 class TableTarget(_Strict):
-    """A destination table in one of the tenant's datasets (the tenant prefix is added)."""
+    """A destination table in one of the tenant's datasets (the tenant prefix is added).
+
+    ``write_mode`` says how a write lands (docs/configuration.md#write-modes):
+
+    * ``replace_window`` — the rows of the step's days (by ``window_column``'s UTC date)
+      are replaced by the new rows: a snapshot source's answer for a window replaces ours,
+      line items it no longer reports included; a transform re-derives exactly its days.
+    * ``merge`` — upsert on ``merge_keys`` (a delta source such as the billing export).
+    * ``overwrite`` — the whole table is rewritten.
+    * ``append`` — rows are added; a re-run of the same run replaces its own rows.
+    """
 
     dataset: DatasetName = Field(description="Dataset without the tenant prefix, e.g. raw_openai.")
     table: TableName
     schema_file: RelPath = Field(alias="schema", description="BigQuery JSON schema file.")
-    write_mode: Literal["append", "overwrite", "merge"] = "append"
-    merge_keys: list[Column] = Field(default_factory=list)
+    write_mode: WriteModeName = "append"
+    merge_keys: list[Column] = Field(
+        default_factory=list,
+        description="merge: the upsert key. replace_window: the columns that identify a row "
+        "(rows of the old answer whose key is missing from the new one are counted as removed).",
+    )
     partition_field: Column | None = None
     cluster_by: list[Column] = Field(default_factory=list, max_length=4)
     window_column: Column | None = Field(
         default=None,
-        description="append only: rows whose column lies in the run's window are replaced.",
+        description="The DATE or TIMESTAMP column whose UTC date puts a row on a usage day. "
+        "replace_window: the rows of the step's days are replaced. merge: the days a write "
+        "touches are recorded so silver and gold re-derive them.",
     )
     replace_scope: dict[Column, str] = Field(
         default_factory=dict,
-        description="with window_column: only window rows whose columns equal these values "
-        "are replaced, e.g. {x_provider: openai} so one provider never replaces another's rows.",
+        description="replace_window only: replace only the rows whose columns equal these "
+        "values, e.g. {x_provider: openai} so one provider never replaces another's rows.",
     )
 
     @model_validator(mode="after")
     def _keys(self) -> TableTarget:
         if self.write_mode == "merge" and not self.merge_keys:
             raise ValueError("write_mode 'merge' needs merge_keys: the columns that identify a row")
-        if self.write_mode != "merge" and self.merge_keys:
-            raise ValueError("merge_keys are used only with write_mode: merge")
-        if self.replace_scope and not self.window_column:
-            raise ValueError("replace_scope needs window_column (write_mode: append)")
+        if self.write_mode not in ("merge", "replace_window") and self.merge_keys:
+            raise ValueError("merge_keys are used only with write_mode: merge or replace_window")
+        if self.write_mode == "replace_window" and not self.window_column:
+            raise ValueError(
+                "write_mode 'replace_window' needs window_column: the DATE/TIMESTAMP column "
+                "whose UTC date places a row on a day (e.g. bucket_start_time)"
+            )
+        if self.write_mode in ("append", "overwrite") and self.window_column:
+            raise ValueError(
+                f"window_column is not used with write_mode {self.write_mode!r}: write "
+                "write_mode: replace_window to replace the rows of the step's days"
+            )
+        if self.replace_scope and self.write_mode != "replace_window":
+            raise ValueError("replace_scope needs write_mode: replace_window")
         return self
+
+    def write_spec(self, run_id: str, days: Sequence[dt.date] = ()) -> WriteSpec:
+        """The one definition of how a write to this table lands.
+
+        Args:
+            run_id: the writing run (``append`` replaces this run's own earlier rows).
+            days: the usage days the step writes (``replace_window``).
+        """
+        keys = tuple(self.merge_keys)
+        if self.write_mode == "merge":
+            return WriteSpec(mode="merge", keys=keys, date_column=self.window_column)
+        if self.write_mode == "overwrite":
+            return WriteSpec(mode="overwrite")
+        if self.write_mode == "replace_window":
+            assert self.window_column is not None  # checked by the validator
+            return WriteSpec(
+                replace=dict(self.replace_scope) or None,
+                replace_dates=(self.window_column, tuple(sorted(set(days)))),
+                keys=keys,
+            )
+        return WriteSpec(replace={"pipeline_logging_id": run_id})
 
 
 class TableLocator(_Strict):
@@ -132,18 +196,33 @@ class DqStep(_Step):
 
 
 class TransformStep(_Step):
-    """Run a BigQuery SQL file in the warehouse into a destination table."""
+    """Run a BigQuery SQL file in the warehouse into a destination table.
+
+    The step derives the run's window days plus every day its source tables changed since
+    it last ran (docs/configuration.md#late-data); the SQL reads them as ``@dates``.
+    """
 
     type: Literal["transform"]
     sql: RelPath
     destination: TableTarget
-    lookback_days: int = Field(
+    trailing_days: int = Field(
         default=0,
         ge=0,
         le=90,
-        description="also re-derive this many days before the run's window (late source "
-        "rows): @window_start and the replaced window start that many days earlier.",
+        description="each day this step writes reads this many days before it (e.g. a "
+        "14-day baseline): a change on day D re-derives D … D+trailing_days.",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_lookback(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "lookback_days" in data:
+            raise ValueError(
+                "lookback_days was removed: a transform now re-derives every day its source "
+                "tables changed since it last ran, however late the rows arrive; delete it "
+                "(use trailing_days if each output day reads earlier days)"
+            )
+        return data
 
 
 Step = Annotated[IngestStep | DqStep | TransformStep, Field(discriminator="type")]

@@ -1,26 +1,27 @@
-"""Turn YAML/JSON and pydantic failures into ConfigProblems: file, field, message, hint."""
+"""Turn pydantic failures into ConfigProblems: file, line, field, message and a hint.
+
+The one hint engine for every config model (pipelines, sources, DQ rules, table schemas):
+field paths are the ones written in the file (discriminator tags dropped), unknown keys get a
+"did you mean" or the allowed keys, a missing key says what to add, a wrong tag lists the
+valid ones.
+"""
 
 from __future__ import annotations
 
 import difflib
-import json
 from pathlib import Path
 from typing import Any, TypeVar, get_args
 
-import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from lib.config.documents import Document, Loc, field_path, read_document
 from lib.errors import ConfigError, ConfigProblem
 
+__all__ = ["field_path", "load_model", "problems_from_validation", "validate_document"]
+
 M = TypeVar("M", bound=BaseModel)
-
-
-def field_path(loc: tuple[int | str, ...]) -> str:
-    """``("steps", 1, "destination")`` → ``steps[1].destination``."""
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(root)"
+T = TypeVar("T")
+_TAG_FIELDS = ("type", "kind", "expectation_type")
 
 
 def _models_in(annotation: Any) -> list[type[BaseModel]]:
@@ -30,14 +31,17 @@ def _models_in(annotation: Any) -> list[type[BaseModel]]:
 
 
 def _tags(model: type[BaseModel]) -> tuple[Any, ...]:
-    field = model.model_fields.get("type") or model.model_fields.get("kind")
-    return get_args(field.annotation) if field is not None else ()
+    for name in _TAG_FIELDS:
+        field = model.model_fields.get(name)
+        if field is not None:
+            return get_args(field.annotation)
+    return ()
 
 
-def _allowed_fields(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
-    """Keys allowed in the mapping that holds ``loc[-1]`` (walks nested models and unions)."""
-    current: list[type[BaseModel]] = [model]
-    for part in loc[:-1]:
+def _models_at(root: Any, loc: Loc) -> list[type[BaseModel]]:
+    """The models (several for a union) that may be at ``loc`` (walks nested models)."""
+    current: list[type[BaseModel]] = _models_in(root)
+    for part in loc:
         if isinstance(part, int):
             continue
         tagged = [m for m in current if part in _tags(m)]
@@ -46,86 +50,87 @@ def _allowed_fields(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[
             continue
         fields = [m.model_fields[part] for m in current if part in m.model_fields]
         current = [sub for f in fields for sub in _models_in(f.annotation)] or current
-    names = {f.alias or n for m in current for n, f in m.model_fields.items()}
-    return sorted(names)
+    return current
 
 
-def _hint(error: Any, model: type[BaseModel]) -> str:
+def _allowed_fields(root: Any, loc: Loc) -> list[str]:
+    """Keys allowed in the mapping that holds ``loc[-1]``."""
+    models = _models_at(root, loc[:-1])
+    return sorted({f.alias or n for m in models for n, f in m.model_fields.items()})
+
+
+def _tag_problem(doc: Document, error: Any, root: Any, loc: Loc) -> ConfigProblem:
+    ctx = error.get("ctx", {})
+    name = str(ctx.get("discriminator", "type")).strip("'")
+    valid = [str(t) for m in _models_at(root, loc) for t in _tags(m)]
+    listing = f"write one of {', '.join(map(repr, valid))}" if valid else ""
+    what = name.replace("_", " ")
+    if error["type"] == "union_tag_not_found":
+        return doc.problem((*loc, name), f"missing `{name}`", listing)
+    tag = str(ctx.get("tag", ""))
+    close = difflib.get_close_matches(tag, valid, n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]!r}? {listing}" if close else listing
+    return doc.problem((*loc, name), f"unknown {what} {tag[:60]!r}", hint)
+
+
+def _hint(error: Any, root: Any, loc: Loc) -> str:
     kind = error["type"]
-    loc = tuple(error["loc"])
     if kind == "extra_forbidden":
-        allowed = _allowed_fields(model, loc)
+        allowed = _allowed_fields(root, loc)
         close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
         if close:
-            return f"did you mean '{close[0]}'?"
+            return f"did you mean {close[0]!r}?"
         return "remove this key" + (f"; allowed keys: {', '.join(allowed)}" if allowed else "")
     if kind == "missing":
-        return f"add '{loc[-1]}:' here"
+        return f"add `{loc[-1]}:` here"
     if kind in ("literal_error", "enum"):
         expected = error.get("ctx", {}).get("expected", "")
         return f"write one of {expected}" if expected else ""
-    if kind.startswith("union_tag"):
-        tags = error.get("ctx", {}).get("expected_tags", "")
-        return f"write one of {tags}" if tags else ""
     return ""
 
 
-def problems_from_validation(
-    file: Path | str, exc: ValidationError, model: type[BaseModel]
-) -> list[ConfigProblem]:
-    """One ConfigProblem per pydantic error, with a hint where one can be given."""
-    problems = []
-    for error in exc.errors():
-        message = error["msg"].removeprefix("Value error, ")
-        problems.append(
-            ConfigProblem(str(file), field_path(tuple(error["loc"])), message, _hint(error, model))
-        )
-    return problems
+def _problem(doc: Document, error: Any, root: Any) -> ConfigProblem:
+    loc: Loc = tuple(error["loc"])
+    kind = error["type"]
+    message = error["msg"].removeprefix("Value error, ")
+    if kind.startswith("union_tag"):
+        return _tag_problem(doc, error, root, loc)
+    return doc.problem(loc, message, _hint(error, root, loc))
 
 
-def read_yaml(path: Path) -> Any:
-    """Parse a YAML file; syntax errors become a ConfigError with line and column."""
+def problems_from_validation(doc: Document, exc: ValidationError, root: Any) -> list[ConfigProblem]:
+    """One ConfigProblem per pydantic error, with its line and a hint where one can be given.
+
+    Args:
+        doc: the parsed file (for field paths as written and line numbers).
+        exc: the validation failure.
+        root: the model (or type) the file was validated against.
+    """
+    return [_problem(doc, error, root) for error in exc.errors()]
+
+
+def validate_document(doc: Document, adapter: TypeAdapter[T], root: Any) -> T:
+    """Validate a parsed file with a TypeAdapter; every failure becomes a ConfigProblem.
+
+    Raises:
+        ConfigError: every problem in the file.
+    """
     try:
-        return yaml.safe_load(path.read_text())
-    except FileNotFoundError as exc:
-        raise ConfigError([ConfigProblem(str(path), "(file)", "file not found")]) from exc
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
-        reason = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(
-            [ConfigProblem(str(path), where, f"invalid YAML: {reason}", "fix the YAML syntax")]
-        ) from exc
-
-
-def read_json(path: Path) -> Any:
-    """Parse a JSON file; syntax errors become a ConfigError with line and column."""
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError as exc:
-        raise ConfigError([ConfigProblem(str(path), "(file)", "file not found")]) from exc
-    except json.JSONDecodeError as exc:
-        raise ConfigError(
-            [
-                ConfigProblem(
-                    str(path),
-                    f"line {exc.lineno}, column {exc.colno}",
-                    f"invalid JSON: {exc.msg}",
-                    "fix the JSON syntax",
-                )
-            ]
-        ) from exc
-
-
-def load_model(path: Path, model: type[M], data: Any | None = None) -> M:
-    """Validate ``data`` (or the parsed file) against ``model``; raise ConfigError on failure."""
-    if data is None:
-        data = read_yaml(path) if path.suffix in (".yml", ".yaml") else read_json(path)
-    if not isinstance(data, dict):
-        raise ConfigError(
-            [ConfigProblem(str(path), "(root)", "expected a mapping at the top level")]
-        )
-    try:
-        return model.model_validate(data)
+        return adapter.validate_python(doc.data)
     except ValidationError as exc:
-        raise ConfigError(problems_from_validation(path, exc, model)) from exc
+        raise ConfigError(problems_from_validation(doc, exc, root)) from exc
+
+
+def load_model(path: Path, model: type[M], doc: Document | None = None) -> M:
+    """Validate the file (or an already parsed ``doc`` of it) against ``model``.
+
+    Raises:
+        ConfigError: unreadable or invalid file, every problem at once.
+    """
+    doc = doc if doc is not None else read_document(path)
+    if not isinstance(doc.data, dict):
+        raise ConfigError([doc.problem((), "expected a mapping (key: value lines) at the top")])
+    try:
+        return model.model_validate(doc.data)
+    except ValidationError as exc:
+        raise ConfigError(problems_from_validation(doc, exc, model)) from exc

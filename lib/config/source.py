@@ -2,7 +2,7 @@
 
 A source file is YAML with a ``kind`` discriminator::
 
-    kind: rest                     # RestSourceConfig: OpenAI / Anthropic admin APIs
+    kind: rest                     # RestSourceConfig: any JSON REST API (OpenAI, Anthropic, …)
     kind: bigquery_export          # BigQueryExportSourceConfig: GCP billing export tables
 
 Secrets are never written in a source file: ``auth.secret`` is a secret NAME resolved per
@@ -23,12 +23,22 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from events.ids import SLUG_PATTERN
-from lib.config.problems import load_model, read_yaml
-from lib.errors import ConfigError, ConfigProblem
+from lib.config.documents import read_document
+from lib.config.problems import load_model
+from lib.errors import ConfigError
 
+PROVIDER_PATTERN = r"^[a-z][a-z0-9_]{1,39}$"
 _FORBIDDEN_HEADERS = frozenset({"authorization", "x-api-key", "proxy-authorization", "cookie"})
 _HEADER_NAME = r"^[A-Za-z0-9][A-Za-z0-9\-]{0,63}$"
 
@@ -147,11 +157,30 @@ class RecordsConfig(_Strict):
 ParamValue = str | int | float | bool | list[str]
 
 
+def _provider_name(value: str) -> str:
+    if not re.fullmatch(PROVIDER_PATTERN, value):
+        raise ValueError(
+            f"provider {value[:60]!r} is not a valid provider name: use 2-40 characters of "
+            "lowercase a-z, 0-9 and _, starting with a letter (e.g. openai, mistral_ai)"
+        )
+    return value
+
+
+ProviderName = Annotated[
+    str,
+    AfterValidator(_provider_name),
+    WithJsonSchema({"type": "string", "pattern": PROVIDER_PATTERN}),
+]
+
+
 class RestSourceConfig(_Strict):
     """A provider REST endpoint returning JSON pages, fetched one day (window) at a time."""
 
     kind: Literal["rest"]
-    provider: Literal["openai", "anthropic"]
+    provider: ProviderName = Field(
+        description="Who serves the API, a free name (e.g. openai, mistral): labels the rows' "
+        "source and names the base-URL override CONVERGENCE_<PROVIDER>_BASE_URL."
+    )
     base_url: str = Field(pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$")
     endpoint: str = Field(pattern=r"^/[^\s?#]*$", description="path only, no query string")
     params: dict[str, ParamValue] = Field(default_factory=dict)
@@ -185,7 +214,24 @@ class BigQueryExportSourceConfig(_Strict):
     project: str | None = Field(None, description="project of the export dataset (default: ours)")
     dataset: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,1023}$")
     table_prefix: str = Field("gcp_billing_export_v1_", pattern=r"^[A-Za-z0-9_]+$")
-    lookback_days: int = Field(3, ge=0, le=90, description="days re-read for late data")
+    overlap_days: int = Field(
+        1,
+        ge=0,
+        le=30,
+        description="each run reads every row exported since the newest export_time already "
+        "loaded minus this many days (rows become visible a little out of order); re-read "
+        "rows merge in place",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_lookback(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "lookback_days" in data:
+            raise ValueError(
+                "lookback_days was removed: each run now reads every row exported since the "
+                "last load, however late; delete it (overlap_days sets the safety overlap)"
+            )
+        return data
 
 
 SourceConfig = Annotated[RestSourceConfig | BigQueryExportSourceConfig, Field(discriminator="kind")]
@@ -207,11 +253,11 @@ def load_source(path: Path) -> RestSourceConfig | BigQueryExportSourceConfig:
     Raises:
         ConfigError: every problem, each naming the file, the field path and a hint.
     """
-    data = read_yaml(path)
-    kind = data.get("kind") if isinstance(data, dict) else None
+    doc = read_document(path)
+    kind = doc.data.get("kind") if isinstance(doc.data, dict) else None
     model = SOURCE_KINDS.get(kind) if isinstance(kind, str) else None
     if model is None:
         kinds = ", ".join(repr(k) for k in SOURCE_KINDS)
-        message = "missing 'kind'" if kind is None else f"unknown kind {str(kind)[:40]!r}"
-        raise ConfigError([ConfigProblem(str(path), "kind", message, f"write one of {kinds}")])
-    return load_model(path, model, data)
+        message = "missing `kind`" if kind is None else f"unknown kind {str(kind)[:40]!r}"
+        raise ConfigError([doc.problem(("kind",), message, f"write one of {kinds}")])
+    return load_model(path, model, doc)

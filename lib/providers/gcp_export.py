@@ -14,9 +14,10 @@ What the query does (see ``docs/gcp_billing.md``):
   wildcard tables gets a ``UNION ALL`` over ``Warehouse.list_tables(dataset)`` filtered by the
   prefix. The choice is the adapter's capability flag :data:`WILDCARD_CAPABILITY`
   (absent = False), never a test of the adapter's name.
-* **Which rows.** Rows whose ``usage_start_time`` OR ``export_time`` lies in the run's window
-  widened by ``lookback_days`` before its start: re-running a recent day picks up rows that
-  landed late, and a daily run also catches rows for older days exported that day.
+* **Which rows.** Rows whose ``usage_start_time`` lies in the run's window, and every row
+  exported since the newest ``export_time`` already in the raw table minus ``overlap_days``
+  (:func:`scan_from`): whatever its usage day, a row that lands late is read by the next run,
+  however many runs were missed. Re-read rows merge in place (same ``row_key``).
 * **Faithful raw rows.** Nested RECORD and REPEATED columns are kept as they are. Money
   (``cost``, ``cost_at_list``, ``credits[].amount``) is FLOAT64 in the export and becomes
   NUMERIC with ``CAST(x AS NUMERIC)``: the float rounded half away from zero to 9 decimals,
@@ -43,8 +44,8 @@ from events.models import Window
 from lib.config.loader import INGESTION_FIELDS, tenant_dataset
 from lib.config.source import BigQueryExportSourceConfig
 from lib.errors import ConfigError, ConfigProblem, InvalidIdentifier
-from lib.ports import Query, TableRef, Warehouse, WriteSpec
-from lib.sql import check_identifier
+from lib.ports import Query, TableRef, Warehouse, WriteResult
+from lib.sql import check_identifier, table_sql
 
 if TYPE_CHECKING:
     from lib.schema import TableSpec
@@ -60,7 +61,7 @@ __all__ = [
     "ingest_export",
     "ingest_query",
     "output_columns",
-    "scan_range",
+    "scan_from",
     "supports_wildcard_tables",
 ]
 
@@ -82,8 +83,8 @@ WITH export_rows AS (SELECT 1),
 windowed AS (
   SELECT x.*, TO_JSON_STRING(x) AS row_identity
   FROM export_rows AS x
-  WHERE (x.usage_start_time >= @scan_start AND x.usage_start_time < @scan_end)
-     OR (x.export_time >= @scan_start AND x.export_time < @scan_end)
+  WHERE (x.usage_start_time >= @window_start AND x.usage_start_time < @window_end)
+     OR x.export_time >= @scan_from
 )
 SELECT
   w.billing_account_id, w.service, w.sku, w.usage_start_time, w.usage_end_time, w.project,
@@ -178,11 +179,23 @@ def export_location(
     return ExportLocation(source.project, source.dataset, source.table_prefix)
 
 
-def scan_range(window: Window, lookback_days: int) -> tuple[dt.datetime, dt.datetime]:
-    """``[start - lookback_days, end + 1 day)`` as UTC instants: what a run re-reads."""
-    start = dt.datetime.combine(window.start - dt.timedelta(days=lookback_days), dt.time(), dt.UTC)
+def window_bounds(window: Window) -> tuple[dt.datetime, dt.datetime]:
+    """``[start, end + 1 day)`` as UTC instants: the usage the run window covers."""
+    start = dt.datetime.combine(window.start, dt.time(), dt.UTC)
     end = dt.datetime.combine(window.end + dt.timedelta(days=1), dt.time(), dt.UTC)
     return start, end
+
+
+def scan_from(window: Window, newest_export: dt.datetime | None, overlap_days: int) -> dt.datetime:
+    """The ``export_time`` from which a run re-reads every exported row.
+
+    The earlier of the window's start and the newest export time already loaded minus
+    ``overlap_days`` (rows can become visible a little after rows exported later).
+    """
+    start, _ = window_bounds(window)
+    if newest_export is None:
+        return start
+    return min(start, newest_export - dt.timedelta(days=overlap_days))
 
 
 def _select_export(table: exp.Table) -> exp.Select:
@@ -211,7 +224,7 @@ def ingest_query(
     source: exp.Query,
     *,
     window: Window,
-    lookback_days: int,
+    read_from: dt.datetime,
     run_id: str,
     now: dt.datetime,
 ) -> Query:
@@ -219,8 +232,8 @@ def ingest_query(
 
     Args:
         source: the export rows, from :func:`export_source`.
-        window: the run's window.
-        lookback_days: days before the window start that are re-read for late rows.
+        window: the run's window (rows of its usage days are read).
+        read_from: rows exported at or after this instant are read too (:func:`scan_from`).
         run_id: the run's pipeline_logging_id (stamped on every row).
         now: the ingestion time (stamped on every row).
 
@@ -230,10 +243,11 @@ def ingest_query(
     tree = sqlglot.parse_one(_SELECT, read="bigquery")
     cte = next(c for c in tree.find_all(exp.CTE) if c.alias_or_name == _EXPORT_CTE)
     cte.set("this", source.copy())
-    scan_start, scan_end = scan_range(window, lookback_days)
+    window_start, window_end = window_bounds(window)
     params: dict[str, Any] = {
-        "scan_start": scan_start,
-        "scan_end": scan_end,
+        "window_start": window_start,
+        "window_end": window_end,
+        "scan_from": read_from,
         "ingestion_date": now.date(),
         "ingestion_timestamp": now,
         "pipeline_logging_id": run_id,
@@ -280,6 +294,12 @@ def _check_destination(ctx: StepContext, spec: TableSpec) -> None:
             file, field, "a billing export destination must merge on its row key",
             f"write write_mode: merge and merge_keys: [{ROW_KEY}]",
         )  # fmt: skip
+    if target.window_column != "usage_start_time":
+        raise _problem(
+            file, f"{field}.window_column",
+            "a billing export destination must date rows by their usage",
+            "write window_column: usage_start_time (silver and gold re-derive those days)",
+        )  # fmt: skip
     missing = [c for c in output_columns() if c not in spec.names]
     if missing:
         raise _problem(
@@ -288,10 +308,16 @@ def _check_destination(ctx: StepContext, spec: TableSpec) -> None:
         )  # fmt: skip
 
 
+def newest_export(warehouse: Warehouse, table: TableRef) -> dt.datetime | None:
+    """The newest ``export_time`` already in the raw table (None when it is empty)."""
+    rows = warehouse.query(f"SELECT MAX(export_time) AS newest FROM {table_sql(table)}")
+    return rows[0]["newest"] if rows else None
+
+
 def ingest_export(
     ctx: StepContext, source: BigQueryExportSourceConfig, table: TableRef, spec: TableSpec
-) -> int:
-    """Merge the run window's export rows (plus lookback) into ``table``, inside the warehouse.
+) -> WriteResult:
+    """Merge the window's export rows and every row exported since the last load into ``table``.
 
     Args:
         ctx: the step context (warehouse, clock, window, run id, tenant).
@@ -300,7 +326,7 @@ def ingest_export(
         spec: the destination's schema, checked to hold every column the query produces.
 
     Returns:
-        Rows written (new and re-read rows of the scanned range).
+        The write's result: rows written (new and re-read), and the usage days they fall on.
 
     Raises:
         ConfigError: the destination is not a merge on ``row_key``, its schema lacks a
@@ -316,11 +342,13 @@ def ingest_export(
     _check_destination(ctx, spec)
     warehouse = ctx.runtime.warehouse
     location = export_location(source, ctx.event.tenant_id, source_file)
+    rows = _source_rows(warehouse, location, source_file)
+    read_from = scan_from(ctx.event.window, newest_export(warehouse, table), source.overlap_days)
     query = ingest_query(
-        _source_rows(warehouse, location, source_file),
+        rows,
         window=ctx.event.window,
-        lookback_days=source.lookback_days,
+        read_from=read_from,
         run_id=ctx.run_id,
         now=ctx.runtime.clock.now(),
     )
-    return warehouse.write(table, query, WriteSpec(mode="merge", keys=(ROW_KEY,)))
+    return warehouse.write(table, query, step.destination.write_spec(ctx.run_id))

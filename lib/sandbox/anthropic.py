@@ -69,6 +69,10 @@ USAGE_METRICS = (
 )
 
 
+EMPTY_PAGE: dict[str, Any] = {"data": [], "has_more": False, "next_page": None}
+"""The last page of a listing (what a request past the end gets)."""
+
+
 def error(status: int, kind: str, message: str) -> Reply:
     """An error in Anthropic's shape."""
     return Reply(status, {"type": "error", "error": {"type": kind, "message": message}})
@@ -140,8 +144,7 @@ def cost_report(query: Query, ctx: Context) -> dict[str, Any]:
         grouped |= DESCRIPTION_DIMS
     buckets: list[Bucket] = []
     for day in _days(query):
-        usage = data.anthropic_usage(ctx.tenant, day, ctx.scale, ctx.factor(day))
-        rows = data.aggregate(data.anthropic_costs(usage), COST_DIMS, grouped, ("amount",))
+        rows = data.aggregate(ctx.anthropic_costs(day), COST_DIMS, grouped, ("amount",))
         results = [{**row, "amount": format(row["amount"], "f")} for row in rows]
         buckets.append((_head(day), results))
     return _page(query, ctx, buckets)
@@ -164,8 +167,7 @@ def usage_messages(query: Query, ctx: Context) -> dict[str, Any]:
     grouped = group_by(query, USAGE_DIMS)
     buckets: list[Bucket] = []
     for day in _days(query):
-        usage = data.anthropic_usage(ctx.tenant, day, ctx.scale, ctx.factor(day))
-        rows = data.aggregate(usage, USAGE_DIMS, grouped, USAGE_METRICS)
+        rows = data.aggregate(ctx.anthropic_usage(day), USAGE_DIMS, grouped, USAGE_METRICS)
         buckets.append((_head(day), [_nest(row) for row in rows]))
     return _page(query, ctx, buckets)
 

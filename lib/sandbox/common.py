@@ -14,10 +14,14 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
+from lib.sandbox import data
 from lib.sandbox.data import Spike
 from lib.sandbox.faults import Faults
+
+if TYPE_CHECKING:
+    from lib.sandbox.world import World
 
 KEY_PREFIX = "sk-sandbox-"
 _TENANT = re.compile(r"^[a-z][a-z0-9_]{2,40}$")
@@ -57,17 +61,34 @@ class BadRequest(Exception):
 
 @dataclass(frozen=True)
 class Context:
-    """Per-request view of the server: who asks, page size, data scale, faults."""
+    """Per-request view of the server: who asks, page size, data scale, faults, world."""
 
     tenant: str
     page_size: int
     scale: int
     faults: Faults
+    world: World | None = None
+    """How answers change over time (lib/sandbox/world.py); None: the same answer forever."""
 
     def factor(self, day: dt.date) -> Decimal:
         """Usage multiplier of ``day`` for this tenant (the ``spike`` switch)."""
         spike: Spike | None = self.faults.spike()
         return spike.factor if spike and spike.applies(self.tenant, day) else Decimal(1)
+
+    def openai_usage(self, day: dt.date) -> list[dict[str, Any]]:
+        """OpenAI's completions usage facts of ``day`` as reported now."""
+        rows = data.openai_usage(self.tenant, day, self.scale, self.factor(day))
+        return self.world.usage("openai", self.tenant, day, rows) if self.world else rows
+
+    def anthropic_usage(self, day: dt.date) -> list[dict[str, Any]]:
+        """Anthropic's Messages usage facts of ``day`` as reported now."""
+        rows = data.anthropic_usage(self.tenant, day, self.scale, self.factor(day))
+        return self.world.usage("anthropic", self.tenant, day, rows) if self.world else rows
+
+    def anthropic_costs(self, day: dt.date) -> list[dict[str, Any]]:
+        """Anthropic's cost rows of ``day`` as reported now (cents as Decimal)."""
+        rows = data.anthropic_costs(self.anthropic_usage(day))
+        return self.world.anthropic_cents(self.tenant, day, rows) if self.world else rows
 
 
 def one(query: Query, name: str, required: bool = False) -> str | None:
@@ -170,6 +191,7 @@ class Provider(Protocol):
     """What a provider sandbox module offers (``lib.sandbox.openai``, ``…anthropic``)."""
 
     ROUTES: dict[str, Handler]
+    EMPTY_PAGE: dict[str, Any]
 
     def authenticate(
         self, headers: Mapping[str, str], allowed: frozenset[str] | None

@@ -100,6 +100,8 @@ def openai_costs(usage: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """Cost line items derived from usage; values are floats, as OpenAI sends them."""
     rows = []
     for u in usage:
+        if u["model"] is None:  # usage the API reports without a model has no priced line item
+            continue
         price_in, price_out = OPENAI_MODELS[u["model"]]
         discount = 0.5 if u["batch"] else 1.0
         uncached = u["input_tokens"] - u["input_cached_tokens"]

@@ -35,6 +35,8 @@ from lib.sandbox.common import (
 )
 
 CURSOR_PREFIX = ""
+EMPTY_PAGE: dict[str, Any] = {"object": "page", "data": [], "has_more": False, "next_page": None}
+"""The last page of a listing (what a request past the end gets)."""
 COST_DIMS = ("organization_id", "project_id", "line_item")
 USAGE_DIMS = ("project_id", "user_id", "api_key_id", "model", "batch", "service_tier")
 USAGE_METRICS = (
@@ -112,8 +114,9 @@ def costs(query: Query, ctx: Context) -> dict[str, Any]:
     grouped = group_by(query, ("project_id", "line_item")) | {"organization_id"}
     buckets: list[Bucket] = []
     for day in _days(query):
-        usage = data.openai_usage(ctx.tenant, day, ctx.scale, ctx.factor(day))
-        rows = data.aggregate(data.openai_costs(usage), COST_DIMS, grouped, ("value",))
+        rows = data.aggregate(
+            data.openai_costs(ctx.openai_usage(day)), COST_DIMS, grouped, ("value",)
+        )
         results = [
             {
                 "object": "organization.costs.result",
@@ -133,8 +136,7 @@ def completions(query: Query, ctx: Context) -> dict[str, Any]:
     grouped = group_by(query, USAGE_DIMS)
     buckets: list[Bucket] = []
     for day in _days(query):
-        usage = data.openai_usage(ctx.tenant, day, ctx.scale, ctx.factor(day))
-        rows = data.aggregate(usage, USAGE_DIMS, grouped, USAGE_METRICS)
+        rows = data.aggregate(ctx.openai_usage(day), USAGE_DIMS, grouped, USAGE_METRICS)
         results = [{"object": "organization.usage.completions.result", **row} for row in rows]
         buckets.append((_head(day), results))
     return _page(query, ctx, buckets)

@@ -30,6 +30,7 @@ from pydantic import ValidationError
 from lib.sandbox import anthropic, openai
 from lib.sandbox.common import BadRequest, Context, Handler, Provider, Reply
 from lib.sandbox.faults import Faults
+from lib.sandbox.world import World
 
 log = logging.getLogger(__name__)
 PROVIDERS: tuple[Provider, ...] = (openai, anthropic)
@@ -63,6 +64,8 @@ class SandboxServer:
         page_size: int = 5,
         scale: int = 1,
         tenants: Collection[str] | None = None,
+        world: World | None = None,
+        canned: Mapping[str, Any] | None = None,
     ) -> None:
         """Start serving in a background thread.
 
@@ -73,11 +76,17 @@ class SandboxServer:
             page_size: results per page (small, so windows span several pages).
             scale: multiplies projects/workspaces, i.e. rows per day.
             tenants: if given, only these tenants' keys are accepted.
+            world: answers that change over time (lib/sandbox/world.py); None: static.
+            canned: route path → a JSON body served as the first page of every request to
+                that route, whatever its parameters (e.g. a provider's documented example);
+                a request for a later page gets the provider's empty last page.
         """
         self.faults = Faults(**dict(faults or {}))
         self.page_size = page_size
         self.scale = scale
         self.tenants = frozenset(tenants) if tenants is not None else None
+        self.world = world
+        self.canned = dict(canned or {})
         self.requests: list[str] = []
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
@@ -138,7 +147,10 @@ class SandboxServer:
             return provider.rate_limited(self.faults.state.retry_after)
         if self.faults.take("server_error"):
             return provider.server_error()
-        ctx = Context(tenant, self.page_size, self.scale, self.faults)
+        if path in self.canned:
+            later = "page" in parse_qs(query)
+            return json.dumps(provider.EMPTY_PAGE if later else self.canned[path]).encode()
+        ctx = Context(tenant, self.page_size, self.scale, self.faults, self.world)
         try:
             page = handler(parse_qs(query, keep_blank_values=True), ctx)
         except BadRequest as exc:

@@ -2,24 +2,55 @@
 
 from __future__ import annotations
 
+import decimal
+
 from sqlglot import exp
 
+from lib.schema import EMBEDDED_BIGNUMERIC
 from lib.sql_fixups._tree import Unfaithful, call, cast, done, is_float_literal, static_type
 
 
 def exact_numeric(tree: exp.Expr) -> exp.Expr:
-    """NUMERIC is DECIMAL(38,9), not DuckDB's DECIMAL(18,3); BIGNUMERIC → DECIMAL(38,18)."""
+    """NUMERIC is DECIMAL(38,9), not DuckDB's DECIMAL(18,3); BIGNUMERIC → DECIMAL(38,24).
+
+    A typed decimal literal (``NUMERIC '0.01'``) keeps its own digits (DECIMAL(2,2)): its value
+    is exact either way, and DuckDB's decimal arithmetic is exact or raises, so e.g. cents *
+    ``NUMERIC '0.01'`` stays exact instead of overflowing 38 digits.
+    """
     for dtype in tree.find_all(exp.DataType):
         kind = dtype.this
         if kind not in (exp.DataType.Type.DECIMAL, exp.DataType.Type.BIGDECIMAL):
             continue
         params = [int(p.name) for p in dtype.expressions]
+        literal = _decimal_literal(dtype)
+        if not params and literal is not None:
+            params = literal
         if not params:
-            params = [38, 9] if kind == exp.DataType.Type.DECIMAL else [38, 18]
+            params = [38, 9] if kind == exp.DataType.Type.DECIMAL else list(EMBEDDED_BIGNUMERIC)
         if params[0] > 38:
             raise Unfaithful(f"precision {params[0]} exceeds the embedded engine's 38 digits")
         dtype.replace(exp.DataType.build(f"DECIMAL({', '.join(map(str, params))})"))
     return tree
+
+
+def _decimal_literal(dtype: exp.DataType) -> list[int] | None:
+    """(precision, scale) of the string literal a DataType casts, e.g. ``NUMERIC '0.01'``."""
+    cast = dtype.parent
+    if not isinstance(cast, exp.Cast) or cast.args.get("to") is not dtype:
+        return None
+    value = cast.this
+    if not isinstance(value, exp.Literal) or not value.is_string:
+        return None
+    try:
+        number = decimal.Decimal(value.name)
+    except decimal.InvalidOperation:
+        return None
+    if not number.is_finite():
+        return None
+    exponent = int(number.as_tuple().exponent)
+    digits = len(number.as_tuple().digits)
+    scale = max(0, -exponent)
+    return [max(1, digits if exponent < 0 else digits + exponent, scale), scale]
 
 
 def _is_constant(node: exp.Expr) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +43,13 @@ class StepOutcome:
     warnings: int = 0
     failed: list[str] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
+    changes: dict[str, list[dt.date]] = field(default_factory=dict)
+    """Table (``dataset.table``) → the usage days the step's write touched (lib/changes.py)."""
+
+    @property
+    def changed_days(self) -> list[dt.date]:
+        """Every usage day any table of the step changed on, in order."""
+        return sorted({day for days in self.changes.values() for day in days})
 
     def to_metadata(self) -> dict[str, Any]:
         """Serialisable form for the step record."""
@@ -52,6 +60,7 @@ class StepOutcome:
             "warnings": self.warnings,
             "failed": self.failed,
             "details": self.details,
+            "changes": {t: [d.isoformat() for d in sorted(ds)] for t, ds in self.changes.items()},
         }
 
     @classmethod
@@ -64,4 +73,8 @@ class StepOutcome:
             warnings=int(data.get("warnings", 0)),
             failed=list(data.get("failed", [])),
             details=dict(data.get("details", {})),
+            changes={
+                table: [dt.date.fromisoformat(d) for d in days]
+                for table, days in dict(data.get("changes", {})).items()
+            },
         )

@@ -1,4 +1,12 @@
-"""Ingest step: stream a source's pages into its raw table, atomically for the run's window."""
+"""Ingest step: stream a source's pages into its raw table, atomically for the run's window.
+
+How the rows land is the destination's ``write_mode`` (``TableTarget.write_spec``): a
+snapshot source (``replace_window``: OpenAI and Anthropic answer for a day as a whole)
+replaces our rows of the window's days, line items it no longer reports included; a delta
+source (``merge``: the billing export) upserts on its keys. The outcome carries the usage days
+the write touched, which the runner records in the change log (lib/changes.py) so silver and
+gold re-derive exactly those days.
+"""
 
 from __future__ import annotations
 
@@ -9,22 +17,13 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 
 from lib.config.loader import INGESTION_FIELDS
-from lib.config.pipeline import IngestStep, TableTarget
-from lib.ports import TableRef, WriteSpec
+from lib.config.pipeline import IngestStep
+from lib.ports import TableRef, WriteResult
 from lib.schema import SchemaField
 from lib.steps.base import StepContext, StepOutcome
 
 if TYPE_CHECKING:
     from lib.config.source import RestSourceConfig
-
-
-def write_spec(target: TableTarget, run_id: str) -> WriteSpec:
-    """How a destination is written: merge on keys, overwrite, or append replacing this run."""
-    if target.write_mode == "merge":
-        return WriteSpec(mode="merge", keys=tuple(target.merge_keys))
-    if target.write_mode == "overwrite":
-        return WriteSpec(mode="overwrite")
-    return WriteSpec(mode="append", replace={"pipeline_logging_id": run_id})
 
 
 def stamp(
@@ -66,15 +65,22 @@ def run_ingest(ctx: StepContext) -> StepOutcome:
     if source.kind == "bigquery_export":
         from lib.providers.gcp_export import ingest_export
 
-        rows = ingest_export(ctx, source, table, spec)
+        result = ingest_export(ctx, source, table, spec)
     else:
-        rows = _ingest_rest(ctx, source, table, spec.fields)
-    return StepOutcome(rows=rows, tables=[str(table)])
+        result = _ingest_rest(ctx, source, table, spec.fields)
+    return outcome(table, result)
+
+
+def outcome(table: TableRef, result: WriteResult) -> StepOutcome:
+    """The step outcome of one write: rows, what it replaced or removed, the days touched."""
+    details = {"replaced": result.replaced, "removed": result.removed}
+    changes = {str(table): sorted(result.dates)}
+    return StepOutcome(rows=result.rows, tables=[str(table)], details=details, changes=changes)
 
 
 def _ingest_rest(
     ctx: StepContext, source: RestSourceConfig, table: TableRef, fields: Sequence[SchemaField]
-) -> int:
+) -> WriteResult:
     from lib.providers.rest import fetch_batches
 
     rt = ctx.runtime
@@ -83,9 +89,10 @@ def _ingest_rest(
     stamped = {f.name for f in INGESTION_FIELDS}
     payload = [f for f in fields if f.name not in stamped]
     base_url = rt.settings.base_url_overrides.get(source.provider)
+    days = ctx.event.window.days()
 
     def pages() -> Iterator[pa.RecordBatch]:
-        for day in ctx.event.window.days():
+        for day in days:
             yield from fetch_batches(
                 source,
                 day,
@@ -96,4 +103,4 @@ def _ingest_rest(
             )
 
     batches = stamp(pages(), run_id=ctx.run_id, now=rt.clock.now())
-    return rt.warehouse.write(table, batches, write_spec(step.destination, ctx.run_id))
+    return rt.warehouse.write(table, batches, step.destination.write_spec(ctx.run_id, days))

@@ -6,6 +6,7 @@ import uuid
 from typing import Any
 
 from events.models import (
+    MAX_CHANGED_DAYS,
     DqFailed,
     DqPassed,
     Event,
@@ -85,6 +86,7 @@ def completion_events(
                 next_step=nxt,
                 rows_loaded=outcome.rows,
                 tables=outcome.tables,
+                changed_days=outcome.changed_days[:MAX_CHANGED_DAYS],
             )
         ]
     if done.type == "dq":
@@ -102,6 +104,7 @@ def completion_events(
             next_step=nxt,
             rows_written=outcome.rows,
             tables=outcome.tables,
+            changed_days=outcome.changed_days[:MAX_CHANGED_DAYS],
         )
     ]
 

@@ -14,6 +14,7 @@ from typing import Any
 from events.codec import CodecError, from_cloudevent
 from events.models import Event, StepRef, StepType
 from lib import metadata
+from lib.changes import Producer, record_changes
 from lib.config.loader import Pipeline, load_pipeline
 from lib.errors import ConfigError, ConfigProblem, MalformedEvent, TerminalError
 from lib.metadata import RunTransition, StepRecord
@@ -101,8 +102,14 @@ def _run(rt: Runtime, event: Event, step_type: StepType) -> None:
         _record_step(ctx, "FAILED", started, error=str(exc))
         _fail(rt, event, ref, exc)
         return
+    if step_type != "dq":  # before COMPLETE: a redelivered step records the same set again
+        record_changes(rt.warehouse, rt.clock, _producer(ctx), outcome.changes)
     _record_step(ctx, "COMPLETE", started, outcome=outcome)
     _publish(rt, pipeline, event, outcome, record=True)
+
+
+def _producer(ctx: StepContext) -> Producer:
+    return Producer(ctx.event.tenant_id, ctx.event.pipeline_id, ctx.run_id, ctx.ref.name)
 
 
 def _pipeline_for(rt: Runtime, event: Event) -> Pipeline:

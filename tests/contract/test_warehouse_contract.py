@@ -91,14 +91,16 @@ def test_list_tables(warehouse: Warehouse, dataset: str) -> None:
 
 def test_append_streams_batches_and_counts_rows(warehouse: Warehouse, costs: TableRef) -> None:
     batches = (batch(COSTS, [cost("r1", D1, f"i{n}", "1.5")]) for n in range(3))
-    assert warehouse.write(costs, batches, WriteSpec()) == 3
-    assert warehouse.write(costs, [batch(COSTS, [cost("r1", D2, "i9", "2")])], WriteSpec()) == 1
+    assert warehouse.write(costs, batches, WriteSpec()).rows == 3
+    assert (
+        warehouse.write(costs, [batch(COSTS, [cost("r1", D2, "i9", "2")])], WriteSpec()).rows == 1
+    )
     assert [r["line_item"] for r in all_rows(warehouse, costs)] == ["i0", "i1", "i2", "i9"]
 
 
 def test_missing_nullable_columns_become_null(warehouse: Warehouse, costs: TableRef) -> None:
     rows = [{"run": "r1", "step": "ingest", "day": D1}]
-    assert warehouse.write(costs, [batch(COSTS, rows)], WriteSpec()) == 1
+    assert warehouse.write(costs, [batch(COSTS, rows)], WriteSpec()).rows == 1
     [row] = all_rows(warehouse, costs)
     assert row == {"run": "r1", "step": "ingest", "day": D1, "line_item": None, "amount": None}
 
@@ -118,7 +120,7 @@ def test_replace_scope_replaces_a_runs_own_rows(warehouse: Warehouse, costs: Tab
     warehouse.write(costs, [batch(COSTS, other)], WriteSpec())
     warehouse.write(costs, [batch(COSTS, first)], scope)
     again = [cost("r1", D1, "a", "1"), cost("r1", D1, "b", "2.5")]
-    assert warehouse.write(costs, [batch(COSTS, again)], scope) == 2
+    assert warehouse.write(costs, [batch(COSTS, again)], scope).rows == 2
     assert items(warehouse, costs) == [
         ("a", Decimal("1")),
         ("b", Decimal("2.5")),
@@ -131,7 +133,7 @@ def test_replace_range_overwrites_a_window(warehouse: Warehouse, costs: TableRef
     rows = [cost("r1", D1, "d1", "1"), cost("r1", D2, "d2", "2"), cost("r1", D3, "d3", "3")]
     warehouse.write(costs, [batch(COSTS, rows)], WriteSpec())
     window = WriteSpec(replace_range=("day", D2, D3))
-    assert warehouse.write(costs, [batch(COSTS, [cost("r2", D2, "new", "5")])], window) == 1
+    assert warehouse.write(costs, [batch(COSTS, [cost("r2", D2, "new", "5")])], window).rows == 1
     assert [r["line_item"] for r in all_rows(warehouse, costs, "day")] == ["d1", "new"]
 
 
@@ -143,7 +145,7 @@ def test_replace_scope_and_range_combine_with_and(warehouse: Warehouse, costs: T
     ]
     warehouse.write(costs, [batch(COSTS, rows)], WriteSpec())
     both = WriteSpec(replace={"run": "r1"}, replace_range=("day", D2, D3))
-    assert warehouse.write(costs, [batch(COSTS, [cost("r1", D2, "new", "5")])], both) == 1
+    assert warehouse.write(costs, [batch(COSTS, [cost("r1", D2, "new", "5")])], both).rows == 1
     assert sorted(r["line_item"] for r in all_rows(warehouse, costs, "day")) == [
         "new",
         "r1-d1",
@@ -151,18 +153,76 @@ def test_replace_scope_and_range_combine_with_and(warehouse: Warehouse, costs: T
     ]
 
 
+def test_replace_dates_swaps_a_snapshot_of_some_days(warehouse: Warehouse, costs: TableRef) -> None:
+    old = [
+        cost("r1", D1, "a", "1"),
+        cost("r1", D2, "a", "2"),
+        cost("r1", D2, "gone", "3"),
+        cost("r1", D3, "a", "4"),
+    ]
+    warehouse.write(costs, [batch(COSTS, old)], WriteSpec())
+    snapshot = WriteSpec(replace_dates=("day", (D2, D3)), keys=("day", "line_item"))
+    answer = [cost("r2", D2, "a", "2.5"), cost("r2", D3, "a", "4"), cost("r2", D3, "new", "1")]
+    result = warehouse.write(costs, [batch(COSTS, answer)], snapshot)
+    assert (result.rows, result.replaced, result.removed) == (3, 3, 1)
+    assert result.dates == {D2, D3}
+    assert sorted((r["day"], r["line_item"], r["amount"]) for r in all_rows(warehouse, costs)) == [
+        (D1, "a", Decimal("1")),
+        (D2, "a", Decimal("2.5")),
+        (D3, "a", Decimal("4")),
+        (D3, "new", Decimal("1")),
+    ]
+
+
+def test_replace_dates_combines_with_a_scope(warehouse: Warehouse, costs: TableRef) -> None:
+    rows = [cost("r1", D1, "mine", "1"), cost("r9", D1, "other", "2"), cost("r1", D2, "mine", "3")]
+    warehouse.write(costs, [batch(COSTS, rows)], WriteSpec())
+    spec = WriteSpec(replace={"run": "r1"}, replace_dates=("day", (D1,)))
+    result = warehouse.write(costs, [batch(COSTS, [cost("r1", D1, "fresh", "5")])], spec)
+    assert (result.replaced, result.dates) == (1, {D1})
+    assert sorted(r["line_item"] for r in all_rows(warehouse, costs)) == ["fresh", "mine", "other"]
+
+
+def test_replace_dates_refuses_rows_outside_its_days(warehouse: Warehouse, costs: TableRef) -> None:
+    warehouse.write(costs, [batch(COSTS, [cost("r0", D1, "keep", "1")])], WriteSpec())
+    spec = WriteSpec(replace_dates=("day", (D1,)))
+    stray = [cost("r1", D1, "a", "1"), cost("r1", D3, "stray", "2")]
+    with pytest.raises(DataError) as info:
+        warehouse.write(costs, [batch(COSTS, stray)], spec)
+    assert str(D3) in str(info.value) and "outside the days" in str(info.value)
+    assert items(warehouse, costs) == [("keep", Decimal("1"))]
+
+
+def test_replace_dates_keeps_duplicate_keys_for_dq_to_find(
+    warehouse: Warehouse, costs: TableRef
+) -> None:
+    spec = WriteSpec(replace_dates=("day", (D1,)), keys=("day", "line_item"))
+    twice = [cost("r1", D1, "a", "1"), cost("r1", D1, "a", "2")]
+    assert warehouse.write(costs, [batch(COSTS, twice)], spec).rows == 2
+    assert len(all_rows(warehouse, costs)) == 2
+
+
+def test_merge_reports_the_days_it_touched(warehouse: Warehouse, costs: TableRef) -> None:
+    merge = WriteSpec(mode="merge", keys=("line_item",), date_column="day")
+    warehouse.write(
+        costs, [batch(COSTS, [cost("r1", D1, "a", "1"), cost("r1", D2, "b", "2")])], merge
+    )
+    moved = warehouse.write(costs, [batch(COSTS, [cost("r2", D3, "a", "1")])], merge)
+    assert (moved.rows, moved.replaced, moved.dates) == (1, 1, {D1, D3})
+
+
 def test_overwrite_replaces_everything(warehouse: Warehouse, costs: TableRef) -> None:
     warehouse.write(costs, [batch(COSTS, [cost("r1", D1, "a", "1")] * 3)], WriteSpec())
     spec = WriteSpec(mode="overwrite")
-    assert warehouse.write(costs, [batch(COSTS, [cost("r2", D2, "z", "4")])], spec) == 1
+    assert warehouse.write(costs, [batch(COSTS, [cost("r2", D2, "z", "4")])], spec).rows == 1
     assert items(warehouse, costs) == [("z", Decimal("4"))]
 
 
 def test_merge_upserts_on_keys(warehouse: Warehouse, costs: TableRef) -> None:
     merge = WriteSpec(mode="merge", keys=("day", "line_item"))
     rows = [cost("r1", D1, "a", "1"), cost("r1", D1, "b", "2")]
-    assert warehouse.write(costs, [batch(COSTS, rows)], merge) == 2
-    assert warehouse.write(costs, [batch(COSTS, rows)], merge) == 2
+    assert warehouse.write(costs, [batch(COSTS, rows)], merge).rows == 2
+    assert warehouse.write(costs, [batch(COSTS, rows)], merge).rows == 2
     assert items(warehouse, costs) == [("a", Decimal("1")), ("b", Decimal("2"))]
     changed = [cost("r2", D1, "b", "2.25"), cost("r2", D1, "c", "3")]
     warehouse.write(costs, [batch(COSTS, changed)], merge)
@@ -192,7 +252,7 @@ def test_write_from_query(warehouse: Warehouse, costs: TableRef) -> None:
         f"SELECT 'r2' AS run, 'transform' AS step, day, line_item, SUM(amount) AS amount "
         f"FROM {table_sql(costs)} WHERE run = @run GROUP BY day, line_item"
     )
-    assert warehouse.write(daily, Query(sql, {"run": "r1"}), WriteSpec()) == 1
+    assert warehouse.write(daily, Query(sql, {"run": "r1"}), WriteSpec()).rows == 1
     assert items(warehouse, daily) == [("a", Decimal("5.00"))]
 
 

@@ -31,7 +31,7 @@ def test_scalar_types_and_modes() -> None:
             ("i", pa.int64()),
             ("f", pa.float64()),
             ("n", pa.decimal128(38, 9)),
-            ("bn", pa.decimal128(38, 18)),
+            ("bn", pa.decimal128(38, 24)),
             ("b", pa.bool_()),
             ("d", pa.date32()),
             ("ts", pa.timestamp("us", tz="UTC")),

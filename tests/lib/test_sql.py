@@ -64,7 +64,7 @@ GOLDEN = [
     ),
     pytest.param(
         "SELECT CAST(x AS NUMERIC), CAST(x AS BIGNUMERIC), CAST(x AS NUMERIC(10, 2)) FROM t",
-        "SELECT CAST(x AS DECIMAL(38, 9)), CAST(x AS DECIMAL(38, 18)), CAST(x AS DECIMAL(10, 2))"
+        "SELECT CAST(x AS DECIMAL(38, 9)), CAST(x AS DECIMAL(38, 24)), CAST(x AS DECIMAL(10, 2))"
         " FROM t",
         id="numeric-keeps-scale-9",
     ),

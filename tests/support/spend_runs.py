@@ -75,7 +75,7 @@ def run_everything(platform: Platform, span: Window, tenants: Sequence[str]) -> 
     """Every provider pipeline, drained, then every gold pipeline; returns the run ids."""
     _activate(platform)
     pipelines = [p for p in demo_pipelines(CONFIGS) if p.tenant_id in tenants]
-    prepare_sources(platform.rt, pipelines, span)
+    prepare_sources(platform.rt, pipelines, span, as_of=None)  # every late row has landed
     providers, gold = split_gold(pipelines)
     runs = []
     for group in (providers, gold):
@@ -165,7 +165,7 @@ def expected_anthropic(base_url: str, tenant: str, day: dt.date) -> Decimal:
 
 def expected_gcp(tenant: str, day: dt.date) -> Decimal:
     """Google Cloud's net cost (cost + credits) of ``day`` from the export fixture's rows."""
-    from lib.providers.gcp_export_fixture import export_rows
+    from lib.sandbox.gcp_export import export_rows
 
     total = Decimal(0)
     for row in export_rows(tenant, day):

@@ -1,24 +1,20 @@
 -- Anthropic cost report → FOCUS 1.2 rows, one per day, workspace and cost item (BigQuery SQL).
--- Raw tables merge per delivery (a re-run restamps the rows it sees): each day uses the newest
--- delivery only. Amounts are cents (decimal strings): BilledCost = amount_cents × 0.01.
+-- Raw holds Anthropic's newest answer for each day (snapshot sources replace a day's rows), so
+-- every raw row of a day counts. Amounts are cents (decimal strings): BilledCost is
+-- amount_cents × 0.01, exact (BIGNUMERIC; a NUMERIC literal keeps the product exact).
+-- @dates: the usage days this run re-derives (its window plus every day raw changed).
 -- Tokens come from the Messages usage of the same day, workspace, model, tier and context
 -- window; web-search rows take the day's web-search requests of the workspace.
 -- Mapping: docs/focus_mapping.md#anthropic
 WITH costs AS (
   SELECT *
   FROM raw_anthropic.cost_report
-  WHERE DATE(bucket_starting_at) BETWEEN @window_start AND @window_end
-  QUALIFY DENSE_RANK() OVER (
-    PARTITION BY bucket_starting_at ORDER BY ingestion_timestamp DESC, pipeline_logging_id DESC
-  ) = 1
+  WHERE DATE(bucket_starting_at) IN UNNEST(@dates)
 ),
 usage_rows AS (
   SELECT *
   FROM raw_anthropic.usage_messages
-  WHERE DATE(bucket_starting_at) BETWEEN @window_start AND @window_end
-  QUALIFY DENSE_RANK() OVER (
-    PARTITION BY bucket_starting_at ORDER BY ingestion_timestamp DESC, pipeline_logging_id DESC
-  ) = 1
+  WHERE DATE(bucket_starting_at) IN UNNEST(@dates)
 ),
 tokens AS (
   SELECT
@@ -47,7 +43,7 @@ joined AS (
   SELECT
     c.*,
     DATE(c.bucket_starting_at) AS charge_date,
-    CAST(c.amount_cents * NUMERIC '0.01' AS NUMERIC) AS cost,
+    CAST(c.amount_cents * NUMERIC '0.01' AS BIGNUMERIC) AS cost,
     CAST(
       CASE
         WHEN c.cost_type = 'web_search' THEN s.requests

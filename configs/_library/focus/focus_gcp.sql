@@ -1,8 +1,9 @@
 -- Google Cloud billing export → FOCUS 1.2 rows, one per export row (BigQuery SQL).
 -- BilledCost = cost + SUM(credits.amount); ChargeCategory from cost_type; a reversal (a
 -- regular row with negative cost) and the rows exported with it for the same usage hour,
--- SKU and project are ChargeClass = Correction. The step's lookback_days re-derives recent
--- days, so rows that landed late or corrections replace the earlier silver rows.
+-- SKU and project are ChargeClass = Correction. @dates are the usage days this run re-derives:
+-- its window plus every day whose export rows changed since silver last ran (late rows and
+-- corrections weeks later included), so every such day is rebuilt from all of its raw rows.
 -- Mapping: docs/focus_mapping.md#google-cloud
 WITH export_rows AS (
   SELECT
@@ -15,7 +16,7 @@ WITH export_rows AS (
       ELSE 'Adjustment'
     END AS charge_category
   FROM raw_gcp.billing_export
-  WHERE DATE(usage_start_time) BETWEEN @window_start AND @window_end
+  WHERE DATE(usage_start_time) IN UNNEST(@dates)
 ),
 classified AS (
   SELECT
@@ -77,10 +78,10 @@ mapped AS (
   FROM classified
 )
 SELECT
-  CAST(net_cost AS NUMERIC) AS BilledCost,
-  CAST(net_cost AS NUMERIC) AS EffectiveCost,
-  CAST(IFNULL(cost_at_list, cost) AS NUMERIC) AS ListCost,
-  CAST(cost AS NUMERIC) AS ContractedCost,
+  CAST(net_cost AS BIGNUMERIC) AS BilledCost,
+  CAST(net_cost AS BIGNUMERIC) AS EffectiveCost,
+  CAST(IFNULL(cost_at_list, cost) AS BIGNUMERIC) AS ListCost,
+  CAST(cost AS BIGNUMERIC) AS ContractedCost,
   currency AS BillingCurrency,
   TIMESTAMP(PARSE_DATE('%Y%m', invoice.month)) AS BillingPeriodStart,
   TIMESTAMP(DATE_ADD(PARSE_DATE('%Y%m', invoice.month), INTERVAL 1 MONTH)) AS BillingPeriodEnd,

@@ -1,6 +1,8 @@
 -- OpenAI costs → FOCUS 1.2 rows, one per day, project and line item (BigQuery SQL).
--- Tokens come from the completions usage of the same day, project and model; the line
--- item's kind ("input", "cached input", "output") picks the token count.
+-- Raw holds OpenAI's newest answer for each day (snapshot sources replace a day's rows). Tokens
+-- come from the completions usage of the same day, project and model; the line item's kind
+-- ("input", "cached input", "output") picks the token count. Money stays the exact decimal of
+-- the JSON number (BIGNUMERIC). @dates: the usage days this run re-derives.
 -- Mapping: docs/focus_mapping.md#openai
 WITH costs AS (
   SELECT
@@ -12,10 +14,10 @@ WITH costs AS (
     line_item,
     REGEXP_EXTRACT(line_item, r'^([^,]+),') AS model,
     REGEXP_EXTRACT(line_item, r',\s*(.+)$') AS usage_kind,
-    CAST(amount_value AS NUMERIC) AS cost,
+    CAST(amount_value AS BIGNUMERIC) AS cost,
     UPPER(amount_currency) AS currency
   FROM raw_openai.costs
-  WHERE DATE(bucket_start_time) BETWEEN @window_start AND @window_end
+  WHERE DATE(bucket_start_time) IN UNNEST(@dates)
 ),
 usage AS (
   SELECT
@@ -26,7 +28,7 @@ usage AS (
     SUM(IFNULL(input_cached_tokens, 0)) AS cached_tokens,
     SUM(output_tokens) AS output_tokens
   FROM raw_openai.usage_completions
-  WHERE DATE(bucket_start_time) BETWEEN @window_start AND @window_end
+  WHERE DATE(bucket_start_time) IN UNNEST(@dates)
   GROUP BY charge_date, project_id, model
 ),
 joined AS (

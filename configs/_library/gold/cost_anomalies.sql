@@ -3,6 +3,8 @@
 -- day (the day itself excluded). A day is an anomaly when it has at least 5 baseline days,
 -- |z| = |spend - mean| / stddev >= 3 AND spend/mean >= 1.5 (spike) or <= 0.5 (drop). Both
 -- conditions: z alone fires on very steady series, the ratio alone on very small ones.
+-- @dates: the days scored this run; the step's trailing_days (14) re-scores the 14 days after
+-- any day whose spend changed, since that day is in their baselines.
 WITH daily AS (
   SELECT
     x_provider AS provider,
@@ -28,7 +30,7 @@ baseline AS (
     AND past.billing_currency = cur.billing_currency
     AND past.charge_date BETWEEN DATE_SUB(cur.charge_date, INTERVAL 14 DAY)
       AND DATE_SUB(cur.charge_date, INTERVAL 1 DAY)
-  WHERE cur.charge_date BETWEEN @window_start AND @window_end
+  WHERE cur.charge_date IN UNNEST(@dates)
   GROUP BY cur.provider, cur.billing_currency, cur.charge_date, cur.spend
 ),
 scored AS (

@@ -1,4 +1,6 @@
 -- Daily spend by provider, service, model and sub-account from FOCUS silver (BigQuery SQL).
+-- @dates: the days this run re-derives — its window plus every day silver changed on since
+-- gold last ran, so late rows and corrections reach gold whatever their delay.
 SELECT
   x_charge_date AS charge_date,
   x_provider AS provider,
@@ -15,7 +17,7 @@ SELECT
   @run_id AS pipeline_logging_id,
   @now AS computed_at
 FROM silver_cost.focus_daily
-WHERE x_charge_date BETWEEN @window_start AND @window_end
+WHERE x_charge_date IN UNNEST(@dates)
 GROUP BY
   charge_date, provider, service_name, service_category, model, sub_account_id,
   sub_account_name, billing_currency

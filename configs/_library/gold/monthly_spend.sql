@@ -1,5 +1,7 @@
--- Monthly spend by provider and service over all of silver (the table is rewritten each run,
--- so a month's total always includes late rows and corrections) (BigQuery SQL).
+-- Monthly spend by provider and service over all of silver (BigQuery SQL). The table is
+-- rewritten each run from the whole silver table, and silver re-derives every day whose raw
+-- rows changed however late they landed, so a month's total includes late rows and
+-- corrections (checked every simulated day by `convergence simulate`).
 SELECT
   DATE_TRUNC(x_charge_date, MONTH) AS month,
   x_provider AS provider,

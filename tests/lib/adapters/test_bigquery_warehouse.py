@@ -61,6 +61,9 @@ class FakeJob:
         return [bigquery.Row(tuple(r.values()), {k: i for i, k in enumerate(r)}) for r in self.rows]
 
 
+MEASURE = "SELECT (SELECT COUNT(*) FROM `proj`"
+
+
 class FakeClient:
     """Records every request; tables live in a dict; queries answered by ``answer``."""
 
@@ -69,6 +72,7 @@ class FakeClient:
         self.calls: list[tuple[str, Any]] = []
         self.loads: list[tuple[str, bytes, bigquery.LoadJobConfig]] = []
         self.queries: list[tuple[str, list[Any], dict[str, Any]]] = []
+        self.measures: list[tuple[str, list[Any]]] = []
         self.dataset_location = "EU"
         self.fail: dict[str, Exception] = {}
 
@@ -115,6 +119,9 @@ class FakeClient:
         return FakeJob(error=self.fail.get("load"))
 
     def query(self, sql: str, job_config: Any = None, **kw: Any) -> FakeJob:
+        if sql.startswith(MEASURE):  # what a write is about to do (its WriteResult)
+            self.measures.append((sql, list(job_config.query_parameters)))
+            return FakeJob([{"replaced": 0, "removed": 0, "dates": []}])
         self.queries.append((sql, list(job_config.query_parameters), kw))
         if sql.startswith(("MERGE", "INSERT")) and "statement" in self.fail:
             return FakeJob(error=self.fail["statement"])
@@ -162,6 +169,20 @@ def test_dataset_gets_location_and_merged_labels(warehouse, client):
     assert dataset.project == PROJECT and dataset.dataset_id == "acme_raw_openai"
     assert dataset.location == "EU"
     assert dataset.labels == {"app": "convergence", "tenant": "acme"}
+
+
+def test_dataset_has_no_cmek_unless_a_key_is_configured(warehouse, client):
+    warehouse.ensure_dataset("acme_raw_openai")
+    (_, dataset), = client.calls  # fmt: skip
+    assert dataset.default_encryption_configuration is None
+
+
+def test_dataset_defaults_to_the_configured_cmek_key(client):
+    key = "projects/p/locations/europe-west1/keyRings/r/cryptoKeys/k"
+    wh = BigQueryWarehouse(client, project=PROJECT, location="EU", kms_key_name=key)  # type: ignore[arg-type]
+    wh.ensure_dataset("acme_raw_openai")
+    (_, dataset), = client.calls  # fmt: skip
+    assert dataset.default_encryption_configuration.kms_key_name == key
 
 
 def test_dataset_in_another_location_is_a_terminal_error(warehouse, client):
@@ -253,7 +274,7 @@ def test_list_tables_hides_staging_and_tolerates_a_missing_dataset(warehouse, cl
 
 def test_append_loads_parquet_into_staging_then_one_insert(warehouse, client):
     warehouse.ensure_table(REF, SPEC)
-    assert warehouse.write(REF, [batch([row()]), batch([row(model="o1")])], WriteSpec()) == 2
+    assert warehouse.write(REF, [batch([row()]), batch([row(model="o1")])], WriteSpec()).rows == 2
     (dest, payload, config), = client.loads  # fmt: skip
     assert dest.startswith(f"{PROJECT}.{REF.dataset}._convergence_staging_costs_")
     assert config.source_format == "PARQUET"
@@ -287,14 +308,14 @@ def test_replace_scope_is_one_merge_with_typed_parameters(warehouse, client):
 
 def test_replace_with_no_rows_still_deletes_the_scope(warehouse, client):
     warehouse.ensure_table(REF, SPEC)
-    assert warehouse.write(REF, [], WriteSpec(replace={"run": "r1"})) == 0
+    assert warehouse.write(REF, [], WriteSpec(replace={"run": "r1"})).rows == 0
     assert client.loads == []
     assert "NOT MATCHED BY SOURCE AND (T.`run` = @replace_0)" in statements(client)[0]
 
 
 def test_empty_plain_append_sends_nothing(warehouse, client):
     warehouse.ensure_table(REF, SPEC)
-    assert warehouse.write(REF, [], WriteSpec()) == 0
+    assert warehouse.write(REF, [], WriteSpec()).rows == 0
     assert client.queries == []
 
 
@@ -363,7 +384,7 @@ def test_write_from_query_materialises_it_with_its_parameters(warehouse, client)
     )
     client.get_table = lambda ref, **kw: client.tables.get(ref, staging_table)
     query = Query("SELECT run FROM acme_raw_openai.src WHERE run = @run", {"run": "r1"})
-    assert warehouse.write(REF, query, WriteSpec()) == 2
+    assert warehouse.write(REF, query, WriteSpec()).rows == 2
     (create, params, _), _, (insert, _, _) = client.queries
     assert create.startswith("CREATE TABLE `proj`.`acme_raw_openai`.`_convergence_staging_costs_")
     assert create.endswith("AS\nSELECT run FROM acme_raw_openai.src WHERE run = @run")

@@ -90,7 +90,7 @@ def test_query_write_moves_no_rows_through_python(
     copy = TableRef(REF.dataset, "copy")
     wh.ensure_table(copy, SPEC)
     source = Query(f"SELECT k, v * 2 AS v FROM {table_sql(REF)} WHERE k = @k", {"k": "b"})
-    assert wh.write(copy, source, WriteSpec()) == 1
+    assert wh.write(copy, source, WriteSpec()).rows == 1
     assert not any("_convergence_batch" in s for s in statements)
     assert any(
         s.startswith('INSERT INTO "_convergence_stage" BY NAME SELECT * FROM (SELECT k, v * 2')
@@ -109,7 +109,7 @@ def test_batches_are_staged_one_by_one_then_applied_in_one_transaction(
     assert begin > statements.index(staged[-1])
     applied = statements[begin:commit]
     assert any(
-        s.startswith('DELETE FROM "raw_test"."t" WHERE "k" IS NOT DISTINCT') for s in applied
+        s.startswith('DELETE FROM "raw_test"."t" AS t WHERE t."k" IS NOT DISTINCT') for s in applied
     )
     assert any(s.startswith('INSERT INTO "raw_test"."t" BY NAME') for s in applied)
 

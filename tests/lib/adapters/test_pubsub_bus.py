@@ -76,6 +76,7 @@ def test_push_subscription_request_carries_the_topology_policy():
         "max_delivery_attempts": defaults.max_delivery_attempts,
     }
     assert request["retry_policy"]["maximum_backoff"].seconds == defaults.max_backoff_seconds
+    assert request["expiration_policy"] == {}  # never expires (Pub/Sub's default is 31 days)
     assert request["push_config"] == {
         "push_endpoint": "https://dq.run.app/",
         "oidc_token": {"service_account_email": "push@proj.iam", "audience": "https://dq.run.app/"},
@@ -149,6 +150,15 @@ def test_topology_is_created_once_and_reported_as_existing_after(emulator):
         request={"subscription": f"projects/{project}/subscriptions/dq-on-run-requested"}
     )
     assert pull_sub.push_config.push_endpoint == ""
+    hold = subscriber.get_subscription(
+        request={"subscription": f"projects/{project}/subscriptions/run-requested-dead-letter-hold"}
+    )
+    assert hold.ack_deadline_seconds == TOPOLOGY.defaults.hold_ack_deadline_seconds
+    # Never expire, as Terraform's `expiration_policy { ttl = "" }`: a policy without ttl.
+    # Without one Pub/Sub would apply its default 31 days (the emulator then returns none).
+    for sub in (push, pull_sub, hold):
+        assert type(sub).pb(sub).HasField("expiration_policy"), sub.name
+        assert sub.expiration_policy.ttl.total_seconds() == 0, sub.name
 
 
 @pytest.mark.integration

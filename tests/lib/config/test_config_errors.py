@@ -60,25 +60,29 @@ def test_misspelled_top_level_key_suggests_the_right_one(tree):
 def test_missing_steps_says_to_add_them(tree):
     edit_yaml(pipeline_file(tree), lambda d: d.pop("steps"))
     p = one_problem(tree)
-    assert p.field == "steps" and p.hint == "add 'steps:' here"
+    assert p.field == "steps" and p.hint == "add `steps:` here"
 
 
 def test_unknown_step_type_lists_valid_types(tree):
     edit_yaml(pipeline_file(tree), lambda d: d["steps"][1].update(type="load"))
     p = one_problem(tree)
-    assert p.field == "steps[1]"
+    assert p.field == "steps[1].type" and p.message == "unknown type 'load'"
     assert "'ingest'" in p.hint and "'transform'" in p.hint
 
 
 def test_nested_unknown_key_lists_allowed_keys(tree):
     edit_yaml(pipeline_file(tree), lambda d: d["steps"][0]["destination"].update(mergekeys=["a"]))
     p = one_problem(tree)
-    assert p.field == "steps[0].ingest.destination.mergekeys"
+    assert p.field == "steps[0].destination.mergekeys"
     assert "merge_keys" in p.hint
 
 
 def test_merge_without_keys_explains_what_keys_are(tree):
-    edit_yaml(pipeline_file(tree), lambda d: d["steps"][0]["destination"].pop("merge_keys"))
+    def merge_without_keys(d):
+        d["steps"][0]["destination"]["write_mode"] = "merge"
+        d["steps"][0]["destination"].pop("merge_keys")
+
+    edit_yaml(pipeline_file(tree), merge_without_keys)
     p = one_problem(tree)
     assert "steps[0]" in p.field and "merge_keys" in p.message
 
@@ -98,7 +102,7 @@ def test_path_escaping_the_pipeline_folder_is_refused(tree):
         pipeline_file(tree), lambda d: d["steps"][0].update(source="../../../../../etc/passwd")
     )
     p = one_problem(tree)
-    assert p.field == "steps[0].ingest.source" and "without '..'" in p.message
+    assert p.field == "steps[0].source" and "without '..'" in p.message
 
 
 def test_missing_referenced_file_names_it(tree):
@@ -211,7 +215,7 @@ def test_unsafe_tenant_ids_never_reach_the_filesystem(tree, tenant):
 def test_library_paths_cannot_escape_the_library(tree):
     edit_yaml(pipeline_file(tree), lambda d: d["steps"][4].update(sql="@library/../acme/x.sql"))
     p = one_problem(tree)
-    assert p.field == "steps[4].transform.sql" and "without '..'" in p.message
+    assert p.field == "steps[4].sql" and "without '..'" in p.message
 
 
 def test_missing_library_file_names_the_library(tree):

@@ -274,13 +274,13 @@ def test_duplicate_names_are_refused(tmp_path):
 @pytest.mark.parametrize(
     ("text", "field", "message"),
     [
-        ("- just a list\n", "(root)", "expected a mapping with `expectations:`"),
+        ("- just a list\n", "(root)", "expected a mapping (key: value lines) at the top"),
         ("expectations: [\n", "line 2, column 1", "invalid YAML"),
         ("expectations: []\n", "expectations", "list at least one expectation"),
         (
             "expectations:\n  - kwargs: {column: a}\n",
             "expectations[0].expectation_type",
-            "Field required",
+            "missing `expectation_type`",
         ),
     ],
 )

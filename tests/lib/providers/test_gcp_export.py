@@ -27,7 +27,7 @@ from lib.clock import FixedClock
 from lib.config.loader import load_pipeline
 from lib.config.source import load_source
 from lib.errors import ConfigError
-from lib.ports import Query, TableRef, WriteSpec
+from lib.ports import Query, TableRef, WriteResult, WriteSpec
 from lib.providers import gcp_export
 from lib.providers.gcp_export import (
     ROW_KEY,
@@ -37,7 +37,7 @@ from lib.providers.gcp_export import (
     ingest_query,
     output_columns,
 )
-from lib.providers.gcp_export_fixture import (
+from lib.sandbox.gcp_export import (
     EXPORT_FIELDS,
     billing_account_id,
     export_rows,
@@ -81,7 +81,7 @@ class RecordingWarehouse:
             raise AssertionError(f"rows travelled through Python: Arrow write to {table}")
         self.writes.append((table, source, spec))
         if getattr(self, "SUPPORTS_WILDCARD_TABLES", False):
-            return 0  # DuckDB cannot run a wildcard table; the query is asserted instead
+            return WriteResult(rows=0)  # DuckDB cannot run a wildcard table; query asserted
         return self.inner.write(table, source, spec)
 
     def list_tables(self, dataset):
@@ -142,15 +142,19 @@ def d(value: float | None) -> Decimal:
     return Decimal(repr(value)) if value is not None else Decimal(0)
 
 
-def expected(tenant, window, lookback, exported=EXPORTED, account=None, as_of=None):
-    """The generator's rows a run of ``window`` must hold: usage OR export time in range."""
-    low = dt.datetime.combine(window.start - dt.timedelta(days=lookback), dt.time(), dt.UTC)
+def expected(tenant, window, exported=EXPORTED, account=None, as_of=None, read_from=None):
+    """The generator's rows a run of ``window`` reads: usage in the window, or exported since
+    ``read_from`` (the window's start on an empty raw table)."""
+    low = dt.datetime.combine(window.start, dt.time(), dt.UTC)
     high = dt.datetime.combine(window.end + dt.timedelta(days=1), dt.time(), dt.UTC)
+    read_from = read_from or low
     rows = [r for day in exported.days() for r in export_rows(tenant, day, account)]
     rows = [r for r in rows if as_of is None or r["export_time"] <= as_of]
-    return [
-        r for r in rows if low <= r["usage_start_time"] < high or low <= r["export_time"] < high
-    ]
+    return [r for r in rows if low <= r["usage_start_time"] < high or r["export_time"] >= read_from]
+
+
+def identity(row) -> str:
+    return json.dumps(row, default=str, sort_keys=True)
 
 
 def money(rows) -> tuple[Decimal, Decimal]:
@@ -230,7 +234,7 @@ def test_run_ingests_exactly_the_generators_rows_for_its_window(env):
 
     rows = ingest(rt, wh, window)
 
-    want = expected("acme", window, 3) + expected("acme", window, 3, account=other)
+    want = expected("acme", window) + expected("acme", window, account=other)
     cost, credits = money(want)
     got = raw_totals(wh)
     assert rows == got["n"] == len(want) > 100
@@ -260,15 +264,25 @@ def test_late_rows_for_a_loaded_day_are_merged_without_duplicates(env):
     window = Window(start=DAY, end=DAY)
     as_of = dt.datetime.combine(DAY + dt.timedelta(days=1), dt.time(23), dt.UTC)
     write_export(wh, "acme", source(), EXPORTED, as_of=as_of)
-    early = expected("acme", window, 3, as_of=as_of)
+    early = expected("acme", window, as_of=as_of)
     assert ingest(rt, wh, window) == len(early)
     keys_before = {r[ROW_KEY] for r in raw_rows(wh)}
 
     write_export(wh, "acme", source(), EXPORTED)  # the late rows land
+    newest = max(r["export_time"] for r in early)
+    read_from = min(
+        dt.datetime.combine(DAY, dt.time(), dt.UTC), newest - dt.timedelta(days=1)
+    )  # the source's overlap_days: 1 before the newest row already loaded
     ingest(rt, wh, window, "run-gcp-0002")
 
-    full = expected("acme", window, 3)
+    later = expected("acme", window, read_from=read_from)
+    full = list({identity(r): r for r in early + later}.values())
     assert len(full) > len(early)
+    assert {
+        identity(r)
+        for r in expected("acme", Window(start=DAY, end=DAY), read_from=as_of)
+        if r["usage_start_time"].date() == DAY
+    } <= {identity(r) for r in full}
     got = raw_totals(wh)
     assert got["n"] == len(full)
     assert (got["cost"], got["credits"]) == money(full)
@@ -276,7 +290,33 @@ def test_late_rows_for_a_loaded_day_are_merged_without_duplicates(env):
     assert len(keys_after) == len(set(keys_after)) and keys_before < set(keys_after)
 
 
-def test_a_daily_run_picks_up_late_rows_by_export_time_even_without_lookback(env):
+def test_rows_exported_while_runs_were_missed_are_read_by_the_next_run(env):
+    rt, wh, _, _ = env
+    first = Window(start=DAY, end=DAY)
+    as_of = dt.datetime.combine(DAY + dt.timedelta(days=1), dt.time(6), dt.UTC)
+    write_export(wh, "acme", source(), EXPORTED, as_of=as_of)
+    ingest(rt, wh, first)
+    write_export(wh, "acme", source(), EXPORTED)  # ten days of exports, no run in between
+    later = DAY + dt.timedelta(days=5)
+    ingest(rt, wh, Window(start=later, end=later), "run-gcp-0002")
+    exported = [r for day in EXPORTED.days() for r in export_rows("acme", day)]
+    landed_since = [r for r in exported if r["export_time"] > as_of]
+    assert landed_since, "the fixture exports rows after the first run"
+    loaded = {(r["usage_start_time"], r["export_time"], r["cost"]) for r in raw_rows(wh)}
+    missing = [
+        r
+        for r in landed_since
+        if (
+            r["usage_start_time"],
+            r["export_time"],
+            Decimal(repr(r["cost"])).quantize(Decimal("1e-9")),
+        )
+        not in loaded
+    ]
+    assert missing == []
+
+
+def test_a_daily_run_picks_up_late_rows_by_export_time_even_without_overlap(env):
     rt, wh, _, _ = env
     write_export(wh, "acme", source(), EXPORTED)
     late = [r for r in export_rows("acme", DAY) if r["export_time"].date() - DAY >= dt.timedelta(2)]
@@ -285,8 +325,8 @@ def test_a_daily_run_picks_up_late_rows_by_export_time_even_without_lookback(env
     spec = ctx.pipeline.table_spec(ctx.step.destination, "steps[0].destination", ingestion=True)
     wh.ensure_dataset(RAW.dataset)
     wh.ensure_table(RAW, spec)
-    no_lookback = source().model_copy(update={"lookback_days": 0})
-    ingest_export(ctx, no_lookback, RAW, spec)
+    no_overlap = source().model_copy(update={"overlap_days": 0})
+    ingest_export(ctx, no_overlap, RAW, spec)
     loaded = {(r["usage_start_time"], r["export_time"]) for r in raw_rows(wh)}
     for row in late:
         if row["export_time"].date() == export_day:
@@ -298,7 +338,7 @@ def test_corrections_stay_separate_negating_rows(env):
     write_export(wh, "acme", source(), EXPORTED)
     ingest(rt, wh, Window(start=DAY, end=DAY + dt.timedelta(days=2)))
     rows = raw_rows(wh)
-    scan_start = dt.datetime.combine(DAY - dt.timedelta(days=3), dt.time(), dt.UTC)
+    scan_start = dt.datetime.combine(DAY, dt.time(), dt.UTC)
     negated = [
         r
         for r in rows
@@ -355,7 +395,8 @@ def test_gcp_ingest_moves_no_rows_through_python(env):
 
     assert rows > 0
     [(_, query, spec)] = [w for w in wh.writes if w[0] == RAW]
-    assert isinstance(query, Query) and spec == WriteSpec(mode="merge", keys=(ROW_KEY,))
+    assert isinstance(query, Query)
+    assert spec == WriteSpec(mode="merge", keys=(ROW_KEY,), date_column="usage_start_time")
     source_sql = table_sql(export, "duckdb")
     inserts = [s for s in statements if s.lstrip().upper().startswith(("INSERT", "MERGE"))]
     assert any(" SELECT " in s and source_sql in s for s in inserts), inserts
@@ -371,6 +412,8 @@ def test_wildcard_engines_read_one_wildcard_table_and_list_nothing(env):
     ctx = context(rt, Window(start=DAY, end=DAY))
     spec = ctx.pipeline.table_spec(ctx.step.destination, "steps[0].destination", ingestion=True)
     billing = source().model_copy(update={"project": "acme-billing"})
+    wh.ensure_dataset(RAW.dataset)
+    wh.ensure_table(RAW, spec)
 
     ingest_export(ctx, billing, RAW, spec)
 
@@ -378,16 +421,16 @@ def test_wildcard_engines_read_one_wildcard_table_and_list_nothing(env):
     assert wh.listed == []
     assert "FROM `acme-billing.billing_export.gcp_billing_export_v1_*`" in query.sql
     assert sqlglot.parse_one(query.sql, read="bigquery") is not None
-    assert query.params["scan_start"] == dt.datetime(2026, 11, 10, tzinfo=dt.UTC)
-    assert query.params["scan_end"] == dt.datetime(2026, 11, 14, tzinfo=dt.UTC)
+    assert query.params["window_start"] == dt.datetime(2026, 11, 13, tzinfo=dt.UTC)
+    assert query.params["window_end"] == dt.datetime(2026, 11, 14, tzinfo=dt.UTC)
+    assert query.params["scan_from"] == dt.datetime(2026, 11, 13, tzinfo=dt.UTC)
 
 
 def test_union_of_tables_is_the_portable_reading():
     location = ExportLocation(None, "acme_billing_export", "gcp_billing_export_v1_")
     tree = export_source(location, ["gcp_billing_export_v1_A", "gcp_billing_export_v1_B"])
-    query = ingest_query(
-        tree, window=Window(start=DAY, end=DAY), lookback_days=0, run_id="run-x0000000", now=NOW
-    )
+    window = Window(start=DAY, end=DAY)
+    query = ingest_query(tree, window=window, read_from=NOW, run_id="run-x0000000", now=NOW)
     parsed = sqlglot.parse_one(query.sql, read="bigquery")
     tables = {t.name for t in parsed.find_all(sqlglot.exp.Table)}
     assert {"gcp_billing_export_v1_A", "gcp_billing_export_v1_B"} <= tables
@@ -448,7 +491,7 @@ def test_pipeline_runs_complete_for_both_tenants_through_the_bus(tmp_path):
             status = metadata.run_status(rt.warehouse, tenant, event.pipeline_logging_id)
             assert status["status"] == "COMPLETE", status
             raw = TableRef(f"{tenant}_raw_gcp", "billing_export")
-            assert raw_totals(rt.warehouse, raw)["n"] == len(expected(tenant, window, 3))
+            assert raw_totals(rt.warehouse, raw)["n"] == len(expected(tenant, window))
             dq = rt.warehouse.query(
                 "SELECT COUNT(*) AS n, COUNTIF(success) AS ok FROM "
                 f"{table_sql(metadata.metadata_table(tenant, 'dq_results'))}"

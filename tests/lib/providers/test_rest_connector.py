@@ -192,7 +192,7 @@ def test_openai_float_amounts_are_exact_decimals_of_the_json_text():
         )
     )
     batches = run(pages)
-    assert batches[0].schema.field("amount_value").type == pa.decimal128(38, 30)
+    assert batches[0].schema.field("amount_value").type == pa.decimal128(38, 24)
     values = [r["amount_value"] for r in rows(batches)]
     assert values == [
         Decimal("0.30000000000000004"),
@@ -296,9 +296,14 @@ def test_anthropic_cents_strings_stay_exact_and_api_key_header_is_sent():
     assert request.url.params.get_list("group_by[]") == ["workspace_id", "description"]
 
 
-def test_anthropic_cents_with_more_places_than_numeric_fail_instead_of_rounding():
-    with pytest.raises(DataError, match="10 decimal places"):
-        run(Pages(ANTHROPIC_PAGE % "0.0000000001"), name="anthropic_cost_report")
+def test_anthropic_cents_with_more_places_than_the_column_fail_instead_of_rounding():
+    with pytest.raises(DataError, match="23 decimal places"):
+        run(Pages(ANTHROPIC_PAGE % "0.00000000000000000000001"), name="anthropic_cost_report")
+
+
+def test_anthropic_cents_with_many_places_stay_exact():
+    (batch,) = run(Pages(ANTHROPIC_PAGE % "0.1234567890123456789012"), name="anthropic_cost_report")
+    assert batch.column("amount_cents").to_pylist()[-1] == Decimal("0.1234567890123456789012")
 
 
 @pytest.mark.parametrize(

@@ -112,7 +112,7 @@ def test_bigquery_export_source_defaults(tmp_path):
     loaded = load_source(path)
     assert isinstance(loaded, BigQueryExportSourceConfig)
     assert loaded.table_prefix == "gcp_billing_export_v1_"
-    assert loaded.lookback_days == 3
+    assert loaded.overlap_days == 1
 
 
 def test_column_shorthand_and_object_forms_are_equivalent():

@@ -38,6 +38,7 @@ from lib.schema import SchemaField, TableSpec
 
 __all__ = [
     "EXPORT_FIELDS",
+    "append_rows",
     "billing_account_id",
     "export_rows",
     "export_table",
@@ -370,6 +371,15 @@ def _batches(rows: list[Row], size: int = 1000) -> Iterator[pa.RecordBatch]:
         yield pa.RecordBatch.from_pylist(rows[start : start + size], schema=schema)
 
 
+def append_rows(warehouse: Warehouse, table: TableRef, rows: list[Row]) -> int:
+    """Append export rows to ``table`` (created if missing), as Google's exporter does."""
+    warehouse.ensure_dataset(table.dataset)
+    warehouse.ensure_table(table, TableSpec(fields=EXPORT_FIELDS, description="fixture export"))
+    if not rows:
+        return 0
+    return warehouse.write(table, _batches(rows), WriteSpec()).rows
+
+
 def write_export(
     warehouse: Warehouse,
     tenant_id: str,
@@ -409,4 +419,4 @@ def write_export(
     start = _ts(window.start, 0)
     end = _ts(window.end, 24) - dt.timedelta(microseconds=1)
     spec = WriteSpec(mode="append", replace_range=("usage_start_time", start, end))
-    return warehouse.write(table, _batches(rows), spec)
+    return warehouse.write(table, _batches(rows), spec).rows

@@ -1,0 +1,570 @@
+"""``convergence simulate``: weeks of daily operation in seconds, checked against the truth.
+
+The acceptance test of day-2 truth (DESIGN.md §10). A fixed clock advances day by day; the
+provider sandboxes answer as real providers do over time (:mod:`lib.sandbox.world`:
+preliminary answers that settle, line items that disappear, sub-cent amounts, documented
+nulls) and the Google billing export fills up as Google's does (rows hours to weeks late,
+corrections and credits weeks after the usage). Every pipeline with a ``schedule:`` fires at
+its cron times through the same trigger message Cloud Scheduler publishes, and the in-process
+bus delivers everything to the real handlers, on the embedded warehouse.
+
+After every simulated day the simulator checks, against a truth computed independently of the
+pipelines (straight from what the providers served):
+
+* **gold equals the truth**, exactly, for every day and provider (``daily_spend``) and month
+  (``monthly_spend``) — exact decimals, stricter than "to the cent";
+* **silver equals raw's newest answer** (row count and BilledCost per day and provider);
+* **no duplicates** in raw (each destination's keys) or silver (``x_source_row_key``);
+* **every run completed**.
+
+It prints one line per day and stops at the first violation, naming the day, table, key and
+both values (:class:`Violation`). The same seed gives the same output, byte for byte.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import json
+import shutil
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TextIO
+
+from lib import metadata
+from lib.clock import FixedClock
+from lib.config.loader import Pipeline, load_pipeline_file, pipeline_files, tenants
+from lib.config.pipeline import IngestStep
+from lib.config.source import BigQueryExportSourceConfig, RestSourceConfig, load_source
+from lib.ports import TableRef
+from lib.sql import table_sql
+from lib.wiring import Runtime
+
+__all__ = ["FAULTS", "Simulation", "SimulationSpec", "Violation", "run_simulation"]
+
+REPO_CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+DEFAULT_START = dt.date(2026, 9, 1)
+FAULTS = ("rate_limit", "server_error")
+"""Fault modes: every scheduled REST fetch of a day first meets them (retried, then served)."""
+PROVIDERS = ("openai", "anthropic", "gcp")
+_ZERO = Decimal(0)
+EXACT = decimal.Context(prec=80, traps=[decimal.Inexact, decimal.InvalidOperation])
+"""Truth arithmetic: wide enough that no sum is ever rounded (and it would raise if it were)."""
+
+
+class Violation(AssertionError):
+    """An invariant broke: which day, which table, which key, and both values."""
+
+    def __init__(self, day: dt.date, table: str, key: str, expected: object, got: object) -> None:
+        self.day, self.table, self.key, self.expected, self.got = day, table, key, expected, got
+        super().__init__(f"day {day}: {table} [{key}] expected {expected} but found {got}")
+
+
+@dataclass(frozen=True)
+class SimulationSpec:
+    """What to simulate.
+
+    Attributes:
+        days: simulated days of operation.
+        seed: every random choice of the world derives from it.
+        tenants: how many tenants (acme and globex from configs/, then copies of acme).
+        faults: fault modes from :data:`FAULTS` switched on every day.
+        start: the first simulated day.
+        config_dir: the configs whose tenants are copied (default: the repository's).
+    """
+
+    days: int = 60
+    seed: int = 1
+    tenants: int = 2
+    faults: tuple[str, ...] = ()
+    start: dt.date = DEFAULT_START
+    config_dir: Path = REPO_CONFIGS
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.faults) - set(FAULTS))
+        if unknown:
+            raise ValueError(f"unknown fault mode(s) {unknown}: choose from {', '.join(FAULTS)}")
+        if not 1 <= self.days <= 730 or not 1 <= self.tenants <= 50:
+            raise ValueError("days must be 1..730 and tenants 1..50")
+
+
+@dataclass
+class DayReport:
+    """One simulated day, as printed."""
+
+    day: dt.date
+    runs: int = 0
+    completed: int = 0
+    late_rows: int = 0
+    gold: dict[str, Decimal] = field(default_factory=dict)
+
+    def line(self) -> str:
+        """The day's line of the report."""
+        totals = "  ".join(f"{p}={self.gold.get(p, _ZERO):>12.2f}" for p in PROVIDERS)
+        return (
+            f"{self.day}  runs {self.completed:>2}/{self.runs:<2}  late export rows "
+            f"{self.late_rows:>3}  gold month-to-date {totals}  ok"
+        )
+
+
+# --- the world's truth, independent of the pipelines -----------------------------------------
+
+
+class Truth:
+    """What the providers served, summed per (tenant, provider, day) with exact decimals."""
+
+    def __init__(self, world: Any, sources: dict[tuple[str, str], Any], sandbox: Any) -> None:
+        self._world = world
+        self._sources = sources
+        self._sandbox = sandbox
+        self._cache: dict[tuple[Any, ...], Decimal] = {}
+
+    def rest(self, tenant: str, provider: str, day: dt.date) -> Decimal | None:
+        """The provider's total for ``day`` as it answered the last fetch of that day."""
+        as_of = self._world.served.get((provider, tenant, day))
+        if as_of is None:
+            return None
+        key = (provider, tenant, day, as_of)
+        if key not in self._cache:
+            with decimal.localcontext(EXACT):
+                self._cache[key] = self._fetch(tenant, provider, day, as_of)
+        return self._cache[key]
+
+    def _fetch(self, tenant: str, provider: str, day: dt.date, as_of: dt.datetime) -> Decimal:
+        from lib.providers.rest import first_params
+        from lib.sandbox import anthropic, openai
+        from lib.sandbox.common import Context
+        from lib.sandbox.faults import Faults
+
+        source: RestSourceConfig = self._sources[(tenant, provider)]
+        params = first_params(source, day)
+        query = {k: params.get_list(k) for k in params}
+        ctx = Context(tenant, 10**9, self._sandbox.scale, Faults(), self._world.at(as_of))
+        module = openai if provider == "openai" else anthropic
+        page = module.ROUTES[source.endpoint](query, ctx)
+        body = json.loads(json.dumps(page), parse_float=Decimal)
+        results = [r for bucket in body["data"] for r in bucket["results"]]
+        if provider == "openai":
+            return sum((Decimal(r["amount"]["value"]) for r in results), _ZERO)
+        return sum((Decimal(r["amount"]) for r in results), _ZERO) / 100
+
+    def gcp(self, rows: Sequence[dict[str, Any]], cut: dt.datetime) -> Decimal:
+        """Net cost (cost + credits) of export rows exported at or before ``cut``."""
+        with decimal.localcontext(EXACT):
+            return self._net(rows, cut)
+
+    @staticmethod
+    def _net(rows: Sequence[dict[str, Any]], cut: dt.datetime) -> Decimal:
+        total = _ZERO
+        for row in rows:
+            if row["export_time"] <= cut:
+                total += Decimal(repr(row["cost"]))
+                total += sum((Decimal(repr(c["amount"])) for c in row["credits"]), _ZERO)
+        return total
+
+
+# --- the simulation ---------------------------------------------------------------------------
+
+
+@dataclass
+class Simulation:
+    """A running simulation: runtime, sandbox, world and what has been served so far."""
+
+    spec: SimulationSpec
+    rt: Runtime
+    clock: FixedClock
+    sandbox: Any
+    world: Any
+    pipelines: list[Pipeline]
+    truth: Truth
+    exports: dict[str, tuple[BigQueryExportSourceConfig, dict[dt.date, list[dict[str, Any]]]]]
+    synced_to: dt.datetime
+    gcp_cut: dict[str, dt.datetime] = field(default_factory=dict)
+
+    @property
+    def tenant_ids(self) -> list[str]:
+        """The simulated tenants, sorted."""
+        return sorted({p.tenant_id for p in self.pipelines})
+
+    # --- one day -------------------------------------------------------------------------
+
+    def run_day(self, day: dt.date) -> DayReport:
+        """Fire every scheduled job of ``day`` in time order, then check every invariant."""
+        report = DayReport(day)
+        for moment, pipeline in self.jobs(day):
+            self.clock.at = moment
+            report.late_rows += self.sync_export(moment)
+            self.apply_faults()
+            self.fire(pipeline)
+            if pipeline.tenant_id in self.exports and self.reads_export(pipeline):
+                self.gcp_cut[pipeline.tenant_id] = moment
+            report.runs += 1
+        report.completed = self.check_runs(day, report.runs)
+        self.check(day, report)
+        return report
+
+    def jobs(self, day: dt.date) -> list[tuple[dt.datetime, Pipeline]]:
+        """(fire time, pipeline) of every scheduled job on ``day``, in order."""
+        from zoneinfo import ZoneInfo
+
+        from cronsim import CronSim
+
+        out = []
+        for pipeline in self.pipelines:
+            schedule = pipeline.config.schedule
+            if schedule is None or not pipeline.config.enabled:
+                continue
+            zone = ZoneInfo(schedule.time_zone)
+            start = dt.datetime.combine(day, dt.time(), dt.UTC) - dt.timedelta(seconds=1)
+            for local in CronSim(schedule.cron, start.astimezone(zone)):
+                moment = local.astimezone(dt.UTC)
+                if moment.date() != day:
+                    break
+                out.append((moment, pipeline))
+        return sorted(out, key=lambda job: (job[0], job[1].tenant_id, job[1].config.pipeline_id))
+
+    def reads_export(self, pipeline: Pipeline) -> bool:
+        """Whether the pipeline ingests the tenant's billing export."""
+        return any(
+            isinstance(step, IngestStep)
+            and isinstance(
+                load_source(pipeline.path(step.source, "source")), BigQueryExportSourceConfig
+            )
+            for step in pipeline.config.steps
+        )
+
+    def fire(self, pipeline: Pipeline) -> None:
+        """Publish the pipeline's Cloud Scheduler trigger and deliver until idle."""
+        from lib.scheduler import trigger_event
+
+        self.rt.bus.publish(trigger_event(pipeline))
+        self.rt.bus.run_until_idle()  # type: ignore[attr-defined]
+
+    def apply_faults(self) -> None:
+        """Switch the day's fault modes on for the next job's fetches."""
+        if "rate_limit" in self.spec.faults:
+            self.sandbox.faults.set(rate_limit=1, retry_after=0)
+        if "server_error" in self.spec.faults:
+            self.sandbox.faults.set(server_error=1)
+
+    def sync_export(self, now: dt.datetime) -> int:
+        """Append every export row exported in ``(synced_to, now]``; return how many were late.
+
+        Late: exported more than a day after its usage ended.
+        """
+        from lib.sandbox.gcp_export import append_rows, export_table
+
+        late = 0
+        for tenant, (source, by_day) in self.exports.items():
+            table = export_table(tenant, source, _account(tenant))
+            fresh = [
+                row
+                for rows in by_day.values()
+                for row in rows
+                if self.synced_to < row["export_time"] <= now
+            ]
+            late += sum(
+                1 for r in fresh if r["export_time"] - r["usage_end_time"] > dt.timedelta(days=1)
+            )
+            append_rows(self.rt.warehouse, table, fresh)
+        self.synced_to = now
+        return late
+
+    # --- checks --------------------------------------------------------------------------
+
+    def check_runs(self, day: dt.date, expected: int) -> int:
+        """Every run requested today reached COMPLETE."""
+        completed = 0
+        since = dt.datetime.combine(day, dt.time(), dt.UTC)
+        for tenant in self.tenant_ids:
+            for run in metadata.list_runs(self.rt.warehouse, tenant, since=since, limit=1000):
+                if run["status"] != "COMPLETE":
+                    raise Violation(
+                        day, f"{tenant}_metadata.pipeline_runs", run["pipeline_logging_id"],
+                        "COMPLETE", f"{run['status']} ({(run['error'] or '')[:200]})",
+                    )  # fmt: skip
+                completed += 1
+        if completed != expected:
+            raise Violation(day, "pipeline_runs", "runs today", expected, completed)
+        return completed
+
+    def check(self, day: dt.date, report: DayReport) -> None:
+        """Every invariant of the module docstring, for every tenant."""
+        for tenant in self.tenant_ids:
+            truth = self.truth_by_day(tenant, day)
+            self.check_gold(day, tenant, truth)
+            self.check_silver(day, tenant)
+            self.check_duplicates(day, tenant)
+            for (d, provider), value in truth.items():
+                if (d.year, d.month) == (day.year, day.month):
+                    report.gold[provider] = report.gold.get(provider, _ZERO) + value
+
+    def truth_by_day(self, tenant: str, today: dt.date) -> dict[tuple[dt.date, str], Decimal]:
+        """(usage day, provider) → the truth, for every day any provider has served."""
+        out: dict[tuple[dt.date, str], Decimal] = {}
+        first = self.spec.start - dt.timedelta(days=31)
+        day = first
+        while day <= today:
+            for provider in ("openai", "anthropic"):
+                value = self.truth.rest(tenant, provider, day)
+                if value is not None:
+                    out[(day, provider)] = value
+            cut = self.gcp_cut.get(tenant)
+            rows = self.exports[tenant][1].get(day) if tenant in self.exports else None
+            if cut is not None and rows:
+                value = self.truth.gcp(rows, cut)
+                if any(r["export_time"] <= cut for r in rows):
+                    out[(day, "gcp")] = value
+            day += dt.timedelta(days=1)
+        return out
+
+    def check_gold(
+        self, day: dt.date, tenant: str, truth: dict[tuple[dt.date, str], Decimal]
+    ) -> None:
+        daily = _table(tenant, "gold_reporting", "daily_spend")
+        got = {
+            (r["d"], r["p"]): r["t"]
+            for r in self.rt.warehouse.query(
+                f"SELECT charge_date AS d, provider AS p, SUM(billed_cost) AS t FROM {daily} "
+                "GROUP BY d, p"
+            )
+        }
+        for key in sorted(set(truth) | set(got)):
+            expected, found = truth.get(key, _ZERO), got.get(key, _ZERO)
+            if expected != found:
+                raise Violation(day, daily, f"{key[0]} {key[1]}", expected, found)
+        monthly = _table(tenant, "gold_reporting", "monthly_spend")
+        months: dict[tuple[dt.date, str], Decimal] = {}
+        for (d, provider), value in truth.items():
+            months[(d.replace(day=1), provider)] = (
+                months.get((d.replace(day=1), provider), _ZERO) + value
+            )
+        got_months = {
+            (r["m"], r["p"]): r["t"]
+            for r in self.rt.warehouse.query(
+                f"SELECT month AS m, provider AS p, SUM(billed_cost) AS t FROM {monthly} "
+                "GROUP BY m, p"
+            )
+        }
+        for key in sorted(set(months) | set(got_months)):
+            expected, found = months.get(key, _ZERO), got_months.get(key, _ZERO)
+            if expected != found:
+                raise Violation(day, monthly, f"{key[0]:%Y-%m} {key[1]}", expected, found)
+
+    def check_silver(self, day: dt.date, tenant: str) -> None:
+        silver = _table(tenant, "silver_cost", "focus_daily")
+        got = {
+            (r["d"], r["p"]): (r["n"], r["t"])
+            for r in self.rt.warehouse.query(
+                f"SELECT x_charge_date AS d, x_provider AS p, COUNT(*) AS n, "
+                f"SUM(BilledCost) AS t FROM {silver} GROUP BY d, p"
+            )
+        }
+        raw = self.raw_sums(tenant)
+        for key in sorted(set(raw) | set(got)):
+            expected, found = raw.get(key, (0, _ZERO)), got.get(key, (0, _ZERO))
+            if expected != found:
+                raise Violation(
+                    day, silver, f"{key[0]} {key[1]} (rows, BilledCost)", expected, found
+                )
+
+    def raw_sums(self, tenant: str) -> dict[tuple[dt.date, str], tuple[int, Decimal]]:
+        """(day, provider) → (rows, net cost) of the raw cost tables: raw's newest answer."""
+        queries = {
+            "openai": (
+                "SELECT DATE(bucket_start_time) AS d, COUNT(*) AS n, SUM(amount_value) AS t "
+                f"FROM {_table(tenant, 'raw_openai', 'costs')} GROUP BY d"
+            ),
+            "anthropic": (
+                "SELECT DATE(bucket_starting_at) AS d, COUNT(*) AS n, "
+                "SUM(amount_cents * NUMERIC '0.01') AS t "
+                f"FROM {_table(tenant, 'raw_anthropic', 'cost_report')} GROUP BY d"
+            ),
+            "gcp": (
+                "SELECT DATE(usage_start_time) AS d, COUNT(*) AS n, SUM(cost + IFNULL("
+                "(SELECT SUM(c.amount) FROM UNNEST(credits) AS c), 0)) AS t "
+                f"FROM {_table(tenant, 'raw_gcp', 'billing_export')} GROUP BY d"
+            ),
+        }
+        out: dict[tuple[dt.date, str], tuple[int, Decimal]] = {}
+        for provider, sql in queries.items():
+            for r in self.rt.warehouse.query(sql):
+                out[(r["d"], provider)] = (int(r["n"]), Decimal(r["t"]))
+        return out
+
+    def check_duplicates(self, day: dt.date, tenant: str) -> None:
+        tables: list[tuple[str, tuple[str, ...]]] = [
+            (_table(tenant, "silver_cost", "focus_daily"), ("x_provider", "x_source_row_key"))
+        ]
+        for pipeline in self.pipelines:
+            if pipeline.tenant_id != tenant:
+                continue
+            for step in pipeline.config.steps:
+                if isinstance(step, IngestStep) and step.destination.merge_keys:
+                    ref = pipeline.table_ref(step.destination.dataset, step.destination.table)
+                    tables.append((table_sql(ref), tuple(step.destination.merge_keys)))
+        for table, keys in tables:
+            cols = ", ".join(f"`{k}`" for k in keys)
+            rows = self.rt.warehouse.query(
+                f"SELECT {cols}, COUNT(*) AS n FROM {table} GROUP BY {cols} "
+                "HAVING COUNT(*) > 1 LIMIT 1"
+            )
+            if rows:
+                key = ", ".join(str(rows[0][k]) for k in keys)
+                raise Violation(day, table, key, "1 row", f"{rows[0]['n']} rows")
+
+
+def _table(tenant: str, dataset: str, table: str) -> str:
+    return table_sql(TableRef(f"{tenant}_{dataset}", table))
+
+
+def _account(tenant: str) -> str:
+    from lib.sandbox.gcp_export import billing_account_id
+
+    return billing_account_id(tenant)
+
+
+# --- setup ----------------------------------------------------------------------------------
+
+
+def simulation_configs(spec: SimulationSpec, target: Path) -> list[str]:
+    """Copy the shared configs and ``spec.tenants`` tenants under ``target``; their ids.
+
+    The first tenants are the repository's own (acme, globex); more are copies of the first,
+    renamed. REST retry backoffs are shortened (time is simulated; the retries still happen).
+    """
+    import yaml
+
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    for shared in ("_library", "metadata"):
+        shutil.copytree(spec.config_dir / shared, target / shared)
+    existing = tenants(spec.config_dir)
+    ids = [*existing[: spec.tenants]]
+    ids += [f"tenant{n:02d}" for n in range(len(ids) + 1, spec.tenants + 1)]
+    for tenant in ids:
+        origin = tenant if tenant in existing else existing[0]
+        shutil.copytree(spec.config_dir / origin, target / tenant)
+        for source in (target / tenant).rglob("*_source.yml"):
+            data = yaml.safe_load(source.read_text())
+            if data.get("kind") == "rest":
+                data["retry"] = {**data.get("retry", {}), "initial_backoff_seconds": 0.001,
+                                 "max_backoff_seconds": 0.01}  # fmt: skip
+                source.write_text(yaml.safe_dump(data, sort_keys=False))
+    return ids
+
+
+def _pipelines(config_dir: Path) -> list[Pipeline]:
+    out = []
+    for tenant in tenants(config_dir):
+        tenant_dir = config_dir / tenant
+        out += [load_pipeline_file(p, tenant, tenant_dir) for p in pipeline_files(tenant_dir)]
+    return [p for p in out if p.config.enabled]
+
+
+@contextmanager
+def open_simulation(spec: SimulationSpec, home: Path) -> Iterator[Simulation]:
+    """Set up configs, sandbox, world, warehouse and bus under ``home`` (wiped first)."""
+    from lib.adapters.duckdb_warehouse import DuckDBWarehouse
+    from lib.demo import demo_environment
+    from lib.sandbox.server import SandboxServer
+    from lib.sandbox.world import World
+    from lib.settings import Settings
+    from lib.wiring import build_runtime, install
+
+    shutil.rmtree(home, ignore_errors=True)
+    home.mkdir(parents=True)
+    config_dir = home / "configs"
+    ids = simulation_configs(spec, config_dir)
+    start = dt.datetime.combine(spec.start, dt.time(), dt.UTC)
+    clock = FixedClock(start)
+    world = World(spec.seed, clock.now)
+    sandbox = SandboxServer(tenants=ids, world=world, page_size=50)
+    env = demo_environment(home / "state", sandbox.base_url, ids)
+    env["CONVERGENCE_CONFIG_DIR"] = str(config_dir)
+    settings = Settings.from_env(env)
+    settings.home.mkdir(parents=True, exist_ok=True)
+    rt = build_runtime(settings, clock=clock, warehouse=DuckDBWarehouse(settings.duckdb_path))
+    install(rt)
+    try:
+        pipelines = _pipelines(config_dir)
+        sim = Simulation(
+            spec=spec,
+            rt=rt,
+            clock=clock,
+            sandbox=sandbox,
+            world=world,
+            pipelines=pipelines,
+            truth=Truth(world, _rest_sources(pipelines), sandbox),
+            exports=_exports(pipelines, world, spec),
+            synced_to=start - dt.timedelta(days=400),
+        )
+        yield sim
+    finally:
+        install(None)
+        rt.close()
+        sandbox.stop()
+
+
+def _rest_sources(pipelines: list[Pipeline]) -> dict[tuple[str, str], Any]:
+    """(tenant, provider) → the REST source of its cost endpoint."""
+    out: dict[tuple[str, str], Any] = {}
+    for pipeline in pipelines:
+        for index, step in enumerate(pipeline.config.steps):
+            if not isinstance(step, IngestStep):
+                continue
+            source = load_source(pipeline.path(step.source, f"steps[{index}].source"))
+            if isinstance(source, RestSourceConfig) and "cost" in source.endpoint:
+                out[(pipeline.tenant_id, source.provider)] = source
+    return out
+
+
+def _exports(
+    pipelines: list[Pipeline], world: Any, spec: SimulationSpec
+) -> dict[str, tuple[BigQueryExportSourceConfig, dict[dt.date, list[dict[str, Any]]]]]:
+    """Per tenant: its export source and the world's rows per usage day of the simulation."""
+    first = spec.start - dt.timedelta(days=1)
+    days = [first + dt.timedelta(days=i) for i in range(spec.days + 1)]
+    out = {}
+    for pipeline in pipelines:
+        for index, step in enumerate(pipeline.config.steps):
+            if not isinstance(step, IngestStep):
+                continue
+            source = load_source(pipeline.path(step.source, f"steps[{index}].source"))
+            if isinstance(source, BigQueryExportSourceConfig):
+                rows = {day: world.gcp_rows(pipeline.tenant_id, day) for day in days}
+                out[pipeline.tenant_id] = (source, rows)
+    return out
+
+
+def run_simulation(
+    spec: SimulationSpec,
+    home: Path,
+    out: TextIO,
+    *,
+    on_day: Callable[[DayReport], None] | None = None,
+) -> list[DayReport]:
+    """Simulate ``spec.days`` days; print one line per day to ``out``.
+
+    Raises:
+        Violation: the first broken invariant (after printing the days before it).
+    """
+    reports = []
+    with open_simulation(spec, home) as sim:
+        print(
+            f"simulating {spec.days} days from {spec.start} for {len(sim.tenant_ids)} tenant(s) "
+            f"({', '.join(sim.tenant_ids)}), seed {spec.seed}, faults "
+            f"{', '.join(spec.faults) or 'none'}",
+            file=out,
+        )
+        for offset in range(spec.days):
+            day = spec.start + dt.timedelta(days=offset)
+            report = sim.run_day(day)
+            reports.append(report)
+            print(report.line(), file=out, flush=True)
+            if on_day:
+                on_day(report)
+    return reports
