@@ -23,6 +23,8 @@ def exact_numeric(tree: exp.Expr) -> exp.Expr:
             continue
         params = [int(p.name) for p in dtype.expressions]
         literal = _decimal_literal(dtype)
+        if literal is not None and kind == exp.DataType.Type.DECIMAL and literal[1] > 9:
+            literal = None  # NUMERIC has 9 decimals: BigQuery rounds the literal, so must we
         if not params and literal is not None:
             params = literal
         if not params:

@@ -1,8 +1,9 @@
 """``convergence validate`` reports SQL the embedded engine would run with another meaning.
 
-A one-pipeline config tree is built in ``tmp_path``; its transform SQL (and a DQ row filter)
-use functions or forms with no faithful DuckDB translation. Validation must name the file and
-the function, before anything runs; the same SQL with a faithful form validates cleanly.
+A config tree is built in ``tmp_path``: the shipped OpenAI pipeline (which writes
+``silver_cost.focus_daily``) and a small pipeline whose transform SQL (and DQ row filter) read
+that table with functions or forms that have no faithful DuckDB translation. Validation must
+name the file and the function before anything runs; the faithful form validates cleanly.
 """
 
 from __future__ import annotations
@@ -17,13 +18,15 @@ from lib.cli import main
 from lib.config.validate import validate_tree
 
 REPO_CONFIGS = Path(__file__).parents[3] / "configs"
+SOURCE = Path("acme/openai/cost/openai_costs")
 PIPELINE = Path("acme/analytics/reporting/mini")
 
 
 @pytest.fixture
 def tree(tmp_path: Path) -> Path:
     root = tmp_path / "configs"
-    shutil.copytree(REPO_CONFIGS / "metadata", root / "metadata")
+    for part in ("metadata", "_library", SOURCE):
+        shutil.copytree(REPO_CONFIGS / part, root / part)
     folder = root / PIPELINE
     folder.mkdir(parents=True)
     (folder / "mini.yml").write_text(
@@ -32,12 +35,6 @@ def tree(tmp_path: Path) -> Path:
                 "pipeline_id": "mini",
                 "description": "One transform whose SQL is under test.",
                 "steps": [
-                    {
-                        "name": "check",
-                        "type": "dq",
-                        "rules": "mini_dq.yml",
-                        "table": {"dataset": "silver_cost", "table": "mini"},
-                    },
                     {
                         "name": "shape",
                         "type": "transform",
@@ -49,21 +46,30 @@ def tree(tmp_path: Path) -> Path:
                             "write_mode": "overwrite",
                         },
                     },
+                    {
+                        "name": "check",
+                        "type": "dq",
+                        "rules": "mini_dq.yml",
+                        "table": {"dataset": "gold_reporting", "table": "mini"},
+                    },
                 ],
             },
             sort_keys=False,
         )
     )
     (folder / "mini_schema.json").write_text(
-        '[{"name": "label", "type": "STRING", "mode": "NULLABLE"}]'
+        '[{"name": "label", "type": "STRING", "mode": "NULLABLE"},'
+        ' {"name": "pipeline_logging_id", "type": "STRING", "mode": "NULLABLE"}]'
     )
-    write_filter(root, "cost > 0")
+    write_filter(root, "label != ''")
     write_sql(root, "SELECT FORMAT('%d items', COUNT(*)) AS label FROM silver_cost.focus_daily")
     return root
 
 
 def write_sql(root: Path, sql: str) -> None:
-    (root / PIPELINE / "mini.sql").write_text(sql)
+    (root / PIPELINE / "mini.sql").write_text(
+        sql.replace(" AS label ", " AS label, @run_id AS pipeline_logging_id ", 1)
+    )
 
 
 def write_filter(root: Path, condition: str) -> None:
@@ -81,7 +87,7 @@ def write_filter(root: Path, condition: str) -> None:
 def test_faithful_sql_validates(tree: Path) -> None:
     checked, problems = validate_tree(tree)
     assert checked >= 1
-    assert problems == []
+    assert [str(p) for p in problems] == []
 
 
 @pytest.mark.parametrize(
@@ -121,7 +127,7 @@ def test_unfaithful_transform_sql_is_reported_naming_file_and_function(
 
 
 def test_unfaithful_dq_filter_is_reported_naming_the_rules_file(tree: Path) -> None:
-    write_filter(tree, "MOD(FARM_FINGERPRINT(model), 2) = 0")
+    write_filter(tree, "MOD(FARM_FINGERPRINT(label), 2) = 0")
     [problem] = validate_tree(tree)[1]
     assert problem.file.endswith("mini_dq.yml")
     assert "function FARM_FINGERPRINT has no faithful DuckDB translation" in problem.message
