@@ -4,8 +4,9 @@ Everything Convergence hands to a Warehouse is BigQuery SQL with ``@name`` param
 This module is pure (sqlglot only) and offers:
 
 * :func:`transpile` / :func:`translate` — BigQuery → another dialect (DuckDB by default),
-  with ``unsupported_level=RAISE``. Where sqlglot's output would *run* but give a different
-  answer than BigQuery, a dialect fix-up below either repairs the tree or raises
+  with ``unsupported_level=RAISE``. For DuckDB, every function must be on the allow-list of
+  :mod:`lib.sql_functions`, and where sqlglot's output would *run* but give a different
+  answer than BigQuery, a fix-up of :mod:`lib.sql_fixups` either repairs the tree or raises
   :class:`~lib.errors.SqlTranslationError`; a wrong query is never returned.
 * :func:`table_sql` — a quoted ``dataset.table`` reference.
 * :func:`qualify_for_tenant` — the renderer for transform/user SQL: logical two-part names
@@ -18,10 +19,8 @@ NUMERIC rounds to 9 places, which is exact for money values of up to ~15 signifi
 
 from __future__ import annotations
 
-import decimal
 import functools
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import sqlglot
@@ -31,7 +30,7 @@ from sqlglot.errors import SqlglotError
 from lib.errors import InvalidIdentifier, SqlTranslationError
 from lib.ids import check_slug
 from lib.ports import TableRef
-from lib.schema import EMBEDDED_BIGNUMERIC
+from lib.sql_fixups import FIXUPS, Unfaithful
 
 __all__ = [
     "TENANT_LAYERS",
@@ -43,11 +42,10 @@ __all__ = [
     "transpile",
 ]
 
+_COMMENTS = re.compile(r"--[^\n]*|/\*.*?\*/", re.S)
 IDENTIFIER_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,1023}$")
 TENANT_LAYERS = frozenset({"metadata", "raw", "silver", "gold"})
 """First word of every per-tenant dataset (``{tenant}_{layer}[_suffix]``)."""
-
-Fixup = Callable[[exp.Expr], exp.Expr]
 
 
 @dataclass(frozen=True)
@@ -134,13 +132,16 @@ def translate(sql: str, *, write: str = "duckdb") -> list[Statement]:
 def _translate(sql: str, write: str) -> tuple[Statement, ...]:
     """:func:`translate`, memoised: handlers send the same statements with new parameters."""
     out = []
-    for tree in _parse(sql):
-        text = tree.sql(dialect="bigquery")
+    trees = _parse(sql)
+    for tree in trees:
+        # Rendering a statement back to BigQuery costs as much as translating it: the error
+        # message shows the caller's own text unless it is a script of several statements.
+        text = _COMMENTS.sub(" ", sql) if len(trees) == 1 else tree.sql(dialect="bigquery")
         try:
             for fix in FIXUPS.get(write, ()):
                 tree = fix(tree)
             rendered = tree.sql(dialect=write, unsupported_level=ErrorLevel.RAISE)
-        except (SqlglotError, _Unfaithful) as exc:
+        except (SqlglotError, Unfaithful) as exc:
             raise _fail(text, exc) from exc
         names = dict.fromkeys(p.name for p in tree.find_all(exp.Parameter))
         out.append(Statement(rendered, tuple(names)))
@@ -224,140 +225,3 @@ def _check_layer(dataset: str, sql: str) -> str:
             f"name starting with one of {layers} (e.g. raw_openai), without a tenant prefix",
         )
     return dataset
-
-
-# --- DuckDB fix-ups: repair or refuse what would run with a different meaning -----------
-
-
-class _Unfaithful(Exception):
-    """sqlglot would translate this, but the result would not mean what BigQuery means."""
-
-
-def _cast(node: exp.Expr, to: str) -> exp.Expr:
-    return exp.Cast(this=node, to=exp.DataType.build(to))
-
-
-def _date_results(tree: exp.Expr) -> exp.Expr:
-    """DATE_TRUNC/DATE_ADD/DATE_SUB return DATE in BigQuery but TIMESTAMP in DuckDB."""
-
-    def fix(node: exp.Expr) -> exp.Expr:
-        if isinstance(node, exp.DateTrunc | exp.DateAdd | exp.DateSub):
-            return _cast(node, "DATE")
-        return node
-
-    return tree.transform(fix, copy=False)
-
-
-def _timestamp_results(tree: exp.Expr) -> exp.Expr:
-    """PARSE_TIMESTAMP is a UTC instant in BigQuery; DuckDB's STRPTIME is a naive TIMESTAMP."""
-
-    def fix(node: exp.Expr) -> exp.Expr:
-        if type(node) is exp.StrToTime:
-            return _cast(node, "TIMESTAMPTZ")
-        return node
-
-    return tree.transform(fix, copy=False)
-
-
-def _exact_numeric(tree: exp.Expr) -> exp.Expr:
-    """NUMERIC is DECIMAL(38,9), not DuckDB's DECIMAL(18,3); BIGNUMERIC → DECIMAL(38,24).
-
-    A typed decimal literal (``NUMERIC '0.01'``) keeps its own digits (DECIMAL(2,2)): its value
-    is exact either way, and DuckDB's decimal arithmetic is exact or raises, so e.g. cents *
-    ``NUMERIC '0.01'`` stays exact instead of overflowing 38 digits.
-    """
-    for dtype in tree.find_all(exp.DataType):
-        kind = dtype.this
-        if kind not in (exp.DataType.Type.DECIMAL, exp.DataType.Type.BIGDECIMAL):
-            continue
-        params = [int(p.name) for p in dtype.expressions]
-        literal = _decimal_literal(dtype)
-        if not params and literal is not None:
-            params = literal
-        if not params:
-            params = [38, 9] if kind == exp.DataType.Type.DECIMAL else list(EMBEDDED_BIGNUMERIC)
-        if params[0] > 38:
-            raise _Unfaithful(f"precision {params[0]} exceeds the embedded engine's 38 digits")
-        dtype.replace(exp.DataType.build(f"DECIMAL({', '.join(map(str, params))})"))
-    return tree
-
-
-def _decimal_literal(dtype: exp.DataType) -> list[int] | None:
-    """(precision, scale) of the string literal a DataType casts, e.g. ``NUMERIC '0.01'``."""
-    cast = dtype.parent
-    if not isinstance(cast, exp.Cast) or cast.args.get("to") is not dtype:
-        return None
-    value = cast.this
-    if not isinstance(value, exp.Literal) or not value.is_string:
-        return None
-    try:
-        number = decimal.Decimal(value.name)
-    except decimal.InvalidOperation:
-        return None
-    if not number.is_finite():
-        return None
-    exponent = int(number.as_tuple().exponent)
-    digits = len(number.as_tuple().digits)
-    scale = max(0, -exponent)
-    return [max(1, digits if exponent < 0 else digits + exponent, scale), scale]
-
-
-def _weekdays(tree: exp.Expr) -> exp.Expr:
-    """BigQuery DAYOFWEEK is 1 (Sunday)..7, DuckDB's 0..6; WEEK numbering differs entirely."""
-
-    def fix(node: exp.Expr) -> exp.Expr:
-        if not isinstance(node, exp.Extract):
-            return node
-        part = node.this
-        if isinstance(part, exp.WeekStart) or part.name.upper() == "WEEK":
-            raise _Unfaithful("EXTRACT(WEEK ...) counts weeks differently here; use ISOWEEK")
-        if part.name.upper() == "DAYOFWEEK":
-            return exp.Paren(this=exp.Add(this=node.copy(), expression=exp.Literal.number(1)))
-        return node
-
-    return tree.transform(fix, copy=False)
-
-
-def _safe_prefix(tree: exp.Expr) -> exp.Expr:
-    """``SAFE.fn(...)`` returns NULL on error: DuckDB's ``TRY(...)``."""
-
-    def fix(node: exp.Expr) -> exp.Expr:
-        if isinstance(node, exp.SafeFunc):
-            return exp.Anonymous(this="TRY", expressions=[node.this])
-        return node
-
-    return tree.transform(fix, copy=False)
-
-
-def _array_agg_limit(tree: exp.Expr) -> exp.Expr:
-    """``ARRAY_AGG(x [IGNORE NULLS] [ORDER BY ..] LIMIT n)`` → slice of an ordered LIST."""
-    for agg in list(tree.find_all(exp.ArrayAgg)):
-        limit = agg.this
-        if not isinstance(limit, exp.Limit):
-            continue
-        inner = limit.this
-        value = inner.this if isinstance(inner, exp.Order) else inner
-        new: exp.Expr = exp.ArrayAgg(this=inner.copy())
-        target: exp.Expr = agg
-        if isinstance(agg.parent, exp.IgnoreNulls):
-            target = agg.parent
-            not_null = exp.Not(this=exp.Is(this=value.copy(), expression=exp.Null()))
-            new = exp.Filter(this=new, expression=exp.Where(this=not_null))
-        sliced = exp.Anonymous(
-            this="LIST_SLICE", expressions=[new, exp.Literal.number(1), limit.expression.copy()]
-        )
-        target.replace(sliced)
-    return tree
-
-
-FIXUPS: dict[str, tuple[Fixup, ...]] = {
-    "duckdb": (
-        _exact_numeric,
-        _date_results,
-        _timestamp_results,
-        _weekdays,
-        _safe_prefix,
-        _array_agg_limit,
-    ),
-}
-"""Per target dialect, tree rewrites applied before rendering (one place per engine)."""

@@ -122,7 +122,16 @@ class DuckDBWarehouse:
         self._known: dict[TableRef, Columns] = {}
         """Columns of tables this adapter has seen; dropped whenever it changes a table."""
         with _translated(f"DuckDB file {path}"):
-            self._con = duckdb.connect(str(path), config={"memory_limit": memory_limit})
+            self._con = duckdb.connect(
+                str(path),
+                config={
+                    "memory_limit": memory_limit,
+                    # Never download or load an extension because SQL named one of its
+                    # functions: json, icu and parquet (all this adapter needs) are built in.
+                    "autoinstall_known_extensions": False,
+                    "autoload_known_extensions": False,
+                },
+            )
             self._run(self._con, "SET GLOBAL TimeZone = 'UTC'")
 
     # --- plumbing -----------------------------------------------------------------------

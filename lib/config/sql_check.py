@@ -98,7 +98,11 @@ def _check(
         return check.problems
     problem = _translation_problem(text, tenant_id)
     if problem:
-        check.add(problem, "write BigQuery Standard SQL over this tenant's logical datasets")
+        check.add(
+            problem,
+            "write BigQuery Standard SQL over this tenant's logical datasets, with functions the "
+            "embedded engine runs with BigQuery's meaning (docs/sql.md)",
+        )
         return check.problems
     if check.reads_unknown_columns(tree):
         return check.problems

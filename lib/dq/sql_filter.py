@@ -2,14 +2,18 @@
 
 A filter may use column references, literals, operators and built-in scalar functions only —
 no subqueries, aggregates, windows, parameters, unknown (user-defined) functions or
-statements — and must render for every warehouse (DuckDB included) without loss.
+statements — and must render for every warehouse (DuckDB included) without loss: its
+functions must be on the allow-list of :mod:`lib.sql_functions`, as for any SQL.
 """
 
 from __future__ import annotations
 
 import sqlglot
 from sqlglot import exp
-from sqlglot.errors import ErrorLevel, SqlglotError
+from sqlglot.errors import SqlglotError
+
+from lib.errors import SqlTranslationError
+from lib.sql import translate
 
 _FILTER_NODES = (
     exp.Column,
@@ -67,9 +71,10 @@ def parse_filter(sql: str) -> exp.Expr:
     for node in parsed[0].walk():
         _check_filter_node(node)
     try:
-        parsed[0].sql("duckdb", unsupported_level=ErrorLevel.RAISE)
-    except SqlglotError as exc:
-        raise ValueError(f"filter cannot run on every warehouse: {_first_line(exc)}") from None
+        translate(f"SELECT {parsed[0].sql(dialect='bigquery')} AS f")
+    except SqlTranslationError as exc:
+        cause = _first_line(exc.__cause__) if exc.__cause__ else str(exc)
+        raise ValueError(f"filter cannot run on every warehouse: {cause}") from None
     return parsed[0]
 
 
@@ -83,5 +88,5 @@ def _check_filter_node(node: exp.Expr) -> None:
         )
 
 
-def _first_line(exc: Exception) -> str:
+def _first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -66,11 +66,11 @@ def wh(tmp_path: Path, statements: list[str]) -> Any:
 def test_capabilities_and_recorded_partitioning(wh: DuckDBWarehouse) -> None:
     assert wh.name == "duckdb"
     assert (wh.SUPPORTS_PARTITIONING, wh.SUPPORTS_CLUSTERING) == (False, False)
-    [row] = wh.query(
-        "SELECT comment FROM duckdb_tables() WHERE schema_name = @s AND table_name = @t",
+    [row] = wh._con.execute(  # DuckDB's own catalog: not BigQuery SQL, so not via query()
+        "SELECT comment FROM duckdb_tables() WHERE schema_name = $s AND table_name = $t",
         {"s": REF.dataset, "t": REF.table},
-    )
-    assert json.loads(row["comment"]) == {
+    ).fetchall()
+    assert json.loads(row[0]) == {
         "cluster_by": ["k"],
         "description": "test table",
         "partition_field": "k",
