@@ -35,6 +35,21 @@ def tests(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def reliability(session: nox.Session) -> None:
+    """Run the fault suite and rewrite docs/reliability.md with its figures."""
+    session.install("-e", ".[test]")
+    session.run("python", "-m", "tests.reliability.report")
+
+
+@nox.session(python=PYTHON)
+def simulate(session: nox.Session) -> None:
+    """The day-2 simulator for 60 days, 2 tenants, with transient provider faults."""
+    session.install("-e", ".")
+    args = session.posargs or ["--days", "60", "--faults", "rate_limit,server_error"]
+    session.run("convergence", "simulate", *args)
+
+
+@nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
     """ruff: format check and lint."""
     session.install("ruff>=0.6")

@@ -115,7 +115,7 @@ def claim_step(
         "SELECT @run_id AS pipeline_logging_id, @index AS step_index, @name AS step_name, "
         "@delivery_id AS delivery_id, @claim_id AS claim_id, @now AS claimed_at, "
         "@worker AS worker FROM (SELECT 1) AS one "
-        f"WHERE NOT EXISTS ({_LIVE_OTHERS.format(claims=_claims(tenant_id))})"
+        f"WHERE NOT EXISTS ({_LIVE_OTHERS.format(t=_claims(tenant_id))})"
         ") AS S ON FALSE WHEN NOT MATCHED THEN INSERT (pipeline_logging_id, step_index, "
         "step_name, delivery_id, claim_id, status, claimed_at, worker) VALUES "
         "(S.pipeline_logging_id, S.step_index, S.step_name, S.delivery_id, S.claim_id, "
@@ -138,9 +138,9 @@ def claim_step(
 
 
 _LIVE_OTHERS = (
-    "SELECT 1 FROM {claims} AS c WHERE c.pipeline_logging_id = @run_id "
+    "SELECT 1 FROM {t} AS c WHERE c.pipeline_logging_id = @run_id "
     "AND c.step_index = @index AND c.status = 'CLAIMED' AND c.claimed_at >= @since "
-    "AND c.delivery_id != @delivery_id AND NOT EXISTS (SELECT 1 FROM {claims} AS r "
+    "AND c.delivery_id != @delivery_id AND NOT EXISTS (SELECT 1 FROM {t} AS r "
     "WHERE r.pipeline_logging_id = c.pipeline_logging_id AND r.step_index = c.step_index "
     "AND r.claim_id = c.claim_id AND r.status = 'RELEASED')"
 )

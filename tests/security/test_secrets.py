@@ -159,7 +159,7 @@ def test_canary_secrets_reach_no_log_table_dead_letter_or_report(
     span = Window(start=dt.date(2026, 11, 12), end=dt.date(2026, 11, 19))
     with debug_everywhere(), caplog.at_level(logging.DEBUG):
         pipelines = demo_pipelines(rt.config_dir)
-        prepare_sources(rt, pipelines, span)
+        prepare_sources(rt, pipelines, span, as_of=None)
         providers, gold = split_gold(pipelines)
         runs = {}
         for group in (providers, gold):
