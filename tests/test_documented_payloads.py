@@ -93,3 +93,83 @@ def test_anthropics_documented_shapes_complete_with_sub_cent_precision(make_plat
     assert spend(platform, "acme", "anthropic") == dict.fromkeys(
         ("silver", "daily", "monthly"), exact
     )
+
+
+def answer(results: list[dict], start: int = 1730419200) -> dict:
+    bucket = {
+        "object": "bucket",
+        "start_time": start,
+        "end_time": start + 86400,
+        "results": results,
+    }
+    return {"object": "page", "data": [bucket], "has_more": False, "next_page": None}
+
+
+def cost(value: float, currency: str = "usd", item: str = "gpt-4o-2024-08-06, input") -> dict:
+    return {
+        "object": "organization.costs.result",
+        "amount": {"value": value, "currency": currency},
+        "line_item": item,
+        "project_id": "proj_a",
+    }
+
+
+def dq_findings(platform, run_id: str) -> dict[str, dict]:
+    rows = one(
+        platform,
+        f"SELECT expectation_name, severity, success, unexpected_count, metadata FROM "
+        f"{table_sql(metadata_table('acme', 'dq_results'))} WHERE pipeline_logging_id = @run",
+        run=run_id,
+    )
+    return {r["expectation_name"]: r for r in rows if not r["success"]}
+
+
+def test_a_contradictory_answer_is_a_dq_finding_naming_the_rows_never_merged(make_platform):
+    from lib import metadata
+    from lib.runs import request_run
+
+    twice = answer([cost(0.5), cost(0.7), cost(0.1, item="gpt-4o-2024-08-06, output")])
+    usage = documented("openai_usage_completions")
+    platform = make_platform(
+        tenants=("acme",),
+        canned={"/v1/organization/costs": twice, "/v1/organization/usage/completions": usage},
+    )
+    event = request_run(platform.rt, "acme", "openai_costs", Window(start=dt.date(2024, 11, 1),
+                        end=dt.date(2024, 11, 1)))  # fmt: skip
+    platform.drain()
+    status = metadata.run_status(platform.rt.warehouse, "acme", event.pipeline_logging_id)
+    assert status["status"] == "FAILED" and "one_answer_per_line_item" in status["error"]
+    finding = dq_findings(platform, event.pipeline_logging_id)["one_answer_per_line_item"]
+    assert finding["unexpected_count"] == 2
+    assert "proj_a" in json.dumps(finding["metadata"]) and "gpt-4o-2024-08-06, input" in json.dumps(
+        finding["metadata"]
+    )
+    raw = table_sql(TableRef("acme_raw_openai", "costs"))
+    assert len(one(platform, f"SELECT * FROM {raw}")) == 3, "both rows kept, none merged away"
+    silver = table_sql(TableRef("acme_silver_cost", "focus_daily"))
+    assert not platform.rt.warehouse.table_exists(TableRef("acme_silver_cost", "focus_daily")) or (
+        one(platform, f"SELECT COUNT(*) AS n FROM {silver}")[0]["n"] == 0
+    )
+
+
+def test_negative_usage_stops_the_run_and_an_unknown_currency_warns(make_platform):
+    from lib import metadata
+    from lib.runs import request_run
+
+    costs = answer([cost(0.5, currency="eur"), cost(-0.2, item="gpt-4o-2024-08-06, output")])
+    usage = documented("openai_usage_completions")
+    platform = make_platform(
+        tenants=("acme",),
+        canned={"/v1/organization/costs": costs, "/v1/organization/usage/completions": usage},
+    )
+    event = request_run(platform.rt, "acme", "openai_costs", Window(start=dt.date(2024, 11, 1),
+                        end=dt.date(2024, 11, 1)))  # fmt: skip
+    platform.drain()
+    status = metadata.run_status(platform.rt.warehouse, "acme", event.pipeline_logging_id)
+    assert status["status"] == "FAILED"
+    findings = dq_findings(platform, event.pipeline_logging_id)
+    negative = findings["expect_column_values_to_be_between(amount_value)"]
+    assert negative["severity"] == "critical" and negative["unexpected_count"] == 1
+    assert "-0.2" in json.dumps(negative["metadata"])
+    currency = findings["expect_column_values_to_be_in_set(amount_currency)"]
+    assert currency["severity"] == "warning" and "eur" in json.dumps(currency["metadata"])
