@@ -54,7 +54,7 @@ if TYPE_CHECKING:
 __all__ = ["DuckDBWarehouse"]
 
 _STAGE = '"_convergence_stage"'
-_DML = ("INSERT", "UPDATE", "DELETE", "SELECT", "WITH")
+_DML = ("INSERT", "UPDATE", "DELETE", "MERGE", "SELECT", "WITH")
 _BATCH = "_convergence_batch"
 Columns = dict[str, tuple[str, bool]]
 """Column name → (normalised DuckDB type, nullable)."""
