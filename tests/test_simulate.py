@@ -112,6 +112,15 @@ def test_a_documented_null_that_stops_the_run_is_caught(tmp_path):
     assert caught.value.table.endswith("pipeline_runs") and caught.value.expected == "COMPLETE"
 
 
+def test_outages_and_duplicate_deliveries_keep_gold_equal_to_the_truth(tmp_path):
+    out = simulate(tmp_path, days=6, tenants=1, seed=5, faults=("duplicates", "outage"))
+    days = out.splitlines()[1:]
+    assert len(days) == 6 and all(line.endswith("ok") for line in days)
+    assert " runs  2/4 " in days[4], "the outage day's REST runs wait in the dead letters"
+    assert " runs  4/4 " in days[5], "and complete after the next morning's replay"
+    assert "dead-lettered" in (tmp_path / "sim" / "simulate.log").read_text()
+
+
 def test_unknown_fault_modes_are_refused():
     with pytest.raises(ValueError, match="unknown fault mode"):
         SimulationSpec(faults=("meteor",))
