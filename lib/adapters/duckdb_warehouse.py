@@ -19,6 +19,7 @@ Datasets are DuckDB schemas; SQL arrives in BigQuery dialect and is translated b
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import json
 import threading
@@ -228,11 +229,21 @@ class DuckDBWarehouse:
         batches: Iterable[pa.RecordBatch],
         columns: Columns,
     ) -> None:
-        for batch in batches:
-            _check_names(table, batch.schema.names, columns)
-            cur.register(_BATCH, batch)
+        """One streaming INSERT per run of same-schema batches (normally one per write).
+
+        DuckDB pulls the batches from a RecordBatchReader, possibly on its own threads, so
+        each pull runs in the caller's context (trace, logging) and an exception raised
+        by the source (a TransientError while fetching, say) is re-raised as itself.
+        """
+        stream = _BatchStream(iter(batches), contextvars.copy_context())
+        while (reader := stream.next_run()) is not None:
+            _check_names(table, reader.schema.names, columns)
+            cur.register(_BATCH, reader)
             try:
                 self._run(cur, f"INSERT INTO {_STAGE} BY NAME SELECT * FROM {_q(_BATCH)}")
+            except duckdb.Error:
+                stream.reraise()
+                raise
             finally:
                 cur.unregister(_BATCH)
 
@@ -308,6 +319,47 @@ class DuckDBWarehouse:
         """Close the database file."""
         with self._lock:
             self._con.close()
+
+
+class _BatchStream:
+    """Splits an iterable of batches into RecordBatchReaders, one per run of equal schemas."""
+
+    def __init__(self, batches: Iterator[pa.RecordBatch], context: contextvars.Context) -> None:
+        self._batches = batches
+        self._context = context
+        self._pending: pa.RecordBatch | None = None
+        self._failure: BaseException | None = None
+
+    def _pull(self) -> pa.RecordBatch | None:
+        try:
+            batch: pa.RecordBatch | None = self._context.run(next, self._batches, None)
+        except BaseException as exc:
+            self._failure = exc
+            raise
+        return batch
+
+    def next_run(self) -> pa.RecordBatchReader | None:
+        """A reader over the next batches sharing one schema, or None when all are read."""
+        import pyarrow as pa
+
+        first = self._pending if self._pending is not None else self._pull()
+        self._pending = None
+        if first is None:
+            return None
+        return pa.RecordBatchReader.from_batches(first.schema, self._run(first))
+
+    def _run(self, first: pa.RecordBatch) -> Iterator[pa.RecordBatch]:
+        yield first
+        while (batch := self._pull()) is not None:
+            if batch.schema != first.schema:
+                self._pending = batch
+                return
+            yield batch
+
+    def reraise(self) -> None:
+        """Raise the source's own exception if it is why DuckDB's read failed."""
+        if self._failure is not None:
+            raise self._failure
 
 
 # --- helpers ------------------------------------------------------------------------------
