@@ -49,7 +49,8 @@ def run_transform(ctx: StepContext) -> StepOutcome:
     pipeline = ctx.pipeline
     sql_text = pipeline.path(step.sql, f"{ctx.field}.sql").read_text()
     sql = qualify_for_tenant(sql_text, ctx.event.tenant_id)
-    params = {k: v for k, v in transform_params(ctx).items() if k in used_parameters(sql)}
+    used = used_parameters(sql)  # parsed once per step, not once per parameter
+    params = {k: v for k, v in transform_params(ctx).items() if k in used}
     target = step.destination
     table = pipeline.table_ref(target.dataset, target.table)
     spec = pipeline.table_spec(target, f"{ctx.field}.destination")
