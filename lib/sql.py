@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 import sqlglot
 from sqlglot import ErrorLevel, exp
@@ -124,18 +125,24 @@ def translate(sql: str, *, write: str = "duckdb") -> list[Statement]:
         SqlTranslationError: the SQL does not parse, or uses something the target cannot
             run with BigQuery's meaning (names the first 120 characters and the cause).
     """
+    return list(_translated(sql, write))
+
+
+@lru_cache(maxsize=256)
+def _translated(sql: str, write: str) -> tuple[Statement, ...]:
+    """:func:`translate`, remembered: a step re-running the same SQL translates it once."""
     out = []
-    for tree in _parse(sql):
-        text = tree.sql(dialect="bigquery")
+    for position, tree in enumerate(_parse(sql)):
         try:
             for fix in FIXUPS.get(write, ()):
                 tree = fix(tree)
             rendered = tree.sql(dialect=write, unsupported_level=ErrorLevel.RAISE)
         except (SqlglotError, _Unfaithful) as exc:
-            raise _fail(text, exc) from exc
+            # the statement's BigQuery text, rendered only to name it in the error
+            raise _fail(_parse(sql)[position].sql(dialect="bigquery"), exc) from exc
         names = dict.fromkeys(p.name for p in tree.find_all(exp.Parameter))
         out.append(Statement(rendered, tuple(names)))
-    return out
+    return tuple(out)
 
 
 def transpile(sql: str, *, write: str = "duckdb") -> list[str]:

@@ -326,5 +326,5 @@ def plan_dq(
         if now is None or now.tzinfo is None:
             raise ValueError("a freshness expectation needs now= (a timezone-aware datetime)")
         plan.params[NOW_PARAM] = now
-    sql = _assemble(plan).sql(dialect="bigquery")
+    sql = _assemble(plan).sql(dialect="bigquery", copy=False)
     return Query(sql=sql, params=dict(plan.params))
