@@ -46,3 +46,14 @@ def schemas(session: nox.Session) -> None:
     session.install("-e", ".")
     session.run("python", "-m", "events.generate")
     session.run("python", "-m", "lib.config.generate")
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """Benchmarks vs dlt, Great Expectations and the floor; rewrites BENCHMARKS.md.
+
+    ``nox -s bench -- --quick`` is a smoke run. dlt and GX get their own venvs under .nox/.
+    Not part of ``tests``: benchmarks assert correctness, never time.
+    """
+    session.install("-e", ".", "polars")
+    session.run("python", "benchmarks/harness.py", *session.posargs)

@@ -4,7 +4,8 @@
     python benchmarks/dq_runs.py ours  --path F.duckdb                  # plan_dq → evaluate
     python benchmarks/dq_runs.py hand  --path F.duckdb                  # one hand-written query
 
-``ds.costs`` holds ``rows`` cost rows with violations planted at known rows (see
+``main.costs`` (DuckDB's default schema: GX's SQL datasource reads no other) holds ``rows``
+cost rows with violations planted at known rows (see
 :func:`planted`); every checker must count exactly those. The ten expectations are the same
 for this project (``RULES``, a ``_dq.yml`` as data), the hand-written DuckDB query (``HAND``:
 what an engineer would write for the same answers, one aggregate plus a GROUP BY per unique
@@ -60,8 +61,14 @@ RULES: dict[str, Any] = {
             "expectation_type": "expect_column_sum_to_be_between",
             "kwargs": {"column": "cost", "min_value": 0, "max_value": 10**12},
         },
-        {"expectation_type": "expect_column_min_to_be_between", "kwargs": {"column": "cost", "min_value": 0}},
-        {"expectation_type": "expect_column_max_to_be_between", "kwargs": {"column": "cost", "max_value": 200}},
+        {
+            "expectation_type": "expect_column_min_to_be_between",
+            "kwargs": {"column": "cost", "min_value": 0},
+        },
+        {
+            "expectation_type": "expect_column_max_to_be_between",
+            "kwargs": {"column": "cost", "max_value": 200},
+        },
     ]
 }
 """The ten expectations, as a ``_dq.yml`` would hold them."""
@@ -74,15 +81,15 @@ SELECT * FROM (
            COUNT(*) FILTER (WHERE model NOT IN ('gpt-4o', 'claude-3', 'gemini')) AS in_set,
            COUNT(*) FILTER (WHERE NOT regexp_matches(model, '^[a-z0-9.-]+$')) AS regex,
            SUM(cost) AS sum, MIN(cost) AS min, MAX(cost) AS max
-    FROM ds.costs WHERE pipeline_logging_id = 'run-1')
+    FROM main.costs WHERE pipeline_logging_id = 'run-1')
 CROSS JOIN (
     SELECT COALESCE(SUM(n), 0) AS "unique" FROM (
-        SELECT COUNT(*) AS n FROM ds.costs
+        SELECT COUNT(*) AS n FROM main.costs
         WHERE pipeline_logging_id = 'run-1' AND id IS NOT NULL
         GROUP BY id HAVING COUNT(*) > 1))
 CROSS JOIN (
     SELECT COALESCE(SUM(n), 0) AS compound_unique FROM (
-        SELECT COUNT(*) AS n FROM ds.costs
+        SELECT COUNT(*) AS n FROM main.costs
         WHERE pipeline_logging_id = 'run-1' AND NOT (project_id IS NULL AND line_item IS NULL)
         GROUP BY project_id, line_item HAVING COUNT(*) > 1))
 """
@@ -114,7 +121,7 @@ def planted(rows: int) -> dict[str, Any]:
 
 
 def build(rows: int, path: Path) -> None:
-    """Write ``ds.costs`` with ``rows`` rows and the planted violations into ``path``."""
+    """Write ``main.costs`` with ``rows`` rows and the planted violations into ``path``."""
     import duckdb
 
     def hit(rule: tuple[int, int]) -> str:
@@ -122,10 +129,9 @@ def build(rows: int, path: Path) -> None:
 
     path.unlink(missing_ok=True)
     with duckdb.connect(str(path)) as con:
-        con.execute("CREATE SCHEMA ds")
         con.execute(
             f"""
-            CREATE TABLE ds.costs AS
+            CREATE TABLE main.costs AS
             SELECT
               CASE WHEN {hit(DUPLICATE_ID)} AND i >= 1 THEN i - 1 ELSE i END AS id,
               CASE WHEN {hit(NULL_MODEL)} THEN NULL WHEN {hit(BAD_MODEL)} THEN 'llama!'
@@ -158,7 +164,7 @@ def ours(path: Path) -> dict[str, Any]:
     rules = DqRules.model_validate(RULES)
     wh = DuckDBWarehouse(path)
     started = time.perf_counter()
-    query = plan_dq(TableRef("ds", "costs"), rules, scope={"pipeline_logging_id": "run-1"})
+    query = plan_dq(TableRef("main", "costs"), rules, scope={"pipeline_logging_id": "run-1"})
     [row] = wh.query(query.sql, query.params)
     outcome = evaluate(row, rules)
     seconds = time.perf_counter() - started
@@ -200,9 +206,11 @@ def main() -> None:
     parser.add_argument("mode", choices=["build", "ours", "hand"])
     parser.add_argument("--path", type=Path, required=True)
     parser.add_argument("--rows", type=int, default=0)
+    parser.add_argument("--plan-only", action="store_true", help="build: the file exists")
     args = parser.parse_args()
     if args.mode == "build":
-        build(args.rows, args.path)
+        if not args.plan_only:
+            build(args.rows, args.path)
         result = planted(args.rows)
     else:
         result = ours(args.path) if args.mode == "ours" else hand(args.path)
@@ -211,4 +219,6 @@ def main() -> None:
 
 if __name__ == "__main__":
     sys.path.insert(0, str(REPO))
+    sys.path.insert(0, str(Path(__file__).parent))
+    __import__("use_source").apply()
     main()

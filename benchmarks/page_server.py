@@ -42,9 +42,9 @@ def page_body(number: int, rows: int) -> bytes:
     """Page ``number`` (0-based) of ``rows`` results, as the bytes served."""
     first = number * PAGE
     results = [
-        '{"object": "organization.costs.result", "amount": {"value": %s, "currency": "usd"}, '
-        '"line_item": "gpt-4o-2024-08-06, input #%d", "project_id": "proj_%d", '
-        '"organization_id": "org-bench"}' % (amount(i), i, i % 50)
+        f'{{"object": "organization.costs.result", "amount": {{"value": {amount(i)}, '
+        f'"currency": "usd"}}, "line_item": "gpt-4o-2024-08-06, input #{i}", '
+        f'"project_id": "proj_{i % 50}", "organization_id": "org-bench"}}'
         for i in range(first, min(first + PAGE, rows))
     ]
     more = first + PAGE < rows

@@ -23,10 +23,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import ssl
 import time
 from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
 import httpx
@@ -144,6 +146,7 @@ class _Fetch:
             timeout=self.source.retry.timeout_seconds,
             transport=self.transport,
             follow_redirects=False,
+            verify=_tls(),
         )
 
     def run(self, params: httpx.QueryParams, batch_rows: int) -> Iterator[pa.RecordBatch]:
@@ -178,6 +181,12 @@ class _Fetch:
         except PageProblem as exc:
             problem = str(exc)
             raise _data_error(self.target, request.number, problem, response.text) from exc
+
+
+@cache
+def _tls() -> ssl.SSLContext:
+    """One TLS context (the CA bundle is read once, not on every window's client)."""
+    return httpx.create_ssl_context()
 
 
 def _parse(response: httpx.Response, target: Target, page: int) -> Any:
