@@ -207,8 +207,7 @@ def render(facts: dict[str, Any], results: dict[str, Any], versions: dict[str, l
         "",
         f"- {facts['date']}; {facts['cpu']}, {facts['cores']} cores, "
         f"{facts['memory_gib']} GiB; {facts['os']}; Python {facts['python']}",
-        f"- {facts['reps']} repetition(s) per competitor"
-        + (" (quick mode)" if facts["quick"] else ""),
+        f"- {facts['reps']} repetition(s) per competitor{quick}",
         f"- load average before {load}, after {load_after} (the machine is shared: medians"
         " and ratios of alternating runs are the figures to read)",
         "",
