@@ -41,6 +41,7 @@ def _ratio(a: float, b: float) -> str:
 
 
 def rest_section(results: dict[int, list[Any]]) -> tuple[list[str], dict[str, str]]:
+    before = any(s.name == "before" for series in results.values() for s in series)
     lines = [
         "## REST ingest: OpenAI costs, one day, merge into DuckDB",
         "",
@@ -55,7 +56,7 @@ def rest_section(results: dict[int, list[Any]]) -> tuple[list[str], dict[str, st
         "- **dlt**: `rest_api` source (cursor paginator, `data` selector) + a yield map for the",
         "  bucket columns + `write_disposition=merge` on the same keys into DuckDB (jsonl",
         "  loader files); it reads amounts as floats.",
-        "- **before**: this project's previous commit, same runner.",
+        *(["- **before**: the checkout given as `--baseline`, same runner."] if before else []),
         "",
         "Checked on every run: rows loaded = rows served, distinct keys = rows, and the exact",
         "sum of amounts (dlt to 6 places).",
@@ -99,7 +100,7 @@ def shaping_section(result: dict[str, Any]) -> list[str]:
     ]
     reasons = []
     if ratio > 1:
-        reasons.append("it is slower")
+        reasons.append("polars is slower")
     if not exact:
         reasons.append("its decimal cast loses digits without an error (money must be exact)")
     verdict = "pyarrow stays" if reasons else "polars qualifies"
