@@ -158,11 +158,23 @@ def shape(rows: int) -> dict[str, Any]:
     assert isinstance(source, RestSourceConfig)
     fields = load_schema_file(PIPELINE / "openai_costs_output_schema.json")
     plan = build_plan(source.records, fields, "bench")
-    parsed = [json.loads(body, parse_float=Decimal) for body in pages(rows)]
+    bodies = pages(rows)
+    started = time.perf_counter()
+    parsed = [json.loads(body, parse_float=Decimal) for body in bodies]
+    as_decimal = time.perf_counter() - started
+    started = time.perf_counter()
+    texts = [json.loads(body, parse_float=str) for body in bodies]
+    as_text = time.perf_counter() - started
+    del texts
     list(shape_page(parsed[0], plan, 10_000))  # warm up, as for polars below
     started = time.perf_counter()
     shaped = sum(b.num_rows for p in parsed for b in shape_page(p, plan, 10_000))
-    out: dict[str, Any] = {"rows": shaped, "pyarrow_seconds": time.perf_counter() - started}
+    out: dict[str, Any] = {
+        "rows": shaped,
+        "pyarrow_seconds": time.perf_counter() - started,
+        "parse_decimal_seconds": as_decimal,
+        "parse_text_seconds": as_text,
+    }
     try:
         import polars as pl
     except ImportError:

@@ -126,23 +126,23 @@ def _decimal(kind: pa.DataType) -> Vector:
 _VECTORS: dict[str, pa.DataType] = {"STRING": pa.string(), "INT64": pa.int64(), "BOOL": pa.bool_()}
 
 
-def _column(field: SchemaField, spec: ColumnConfig, required: bool) -> Column | None:
+def _column(schema_field: SchemaField, spec: ColumnConfig, required: bool) -> Column | None:
     """The column's Arrow type (``lib.arrow_schema``) and converters; None if REST cannot fill it.
 
     Vectorised: STRING, INT64, BOOL (when Arrow infers exactly that type) and NUMERIC /
     BIGNUMERIC without rounding (Arrow's exact conversion). The rest convert value by value.
     """
-    kind = field.canonical_type
-    if field.mode == "REPEATED" or kind not in (*CONVERTERS, *_DECIMALS):
+    kind = schema_field.canonical_type
+    if schema_field.mode == "REPEATED" or kind not in (*CONVERTERS, *_DECIMALS):
         return None
-    arrow = arrow_type(field)
+    arrow = arrow_type(schema_field)
     if isinstance(arrow, pa.Decimal128Type | pa.Decimal256Type):
         rounding = spec.rounding == "half_even"
         convert = decimal_converter(arrow.precision, arrow.scale, round_half_even=rounding)
         vector = None if rounding else _decimal(arrow)
-        return Column(field.name, spec, required, arrow, convert, vector)
+        return Column(schema_field.name, spec, required, arrow, convert, vector)
     inferred = _inferred(_VECTORS[kind]) if kind in _VECTORS else None
-    return Column(field.name, spec, required, arrow, CONVERTERS[kind], inferred)
+    return Column(schema_field.name, spec, required, arrow, CONVERTERS[kind], inferred)
 
 
 def build_plan(records: RecordsConfig, schema: Sequence[SchemaField], where: str) -> Plan:
