@@ -343,15 +343,21 @@ class _Page:
             NotVectorised: a value the vectorised path does not take (or a problem).
         """
         rows = self.rows[start:stop]
-        owners = pa.array(self.owners[start:stop], pa.int32()) if self.parents else None
         steps: dict[tuple[str, ...], list[Any]] = {}
         arrays = [
-            self.parents[c.name].take(owners)
-            if owners is not None and c.parent
+            self._parent(c.name, start, stop)
+            if c.parent
             else _convert(c, _extract(rows, c.parts, steps))
             for c in self.plan.columns
         ]
         return pa.RecordBatch.from_arrays(arrays, schema=self.plan.schema)
+
+    def _parent(self, name: str, start: int, stop: int) -> pa.Array:
+        """A parent-scope column for rows ``[start, stop)``: each row gets its bucket's value."""
+        values = self.parents[name]
+        if len(values) == 1:  # one bucket (a daily fetch): repeat its value
+            return pa.repeat(values[0], stop - start)
+        return values.take(pa.array(self.owners[start:stop], pa.int32()))
 
 
 def _extract(
