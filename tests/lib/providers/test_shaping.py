@@ -159,6 +159,7 @@ FIELDS = [
     SchemaField(name="d", type="DATE"),
     SchemaField(name="ok", type="BOOL"),
     SchemaField(name="need", type="STRING", mode="REQUIRED"),
+    SchemaField(name="label", type="STRING"),
 ]
 RECORDS = RecordsConfig.model_validate(
     {
@@ -178,6 +179,7 @@ RECORDS = RecordsConfig.model_validate(
             "d": "v.d",
             "ok": "ok",
             "need": "need",
+            "label": {"path": "meta.label", "scope": "parent"},
         },
     }
 )
@@ -245,7 +247,8 @@ def random_page(rng: random.Random, buckets: int, rows: int) -> dict[str, Any]:
             }
             bucket_rows.append(row)
         start = _value(rng, 1736899200 + 86400 * k) if rng.random() < 0.3 else 1736899200
-        data.append({"meta": {"start": start}, "rows": bucket_rows})
+        label = rng.choice([None, f"bucket {k}", _value(rng, "x")])
+        data.append({"meta": {"start": start, "label": label}, "rows": bucket_rows})
     return {"data": data}
 
 
