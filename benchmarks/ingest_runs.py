@@ -7,6 +7,8 @@
 * ``ours``: the real path — REST connector (httpx, paging, exact decimals, Arrow shaping) →
   ingest stamping → DuckDB warehouse merge on (bucket start, project, line item) into a fresh
   file, the engine at its default memory limit.
+* ``connector``: the connector and stamping alone, batches consumed and dropped: its peak
+  RSS shows the Python side holds one page at a time (flat in the number of rows).
 * ``floor``: what no client can beat — httpx GET + ``json.loads`` of every page (timed), then
   ONE insert of the same rows, already in Arrow, into DuckDB (timed); the sum of both.
 * ``shape``: the page shaping alone over the server's pages, pyarrow (this project) and, if
@@ -39,15 +41,12 @@ def peak_mib() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
-def ours(url: str) -> dict[str, Any]:
-    """Fetch one day from ``url`` and merge it into a fresh DuckDB file."""
-    from lib.adapters.duckdb_warehouse import DuckDBWarehouse
+def _batches(url: str) -> tuple[Any, Any]:
+    """The stamped batches of one day from ``url`` (lazy) and the raw table's fields."""
     from lib.adapters.env_secrets import EnvSecrets
-    from lib.config.loader import INGESTION_FIELDS
     from lib.config.source import RestSourceConfig, load_source
-    from lib.ports import TableRef, WriteSpec
     from lib.providers.rest import fetch_batches
-    from lib.schema import TableSpec, load_schema_file
+    from lib.schema import load_schema_file
     from lib.steps.ingest import stamp
 
     source = load_source(PIPELINE / "openai_costs_source.yml")
@@ -60,23 +59,48 @@ def ours(url: str) -> dict[str, Any]:
     )
     fields = load_schema_file(PIPELINE / "openai_costs_output_schema.json")
     secrets = EnvSecrets({"CONVERGENCE_SECRET_ACME_OPENAI_ADMIN_KEY": "sk-bench"})
+    batches = fetch_batches(
+        source, dt.date(2026, 11, 1), tenant_id="acme", secrets=secrets, schema=fields, base_url=url
+    )
+    now = dt.datetime(2026, 11, 2, tzinfo=dt.UTC)
+    return stamp(batches, run_id="run-bench", now=now), fields
+
+
+def connector(url: str) -> dict[str, Any]:
+    """Only the connector and stamping: batches consumed as they come, nothing kept."""
+    import pyarrow.compute as pc
+
+    started = time.perf_counter()
+    batches, _ = _batches(url)
+    rows, total = 0, Decimal(0)
+    for batch in batches:
+        rows += batch.num_rows
+        total += pc.sum(batch.column("amount_value")).as_py()
+    return {
+        "rows": rows,
+        "seconds": time.perf_counter() - started,
+        "peak_rss_mib": peak_mib(),
+        "loaded": rows,
+        "keys": None,
+        "sum": str(total),
+    }
+
+
+def ours(url: str) -> dict[str, Any]:
+    """Fetch one day from ``url`` and merge it into a fresh DuckDB file."""
+    from lib.adapters.duckdb_warehouse import DuckDBWarehouse
+    from lib.config.loader import INGESTION_FIELDS
+    from lib.ports import TableRef, WriteSpec
+    from lib.schema import TableSpec
+
     with tempfile.TemporaryDirectory() as tmp:
         wh = DuckDBWarehouse(Path(tmp) / "bench.duckdb")
         table = TableRef("acme_raw_openai", "costs")
+        started = time.perf_counter()
+        batches, fields = _batches(url)
         wh.ensure_dataset(table.dataset)
         wh.ensure_table(table, TableSpec(fields=(*fields, *INGESTION_FIELDS)))
-        started = time.perf_counter()
-        batches = fetch_batches(
-            source,
-            dt.date(2026, 11, 1),
-            tenant_id="acme",
-            secrets=secrets,
-            schema=fields,
-            base_url=url,
-        )
-        now = dt.datetime(2026, 11, 2, tzinfo=dt.UTC)
-        spec = WriteSpec(mode="merge", keys=KEYS)
-        written = wh.write(table, stamp(batches, run_id="run-bench", now=now), spec)
+        written = wh.write(table, batches, WriteSpec(mode="merge", keys=KEYS))
         seconds = time.perf_counter() - started
         [check] = wh.query(
             "SELECT COUNT(*) AS n, COUNT(DISTINCT TO_JSON_STRING(STRUCT(bucket_start_time, "
@@ -209,14 +233,12 @@ def shape(rows: int) -> dict[str, Any]:
 def main() -> None:
     """Run one mode and print its JSON line."""
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=["ours", "floor", "shape"])
+    parser.add_argument("mode", choices=["ours", "connector", "floor", "shape"])
     parser.add_argument("--url")
     parser.add_argument("--rows", type=int, default=0)
     args = parser.parse_args()
-    if args.mode == "shape":
-        result = shape(args.rows)
-    else:
-        result = ours(args.url) if args.mode == "ours" else floor(args.url)
+    runs = {"ours": ours, "connector": connector, "floor": floor}
+    result = shape(args.rows) if args.mode == "shape" else runs[args.mode](args.url)
     print(json.dumps(result))
 
 
