@@ -218,17 +218,23 @@ def dq(sizes: Sequence[int], reps: int, baseline: Path | None) -> dict[int, list
 # --- control plane and cold run ------------------------------------------------------------
 
 
-def control(baseline: Path | None) -> dict[str, dict[str, Any]]:
-    """Bus hop and import times, ours (and ``before``)."""
+def control(baseline: Path | None, reps: int) -> dict[str, dict[str, Any]]:
+    """Bus hop (``reps`` alternating runs) and import times, ours (and ``before``)."""
     runner = [sys.executable, str(HERE / "control_runs.py")]
     sources = {"ours": REPO, **({"before": baseline} if baseline else {})}
+    hops: dict[str, list[dict[str, Any]]] = {name: [] for name in sources}
+    for _ in range(reps):
+        for name, source in sources.items():
+            env = {"CONVERGENCE_BENCH_SOURCE": str(source)}
+            hops[name].append(run_json([*runner, "hop"], env))
     out = {}
     for name, source in sources.items():
         env = {"CONVERGENCE_BENCH_SOURCE": str(source)}
-        out[name] = {
-            "hop": run_json([*runner, "hop"], env),
-            "imports": run_json([*runner, "imports"], env),
+        hop = {
+            "us_per_hop": statistics.median(h["us_per_hop"] for h in hops[name]),
+            "min": min(h["min"] for h in hops[name]),
         }
+        out[name] = {"hop": hop, "imports": run_json([*runner, "imports"], env)}
         print(f"  control {name}: {out[name]}", flush=True)
     return out
 
@@ -322,7 +328,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "rest": rest(rest_rows, reps, baseline),
         "shaping": shaping(rest_rows[-1]),
         "dq": dq(dq_rows, reps, baseline),
-        "control": control(baseline),
+        "control": control(baseline, reps),
         "cold": cold(max(reps, 3), baseline),
     }
     facts["load_after"] = os.getloadavg()
