@@ -8,8 +8,9 @@ Datasets are DuckDB schemas; SQL arrives in BigQuery dialect and is translated b
   RECORD cannot be NOT NULL in DuckDB, so REQUIRED is enforced on top-level columns only.
 * Partitioning, clustering and labels do not exist here (capability flags below); the table
   comment records the partition field and clustering so nothing is lost silently.
-* Writes stream each Arrow batch (or a query's result, without leaving DuckDB) into a
-  per-call TEMP staging table, then apply delete + insert in ONE transaction.
+* Writes stream the Arrow batches (one INSERT reading a RecordBatchReader) or a query's
+  result (without leaving DuckDB) into a per-call TEMP staging table, then apply delete +
+  insert in ONE transaction.
 * Query results are Python values: Decimal for NUMERIC, aware UTC datetimes for TIMESTAMP,
   naive datetimes for DATETIME, dates, and parsed JSON (dict/list/…) for top-level JSON
   columns (JSON nested inside a STRUCT or LIST stays JSON text).
