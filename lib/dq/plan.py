@@ -24,7 +24,7 @@ values in ascending order, repeats included, as a row-level sample would be. Wit
 uniqueness check the statement is just the inner aggregate. Each pass reads only the
 columns it names (both engines are columnar). Reading the table literally once — a CTE
 shared by the aggregate and the GROUP BYs — makes DuckDB materialise the scoped rows; it
-measured about 2.5× slower at 10M rows than these key-only passes, so they stay separate.
+measured about 2.5 times slower at 10M rows than these key-only passes, so they stay separate.
 
 ``ARRAY_AGG(... LIMIT 20)`` keeps BigQuery's memory bounded; plain sqlglot refuses to render
 it for DuckDB, and :func:`lib.sql.transpile` rewrites it to ``LIST_SLICE(...)``, so run the
