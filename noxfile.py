@@ -126,3 +126,14 @@ def infra(session: nox.Session) -> None:
                 "--var-file", ".ci/cmek.tfvars")  # fmt: skip
     session.run(*checkov, "-f", "Dockerfile", "--framework", "dockerfile")
     session.run("hadolint", "Dockerfile")
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """Benchmarks vs dlt, Great Expectations and the floor; rewrites BENCHMARKS.md.
+
+    ``nox -s bench -- --quick`` is a smoke run. dlt and GX get their own venvs under .nox/.
+    Not part of ``tests``: benchmarks assert correctness, never time.
+    """
+    session.install("-e", ".", "polars")
+    session.run("python", "benchmarks/harness.py", *session.posargs)

@@ -7,10 +7,20 @@ import datetime as dt
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from lib.console import console, err_console
 from lib.errors import ConfigError, ConvergenceError
 from lib.settings import Settings
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+def _out(*, stderr: bool = False) -> Console:
+    """The CLI's console (imported on first print: ``--help`` loads no rich, no bus, no SQL)."""
+    from lib.console import console, err_console
+
+    return err_console if stderr else console
 
 
 def _date(value: str) -> dt.date:
@@ -36,11 +46,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     checked, problems = validate_tree(Path(args.path))
     for problem in problems:
-        err_console.print(f"[red]✗[/red] {problem}", markup=True, highlight=False, soft_wrap=True)
+        _out(stderr=True).print(
+            f"[red]✗[/red] {problem}", markup=True, highlight=False, soft_wrap=True
+        )
     if problems:
-        err_console.print(f"{len(problems)} problem(s) in {args.path}")
+        _out(stderr=True).print(f"{len(problems)} problem(s) in {args.path}")
         return 1
-    console.print(f"[green]✓[/green] {checked} config file(s) valid under {args.path}")
+    _out().print(f"[green]✓[/green] {checked} config file(s) valid under {args.path}")
     return 0
 
 
@@ -53,7 +65,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.start or args.end:
         start, end = args.start or args.end, args.end or args.start
         if end < start:
-            err_console.print(f"[red]error:[/red] --end {end} is before --start {start}")
+            _out(stderr=True).print(f"[red]error:[/red] --end {end} is before --start {start}")
             return 2
         window = Window(start=start, end=end)
     return run_pipelines(
@@ -122,7 +134,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             start=args.start,
         )
     except ValueError as exc:
-        err_console.print(f"[red]error:[/red] {exc}", highlight=False)
+        _out(stderr=True).print(f"[red]error:[/red] {exc}", highlight=False)
         return 2
     try:
         run_simulation(spec, Path(args.home), sys.stdout)
@@ -243,10 +255,10 @@ def cmd_create_topology(args: argparse.Namespace) -> int:
     endpoints = parse_push_endpoints(args.push_endpoint)
     report = create_topology(args.project, endpoints, args.oidc_service_account)
     for name in report.created:
-        console.print(f"[green]created[/green] {name}", highlight=False)
+        _out().print(f"[green]created[/green] {name}", highlight=False)
     for name in report.existing:
-        console.print(f"[dim]exists[/dim]  {name}", highlight=False)
-    console.print(f"{len(report.created)} created, {len(report.existing)} already present")
+        _out().print(f"[dim]exists[/dim]  {name}", highlight=False)
+    _out().print(f"{len(report.created)} created, {len(report.existing)} already present")
     return 0
 
 
@@ -257,13 +269,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.func(args)
     except ConfigError as exc:
         for problem in exc.problems:
-            err_console.print(f"[red]✗[/red] {problem}", highlight=False)
+            _out(stderr=True).print(f"[red]✗[/red] {problem}", highlight=False)
         return 2
     except ConvergenceError as exc:
-        err_console.print(f"[red]error:[/red] {exc}", highlight=False)
+        _out(stderr=True).print(f"[red]error:[/red] {exc}", highlight=False)
         return 2
     except KeyboardInterrupt:
-        err_console.print("interrupted")
+        _out(stderr=True).print("interrupted")
         return 130
     return code
 

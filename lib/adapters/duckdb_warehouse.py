@@ -8,8 +8,9 @@ Datasets are DuckDB schemas; SQL arrives in BigQuery dialect and is translated b
   RECORD cannot be NOT NULL in DuckDB, so REQUIRED is enforced on top-level columns only.
 * Partitioning, clustering and labels do not exist here (capability flags below); the table
   comment records the partition field and clustering so nothing is lost silently.
-* Writes stream each Arrow batch (or a query's result, without leaving DuckDB) into a
-  per-call TEMP staging table, then apply delete + insert in ONE transaction.
+* Writes stream the Arrow batches (one INSERT reading a RecordBatchReader) or a query's
+  result (without leaving DuckDB) into a per-call TEMP staging table, then apply delete +
+  insert in ONE transaction.
 * Query results are Python values: Decimal for NUMERIC, aware UTC datetimes for TIMESTAMP,
   naive datetimes for DATETIME, dates, and parsed JSON (dict/list/…) for top-level JSON
   columns (JSON nested inside a STRUCT or LIST stays JSON text).
@@ -19,6 +20,7 @@ Datasets are DuckDB schemas; SQL arrives in BigQuery dialect and is translated b
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import json
 import threading
@@ -251,16 +253,24 @@ class DuckDBWarehouse:
         batches: Iterable[pa.RecordBatch],
         columns: Columns,
     ) -> int:
-        rows = 0
-        for batch in batches:
-            _check_names(table, batch.schema.names, columns)
-            cur.register(_BATCH, batch)
+        """One streaming INSERT per run of same-schema batches (normally one per write).
+
+        DuckDB pulls the batches from a RecordBatchReader, possibly on its own threads, so
+        each pull runs in the caller's context (trace, logging) and an exception raised
+        by the source (a TransientError while fetching, say) is re-raised as itself.
+        """
+        stream = _BatchStream(iter(batches), contextvars.copy_context())
+        while (reader := stream.next_run()) is not None:
+            _check_names(table, reader.schema.names, columns)
+            cur.register(_BATCH, reader)
             try:
                 self._run(cur, f"INSERT INTO {_STAGE} BY NAME SELECT * FROM {_q(_BATCH)}")
+            except duckdb.Error:
+                stream.reraise()
+                raise
             finally:
                 cur.unregister(_BATCH)
-            rows += batch.num_rows
-        return rows
+        return stream.rows
 
     def _stage_query(
         self, cur: duckdb.DuckDBPyConnection, table: TableRef, query: Query, columns: Columns
@@ -396,6 +406,51 @@ class DuckDBWarehouse:
         """Close the database file."""
         with self._lock:
             self._con.close()
+
+
+class _BatchStream:
+    """Splits an iterable of batches into RecordBatchReaders, one per run of equal schemas."""
+
+    def __init__(self, batches: Iterator[pa.RecordBatch], context: contextvars.Context) -> None:
+        self._batches = batches
+        self._context = context
+        self._pending: pa.RecordBatch | None = None
+        self._failure: BaseException | None = None
+        self.rows = 0
+        """Rows pulled so far (all of them once the stream is read to its end)."""
+
+    def _pull(self) -> pa.RecordBatch | None:
+        try:
+            batch: pa.RecordBatch | None = self._context.run(next, self._batches, None)
+        except BaseException as exc:
+            self._failure = exc
+            raise
+        if batch is not None:
+            self.rows += batch.num_rows
+        return batch
+
+    def next_run(self) -> pa.RecordBatchReader | None:
+        """A reader over the next batches sharing one schema, or None when all are read."""
+        import pyarrow as pa
+
+        first = self._pending if self._pending is not None else self._pull()
+        self._pending = None
+        if first is None:
+            return None
+        return pa.RecordBatchReader.from_batches(first.schema, self._run(first))
+
+    def _run(self, first: pa.RecordBatch) -> Iterator[pa.RecordBatch]:
+        yield first
+        while (batch := self._pull()) is not None:
+            if batch.schema != first.schema:
+                self._pending = batch
+                return
+            yield batch
+
+    def reraise(self) -> None:
+        """Raise the source's own exception if it is why DuckDB's read failed."""
+        if self._failure is not None:
+            raise self._failure
 
 
 # --- helpers ------------------------------------------------------------------------------
