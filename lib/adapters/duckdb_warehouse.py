@@ -122,6 +122,7 @@ class DuckDBWarehouse:
         self._on_statement = on_statement
         self._lock = threading.RLock()
         self._known: dict[TableRef, Columns] = {}
+        self._datasets: set[str] = set()
         """Columns of tables this adapter has seen; dropped whenever it changes a table."""
         with _translated(f"DuckDB file {path}"):
             self._con = duckdb.connect(
@@ -172,9 +173,12 @@ class DuckDBWarehouse:
 
     def ensure_dataset(self, dataset: str, labels: Mapping[str, str] | None = None) -> None:
         """Create the schema ``dataset`` if missing (labels are not supported and ignored)."""
+        if dataset in self._datasets:
+            return
         sql = f"CREATE SCHEMA IF NOT EXISTS {_q(check_identifier(dataset, 'dataset name'))}"
         with self._lock, self._cursor() as cur, _translated(f"dataset {dataset}"):
             self._run(cur, sql)
+        self._datasets.add(dataset)
 
     def ensure_table(self, table: TableRef, spec: TableSpec) -> list[str]:
         """Create ``table`` from ``spec``, or add its new NULLABLE columns.
@@ -398,6 +402,7 @@ class DuckDBWarehouse:
         statements = translate(sql)
         if not all(st.sql.lstrip().upper().startswith(_DML) for st in statements):
             self._known.clear()  # a script may create, alter or drop tables
+            self._datasets.clear()
         with self._lock, self._cursor() as cur, _translated(f"statement {_snippet(sql)!r}"):
             for st in statements:
                 self._run(cur, st.sql, _bind(st, params or {}))

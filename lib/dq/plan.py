@@ -319,14 +319,34 @@ def plan_dq(
         ValueError: a scope key is not a column name, or ``now`` is missing for a
             freshness check.
     """
-    dataset = check_identifier(table.dataset, "dataset name")
-    plan = _Plan(exp.table_(check_identifier(table.table, "table name"), db=dataset, quoted=True))
-    plan.where = _scope_filter(scope or {}, plan)
-    for index, expectation in enumerate(rules.expectations):
-        _COMPILERS[type(expectation)](index, expectation, plan)
+    scope = dict(scope or {})
+    shape = tuple(sorted((key, value is None) for key, value in scope.items()))
+    key = (table, rules.model_dump_json(), shape)
+    planned = _PLANNED.get(key)
+    if planned is None:  # the SQL depends only on the table, the rules and the scope's keys
+        planned = _plan(table, rules, {k: (None if null else "") for k, null in shape})
+        _PLANNED[key] = planned
+    sql, fixed = planned
+    params = {**fixed, **{f"scope_{k}": v for k, v in scope.items() if v is not None}}
     if any(isinstance(e, cfg.ExpectColumnMaxToBeRecent) for e in rules.expectations):
         if now is None or now.tzinfo is None:
             raise ValueError("a freshness expectation needs now= (a timezone-aware datetime)")
-        plan.params[NOW_PARAM] = now
+        params[NOW_PARAM] = now
+    return Query(sql=sql, params=params)
+
+
+_PLANNED: dict[tuple[TableRef, str, tuple[tuple[str, bool], ...]], tuple[str, dict[str, Any]]] = {}
+"""Plans already compiled: a DQ step checks the same rules every run (only values change)."""
+
+
+def _plan(
+    table: TableRef, rules: cfg.DqRules, scope: Mapping[str, object]
+) -> tuple[str, dict[str, Any]]:
+    dataset = check_identifier(table.dataset, "dataset name")
+    plan = _Plan(exp.table_(check_identifier(table.table, "table name"), db=dataset, quoted=True))
+    plan.where = _scope_filter(scope, plan)
+    for index, expectation in enumerate(rules.expectations):
+        _COMPILERS[type(expectation)](index, expectation, plan)
     sql = _assemble(plan).sql(dialect="bigquery", copy=False)
-    return Query(sql=sql, params=dict(plan.params))
+    fixed = {k: v for k, v in plan.params.items() if not k.startswith("scope_")}
+    return sql, fixed

@@ -121,7 +121,7 @@ def test_a_change_of_batch_schema_starts_a_new_insert(
 ) -> None:
     only_k = pa.RecordBatch.from_pylist([{"k": "c"}], schema=pa.schema([("k", pa.string())]))
     batches = [rows(("a", "1")), rows(("b", "2")), only_k, rows(("d", "4"))]
-    assert wh.write(REF, iter(batches), WriteSpec()) == 4
+    assert wh.write(REF, iter(batches), WriteSpec()).rows == 4
     assert len([s for s in statements if "_convergence_batch" in s]) == 3
     got = wh.query(f"SELECT k, v FROM {table_sql(REF)} ORDER BY k")
     assert [(r["k"], r["v"]) for r in got] == [
@@ -152,7 +152,7 @@ def test_the_source_is_read_in_the_callers_context_and_its_errors_surface_as_rai
             yield rows((f"k{i}", str(i)))
 
     WHO.set("caller")
-    assert wh.write(REF, pages(None), WriteSpec()) == 3000
+    assert wh.write(REF, pages(None), WriteSpec()).rows == 3000
     with pytest.raises(ProviderDown, match="page 2999"):
         wh.write(REF, pages(2999), WriteSpec(mode="overwrite"))
     assert seen == {"caller"}
