@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextvars
 import datetime as dt
+import functools
 import json
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -62,6 +63,7 @@ Columns = dict[str, tuple[str, bool]]
 """Column name → (normalised DuckDB type, nullable)."""
 
 
+@functools.lru_cache(maxsize=4096)
 def _q(name: str) -> str:
     return exp.to_identifier(name, quoted=True).sql("duckdb")
 
@@ -241,6 +243,10 @@ class DuckDBWarehouse:
                 raise WarehouseError(f"table {table} does not exist: call ensure_table first")
             _check_spec(table, spec, columns)
             target = table_sql(table, "duckdb")
+            if _in_memory_append(source, spec):
+                batches = list(source)  # type: ignore[arg-type]  # a Sequence, checked above
+                with self._lock:
+                    return self._append(cur, table, target, batches, spec, columns)
             self._run(cur, f"CREATE TEMP TABLE {_STAGE} AS SELECT * FROM {target} LIMIT 0")
             if isinstance(source, Query):
                 self._stage_query(cur, table, source, columns)
@@ -249,6 +255,38 @@ class DuckDBWarehouse:
                 rows = self._stage_batches(cur, table, source, columns)
             with self._lock:
                 return self._apply(cur, table, target, spec, rows)
+
+    def _append(
+        self,
+        cur: duckdb.DuckDBPyConnection,
+        table: TableRef,
+        target: str,
+        batches: list[pa.RecordBatch],
+        spec: WriteSpec,
+        columns: Columns,
+    ) -> WriteResult:
+        """A small append of batches already in memory (metadata, DQ results): no staging
+        table — the scope's delete and the inserts in one transaction."""
+        names = [f"{_BATCH}_{i}" for i in range(len(batches))]
+        for name, batch in zip(names, batches, strict=True):
+            _check_names(table, batch.schema.names, columns)
+            cur.register(name, batch)
+        try:
+            self._run(cur, "BEGIN TRANSACTION")
+            try:
+                for sql, params in _deletes(target, spec):
+                    self._run(cur, sql, params)
+                for name in names:
+                    self._run(cur, f"INSERT INTO {target} BY NAME SELECT * FROM {_q(name)}")
+                faultpoints.at("in_commit")
+                self._run(cur, "COMMIT")
+            except BaseException:
+                self._run(cur, "ROLLBACK")
+                raise
+        finally:
+            for name in names:
+                cur.unregister(name)
+        return WriteResult(rows=sum(b.num_rows for b in batches))
 
     def _stage_batches(
         self,
@@ -459,6 +497,15 @@ class _BatchStream:
 
 
 # --- helpers ------------------------------------------------------------------------------
+
+
+def _in_memory_append(source: object, spec: WriteSpec) -> bool:
+    """Batches already in a list or tuple, appended (optionally replacing a run's own rows)."""
+    return (
+        isinstance(source, list | tuple)
+        and spec.mode == "append"
+        and not (spec.replace_dates or spec.replace_range or spec.dated_by)
+    )
 
 
 def _snippet(sql: str) -> str:
