@@ -51,10 +51,11 @@ def simulate(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
-    """ruff: format check and lint."""
-    session.install("ruff>=0.6")
+    """ruff (format check and lint) and the import contracts (docs/architecture.md)."""
+    session.install("ruff>=0.6", "import-linter>=2.1", "-e", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("ruff", "check", ".")
+    session.run("lint-imports")
 
 
 @nox.session(python=PYTHON)
