@@ -36,7 +36,6 @@ PUBSUB_PUBLISHED = "google.cloud.pubsub.topic.v1.messagePublished"
 PUBSUB_SOURCE = re.compile(r"^//pubsub\.googleapis\.com/projects/[^/]+/topics/([^/]+)$")
 ROUTING_ATTRIBUTE = "next_step_type"
 SCHEMA_DIR = Path(__file__).with_name("schemas")
-ATTRIBUTE_KEYS = ("ce-type", "tenant_id", "pipeline_id", "run_id", "next_step_type", "traceparent")
 
 
 class CodecError(ValueError):

@@ -123,11 +123,12 @@ def _cloud(
             project=settings.project,
             location=settings.bq_location,
             kms_key_name=settings.bq_kms_key_name,
+            clock=clock,
         )
     return Runtime(
         settings=settings,
         warehouse=warehouse,
-        bus=PubSubBus(PublisherClient(), SubscriberClient(), settings.project, topology),
+        bus=PubSubBus(PublisherClient(), SubscriberClient(), settings.project, topology, clock),
         secrets=SecretManagerSecrets(secretmanager.SecretManagerServiceClient(), settings.project),
         clock=clock,
         topology=topology,

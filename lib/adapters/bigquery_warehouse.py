@@ -28,8 +28,9 @@ from lib.adapters.bigquery_sql import (
     table_sql,
     write_statement,
 )
+from lib.clock import SystemClock
 from lib.errors import ConvergenceError, DataError, WarehouseError, WarehouseUnavailable
-from lib.ports import Query, TableRef, WriteResult, WriteSpec
+from lib.ports import Capability, Clock, Query, TableRef, WriteResult, WriteSpec
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -57,8 +58,8 @@ class BigQueryWarehouse:
     """
 
     name = "bigquery"
-    SUPPORTS_WILDCARD_TABLES = True
-    """``FROM `project.dataset.prefix*``` reads every matching table (billing export)."""
+    capabilities: frozenset[Capability] = frozenset(Capability)
+    """Partitioning, clustering, dataset labels and wildcard tables (the billing export)."""
 
     def __init__(
         self,
@@ -69,6 +70,7 @@ class BigQueryWarehouse:
         labels: Mapping[str, str] | None = None,
         retry_deadline: float = 600.0,
         kms_key_name: str | None = None,
+        clock: Clock | None = None,
     ) -> None:
         from google.cloud import bigquery
         from google.cloud.bigquery.retry import DEFAULT_JOB_RETRY
@@ -78,6 +80,7 @@ class BigQueryWarehouse:
         self._location = location
         self._labels = dict(labels or {})
         self._kms_key_name = kms_key_name
+        self._clock = clock or SystemClock()
         self._retry = bigquery.DEFAULT_RETRY.with_deadline(retry_deadline)
         self._job_retry = DEFAULT_JOB_RETRY.with_deadline(retry_deadline)
 
@@ -334,7 +337,7 @@ class BigQueryWarehouse:
         from google.cloud import bigquery
 
         bq_table = bigquery.Table(table_sql_ref(self._project, staging), schema=fields)
-        bq_table.expires = load.staging_expiry()
+        bq_table.expires = load.staging_expiry(self._clock.now())
         with translate(f"table {staging}"):
             self._client.create_table(bq_table, retry=self._retry)
 

@@ -46,7 +46,7 @@ from lib.errors import (
     WarehouseError,
     WarehouseUnavailable,
 )
-from lib.ports import Query, TableRef, WriteResult, WriteSpec
+from lib.ports import Capability, Query, TableRef, WriteResult, WriteSpec
 from lib.sql import Statement, check_identifier, table_sql, translate
 
 if TYPE_CHECKING:
@@ -100,10 +100,9 @@ class DuckDBWarehouse:
     """
 
     name = "duckdb"
-    SUPPORTS_PARTITIONING = False
-    SUPPORTS_CLUSTERING = False
-    SUPPORTS_LABELS = False
-    SUPPORTS_WILDCARD_TABLES = False
+    capabilities: frozenset[Capability] = frozenset()
+    """No partitioning, clustering, labels or wildcard tables: the table comment records the
+    partition field and clustering; readers UNION ALL over ``list_tables`` for wildcards."""
     """No ``prefix*`` wildcard tables: readers UNION ALL over ``list_tables`` instead."""
 
     def __init__(

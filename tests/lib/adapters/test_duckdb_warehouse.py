@@ -66,7 +66,7 @@ def wh(tmp_path: Path, statements: list[str]) -> Any:
 
 def test_capabilities_and_recorded_partitioning(wh: DuckDBWarehouse) -> None:
     assert wh.name == "duckdb"
-    assert (wh.SUPPORTS_PARTITIONING, wh.SUPPORTS_CLUSTERING) == (False, False)
+    assert wh.capabilities == frozenset()
     [row] = wh._con.execute(  # DuckDB's own catalog: not BigQuery SQL, so not via query()
         "SELECT comment FROM duckdb_tables() WHERE schema_name = $s AND table_name = $t",
         {"s": REF.dataset, "t": REF.table},
