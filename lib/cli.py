@@ -254,6 +254,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``convergence`` script."""
     args = build_parser().parse_args(argv)
     try:
+        from lib.wiring import setup_logging
+
+        setup_logging(Settings.from_env(), default_level="WARNING")
+    except ValueError as exc:
+        err_console.print(f"[red]error:[/red] {exc}", highlight=False)
+        return 2
+    try:
         code: int = args.func(args)
     except ConfigError as exc:
         for problem in exc.problems:
