@@ -160,6 +160,21 @@ class TextFormatter(logging.Formatter):
         return super().format(record)
 
 
+class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """A stream handler writing to whatever ``sys.stderr`` is when a record is emitted."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+
 class _DropLoggedTwice(logging.Filter):
     """Drop the framework's record of an exception the runner already logged."""
 
@@ -204,7 +219,7 @@ def configure_logging(project: str = "", level: str | None = None, fmt: LogForma
     root = logging.getLogger()
     for old in [h for h in root.handlers if _ours(h)]:
         root.removeHandler(old)
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _Stderr()
     handler.setFormatter(CloudLoggingFormatter(project) if fmt == "json" else TextFormatter())
     handler.addFilter(_DropLoggedTwice())
     root.addHandler(handler)
