@@ -33,6 +33,7 @@ TABLES = (
     "table_changes",
     "change_consumption",
     "step_claims",
+    "notifications",
 )
 _PRECEDENCE = PRECEDENCE_SQL
 log = logging.getLogger(__name__)

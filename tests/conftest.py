@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.platform",
     "tests.api_fixtures",
     "tests.support.spans",
+    "tests.support.webhook",
 ]
