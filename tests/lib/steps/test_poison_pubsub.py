@@ -26,8 +26,8 @@ from lib.adapters.env_secrets import EnvSecrets
 from lib.adapters.pubsub_bus import PubSubBus
 from lib.adapters.pubsub_topology import create_topology
 from lib.clock import FixedClock
-from lib.ports import DeadLetter, DeadLetterFilter
 from lib.notify.handler import handle_notification
+from lib.ports import DeadLetter, DeadLetterFilter
 from lib.settings import Settings
 from lib.steps.runner import handle_cloudevent
 from lib.wiring import Runtime, install
