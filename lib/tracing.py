@@ -166,8 +166,7 @@ def configure_tracing(settings: Settings) -> list[str]:
             from lib.span_file import span_file
 
             _state.span_file.use(span_file(settings.home))
-        if wanted and not _state.httpx_done:
-            _instrument_httpx()
+        instrument_http()
         return sorted(_state.installed)
 
 
@@ -264,15 +263,21 @@ class _QuietTracerProvider(trace.TracerProvider):
         return _QuietTracer(self._inner.get_tracer(*args, **kwargs))
 
 
-def _instrument_httpx() -> None:
+def instrument_http() -> None:
+    """Trace (and count, for the step meter) every ``httpx`` request from now on; once."""
+    with _state.lock:
+        if not _state.httpx_done:
+            _instrument_httpx(provider())
+
+
+def _instrument_httpx(sdk: TracerProvider) -> None:
     from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 
     from lib.step_telemetry import http_request_hook, http_response_hook
 
-    assert _state.provider is not None
     try:
         HTTPXClientInstrumentor().instrument(
-            tracer_provider=_QuietTracerProvider(_state.provider),
+            tracer_provider=_QuietTracerProvider(sdk),
             request_hook=http_request_hook,
             response_hook=http_response_hook,
             skip_dep_check=True,

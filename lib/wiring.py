@@ -33,8 +33,10 @@ class Runtime:
 
     def __post_init__(self) -> None:
         from lib.traced_warehouse import traced
+        from lib.tracing import instrument_http
 
         self.warehouse = traced(self.warehouse)  # one span per warehouse statement
+        instrument_http()  # one span per provider call, counted on the step's meter
 
     @property
     def config_dir(self) -> Path:

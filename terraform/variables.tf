@@ -48,6 +48,7 @@ variable "service_sizing" {
     ingest    = { cpu = "1", memory = "2Gi", concurrency = 1, max_instances = 10 }
     transform = { cpu = "1", memory = "2Gi", concurrency = 1, max_instances = 10 }
     dq        = { cpu = "1", memory = "512Mi", concurrency = 4, max_instances = 10 }
+    notify    = { cpu = "1", memory = "512Mi", concurrency = 8, max_instances = 3 }
     api       = { cpu = "1", memory = "512Mi", concurrency = 40, max_instances = 5 }
   }
 }
