@@ -151,6 +151,8 @@ API_OF = {
     "google_cloud_run_": "run.googleapis.com",
     "google_cloud_scheduler_": "cloudscheduler.googleapis.com",
     "google_kms_": "cloudkms.googleapis.com",
+    "google_logging_": "logging.googleapis.com",
+    "google_monitoring_": "monitoring.googleapis.com",
     "google_project_iam_": "cloudresourcemanager.googleapis.com",
     "google_pubsub_": "pubsub.googleapis.com",
     "google_secret_manager_": "secretmanager.googleapis.com",
