@@ -87,7 +87,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """Start the sandboxes and run every demo tenant's pipelines for the last days."""
     from lib.demo import run_demo
 
-    return run_demo(Path(args.home), days=args.days, faults=args.faults)
+    home = Path(args.home) if args.home else Settings.from_env().home
+    return run_demo(home, days=args.days, faults=args.faults, fresh=args.fresh)
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
@@ -187,7 +188,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("demo", help=cmd_demo.__doc__)
-    p.add_argument("--home", default=".convergence/demo", help="where the demo keeps its state")
+    p.add_argument(
+        "--home", help="where the demo keeps its state (default: CONVERGENCE_HOME or .convergence)"
+    )
+    p.add_argument(
+        "--fresh", action="store_true", help="replace state in the home the demo did not create"
+    )
     p.add_argument("--days", type=int, default=7, help="how many past days to ingest")
     p.add_argument("--faults", action="store_true", help="turn on the sandboxes' fault switches")
     p.set_defaults(func=cmd_demo)
