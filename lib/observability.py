@@ -147,16 +147,19 @@ def _report_location(record: logging.LogRecord) -> dict[str, Any]:
 
 
 class TextFormatter(logging.Formatter):
-    """``time LEVEL logger [tenant/pipeline/run/step] message`` (+ the stack, if any)."""
+    """``time LEVEL logger [tenant/pipeline/run/step] message``; the stack of an exception
+    follows at DEBUG level only (``convergence status`` already shows the error and cause)."""
 
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s%(where)s %(message)s")
 
     def format(self, record: logging.LogRecord) -> str:
-        """Render ``record`` as one human line (and its traceback)."""
+        """Render ``record`` as one human line (and its traceback at DEBUG)."""
         labels = current_labels()
         parts = [labels[k] for k in LABEL_KEYS if labels.get(k)]
         record.where = f" [{'/'.join(parts)}]" if parts else ""
+        if record.exc_info and logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+            record = logging.makeLogRecord({**record.__dict__, "exc_info": None, "exc_text": None})
         return super().format(record)
 
 

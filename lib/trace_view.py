@@ -17,17 +17,19 @@ from lib.settings import Settings
 from lib.span_file import read_spans, span_file
 from lib.wiring import build_runtime
 
-SHOWN_ATTRIBUTES = (
-    "db.rows",
-    "db.bytes_billed",
-    "convergence.api_calls",
-    "convergence.pages",
-    "http.response.status_code",
-    "http.status_code",
-    "url.full",
-    "http.url",
-    "db.table",
-)
+SHOWN_ATTRIBUTES = {
+    "db.rows": "rows",
+    "db.bytes_billed": "bytes_billed",
+    "convergence.api_calls": "api_calls",
+    "convergence.pages": "pages",
+    "http.response.status_code": "status",
+    "http.status_code": "status",
+    "url.full": "url",
+    "http.url": "url",
+    "db.table": "table",
+    "notify.channel": "channel",
+    "notify.outcome": "outcome",
+}
 
 
 def trace_tree(records: Iterable[dict[str, Any]]) -> list[str]:
@@ -51,7 +53,9 @@ def trace_tree(records: Iterable[dict[str, Any]]) -> list[str]:
 
 def _describe(record: dict[str, Any]) -> str:
     attrs = record.get("attributes") or {}
-    shown = [f"{k.split('.')[-1]}={attrs[k]}" for k in SHOWN_ATTRIBUTES if k in attrs]
+    named = {label: attrs[k] for k, label in reversed(SHOWN_ATTRIBUTES.items()) if k in attrs}
+    order = list(dict.fromkeys(SHOWN_ATTRIBUTES.values()))
+    shown = [f"{label}={named[label]}" for label in order if label in named]
     status = "" if record.get("status") != "ERROR" else f" ERROR {record.get('status_message')}"
     took = record.get("duration_ms")
     duration = f" {took:.1f}ms" if isinstance(took, int | float) else ""

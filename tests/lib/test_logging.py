@@ -137,3 +137,20 @@ def test_the_frameworks_copy_of_an_exception_already_logged_is_dropped(capsys, j
     ]
     assert lines[0]["logging.googleapis.com/labels"]["tenant_id"] == "acme"
     assert "RuntimeError: warehouse said no" in lines[0]["stack_trace"]
+
+
+def test_text_lines_carry_the_stack_at_debug_only():
+    try:
+        raise ValueError("boom")
+    except ValueError as exc:
+        record = logging.LogRecord("x", logging.ERROR, __file__, 1, "failed", (), None)
+        record.exc_info = (type(exc), exc, exc.__traceback__)
+    root = logging.getLogger()
+    level = root.level
+    try:
+        root.setLevel(logging.INFO)
+        assert TextFormatter().format(record).endswith("ERROR x failed")
+        root.setLevel(logging.DEBUG)
+        assert "ValueError: boom" in TextFormatter().format(record)
+    finally:
+        root.setLevel(level)
