@@ -135,7 +135,7 @@ def show_runs(
 
     rt = build_runtime(settings) if settings.mode == "cloud" else None
     stored = None if status == RunStatus.STALLED else status
-    with _maybe_local(settings, rt) as rt:
+    with maybe_local(settings, rt) as rt:
         rt.ensure_tenant(tenant)
         rows = metadata.list_runs(rt.warehouse, tenant, status=stored, since=since, limit=limit)
         shown = []
@@ -212,7 +212,8 @@ def _print_recoveries(plans: Sequence[Any], dry_run: bool) -> None:
 
 
 @contextmanager
-def _maybe_local(settings: Settings, rt: Runtime | None) -> Iterator[Runtime]:
+def maybe_local(settings: Settings, rt: Runtime | None) -> Iterator[Runtime]:
+    """``rt`` (a cloud runtime), or a local runtime for the block when it is None."""
     if rt is not None:
         yield rt
         return
@@ -222,9 +223,7 @@ def _maybe_local(settings: Settings, rt: Runtime | None) -> Iterator[Runtime]:
 
 def show_run(settings: Settings, tenant: str, run_id: str) -> int:
     """Print one run; exit code 1 when it failed or is unknown."""
-    with _maybe_local(
-        settings, build_runtime(settings) if settings.mode == "cloud" else None
-    ) as rt:
+    with maybe_local(settings, build_runtime(settings) if settings.mode == "cloud" else None) as rt:
         return show_run_rt(rt, tenant, run_id)
 
 

@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-from lib.console import _maybe_local, console
+from lib.console import console, maybe_local
 from lib.settings import Settings
 from lib.span_file import read_spans, span_file
 from lib.wiring import build_runtime
@@ -70,7 +70,7 @@ def show_trace(settings: Settings, tenant: str, run_id: str) -> int:
     check_slug(tenant, "tenant id")
     check_run_id(run_id)
     rt = build_runtime(settings) if settings.mode == "cloud" else None
-    with _maybe_local(settings, rt) as runtime:
+    with maybe_local(settings, rt) as runtime:
         runtime.ensure_tenant(tenant)
         view = load_run_view(runtime, tenant, run_id)
     if view is None or not view.trace_id:
