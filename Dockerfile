@@ -25,6 +25,10 @@ COPY handlers ./handlers
 RUN pip install --no-cache-dir --no-deps --no-build-isolation .
 
 COPY configs ./configs
+# The commit the image was built from: runs record it as their code and config version
+# (lib/provenance.py); cloudbuild.yaml passes the trigger's SHORT_SHA.
+ARG BUILD_COMMIT=""
+ENV CONVERGENCE_BUILD_COMMIT=${BUILD_COMMIT}
 USER 65532:65532
 # Cloud Run ignores HEALTHCHECK; its startup and liveness probes are in terraform/run.tf.
 HEALTHCHECK NONE

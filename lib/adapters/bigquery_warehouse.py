@@ -31,6 +31,7 @@ from lib.adapters.bigquery_sql import (
 from lib.clock import SystemClock
 from lib.errors import ConvergenceError, DataError, WarehouseError, WarehouseUnavailable
 from lib.ports import Capability, Clock, Query, TableRef, WriteResult, WriteSpec
+from lib.step_telemetry import observe_job
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -259,6 +260,7 @@ class BigQueryWarehouse:
                     location=self._location, rewind=True,
                 )  # fmt: skip
                 job.result(retry=self._retry)
+            _observe(job)
             rows += chunk.rows
         return rows, columns
 
@@ -302,7 +304,9 @@ class BigQueryWarehouse:
                 sql, job_config=config, location=self._location, project=self._project,
                 retry=self._retry, job_retry=self._job_retry,
             )  # fmt: skip
-            return job.result(retry=self._retry)
+            result = job.result(retry=self._retry)
+        _observe(job)
+        return result
 
     def _get_table(self, table: TableRef) -> Any:
         from google.api_core.exceptions import NotFound
@@ -347,6 +351,16 @@ class BigQueryWarehouse:
             self._client.delete_table(
                 table_sql_ref(self._project, staging), not_found_ok=True, retry=self._retry
             )
+
+
+def _observe(job: Any) -> None:
+    """Report a finished job's statistics to the statement's span (lib/step_telemetry.py)."""
+    observe_job(
+        job_id=getattr(job, "job_id", None),
+        bytes_processed=getattr(job, "total_bytes_processed", None),
+        bytes_billed=getattr(job, "total_bytes_billed", None),
+        rows_affected=getattr(job, "num_dml_affected_rows", None),
+    )
 
 
 def table_sql_ref(project: str, table: TableRef) -> str:
