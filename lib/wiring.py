@@ -32,8 +32,8 @@ class Runtime:
     tenants_ready: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
+        from lib.step_telemetry import instrument_http
         from lib.traced_warehouse import traced
-        from lib.tracing import instrument_http
 
         self.warehouse = traced(self.warehouse)  # one span per warehouse statement
         instrument_http()  # one span per provider call, counted on the step's meter
