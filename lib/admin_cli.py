@@ -31,14 +31,9 @@ def _out(*, stderr: bool = False) -> Console:
 @contextmanager
 def admin_runtime(settings: Settings) -> Iterator[Runtime]:
     """A runtime for one admin command (local: the DuckDB file and in-process bus)."""
-    if settings.mode == "cloud":
-        from lib.wiring import build_runtime
+    from lib.wiring import open_runtime
 
-        yield build_runtime(settings)
-        return
-    from lib.console import local_runtime
-
-    with local_runtime(settings) as rt:
+    with open_runtime(settings) as rt:
         yield rt
 
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from lib.errors import ConfigError, ConvergenceError
 from lib.settings import Settings
+from lib.states import RunStatus
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -81,7 +82,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     """Run one pipeline for a tenant and window."""
     from events.models import Window
-    from lib.console import run_pipelines
+    from lib.commands import run_pipelines
 
     window = None
     if args.start or args.end:
@@ -105,7 +106,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_runs(args: argparse.Namespace) -> int:
     """List a tenant's runs with their current status."""
-    from lib.console import show_runs
+    from lib.commands import show_runs
 
     return show_runs(
         Settings.from_env(), args.tenant, status=args.status, since=args.since, limit=args.limit
@@ -114,7 +115,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     """Show one run: status, steps with durations and rows, DQ summary, error."""
-    from lib.console import show_run
+    from lib.commands import show_run
 
     return show_run(Settings.from_env(), args.tenant, args.run_id)
 
@@ -128,7 +129,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
 
 def cmd_recover(args: argparse.Namespace) -> int:
     """Re-drive stalled runs from their metadata (re-publishing the event they wait for)."""
-    from lib.console import recover_runs
+    from lib.commands import recover_runs
 
     return recover_runs(
         Settings.from_env(),
@@ -141,7 +142,7 @@ def cmd_recover(args: argparse.Namespace) -> int:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     """Move dead-lettered events back to their topics."""
-    from lib.console import replay
+    from lib.commands import replay
 
     return replay(
         Settings.from_env(),
@@ -233,7 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("runs", help=cmd_runs.__doc__)
     p.add_argument("--tenant", required=True)
-    p.add_argument("--status", choices=["REQUESTED", "RUNNING", "STALLED", "COMPLETE", "FAILED"])
+    p.add_argument("--status", type=RunStatus, choices=list(RunStatus))
     p.add_argument(
         "--since", type=_since, help="requested since: a duration (24h, 7d) or a time (UTC)"
     )

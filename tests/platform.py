@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from lib.clock import FixedClock
-from lib.wiring import Runtime
+from lib.sandbox.server import SandboxServer
+from lib.wiring import LocalRuntime
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "configs"
@@ -20,13 +21,13 @@ NOW = dt.datetime(2026, 11, 20, 6, 0, tzinfo=dt.UTC)
 class Platform:
     """A running local platform for tests."""
 
-    rt: Runtime
-    sandbox: object
+    rt: LocalRuntime
+    sandbox: SandboxServer
     clock: FixedClock
     statements: list[str] = field(default_factory=list)
 
     def drain(self) -> None:
-        self.rt.bus.run_until_idle()  # type: ignore[attr-defined]
+        self.rt.bus.run_until_idle()
 
 
 @pytest.fixture
@@ -34,7 +35,6 @@ def make_platform(tmp_path):
     """Factory: ``make_platform(config_dir=..., faults=..., home=..., canned=...)`` → Platform."""
     from lib.adapters.duckdb_warehouse import DuckDBWarehouse
     from lib.demo import demo_environment
-    from lib.sandbox.server import SandboxServer
     from lib.settings import Settings
     from lib.wiring import build_runtime, install
 
@@ -53,6 +53,7 @@ def make_platform(tmp_path):
         home.mkdir(parents=True, exist_ok=True)
         warehouse = DuckDBWarehouse(settings.duckdb_path, on_statement=statements.append)
         rt = build_runtime(settings, clock=clock, warehouse=warehouse)
+        assert isinstance(rt, LocalRuntime)
         install(rt)
         platform = Platform(rt, sandbox, clock, statements)
         opened.append(platform)
@@ -62,7 +63,7 @@ def make_platform(tmp_path):
     install(None)
     for platform in opened:
         platform.rt.close()
-        platform.sandbox.stop()  # type: ignore[attr-defined]
+        platform.sandbox.stop()
 
 
 def copy_configs(tmp_path: Path, *parts: str) -> Path:

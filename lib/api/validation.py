@@ -17,11 +17,11 @@ from typing import Any
 from events.ids import RUN_ID_PATTERN, SLUG_PATTERN, run_id_problem, slug_problem
 from events.models import Window
 from lib.api.http import MAX_BODY_BYTES, ApiProblem, ApiRequest, body_too_large
+from lib.states import STORED_RUN_STATUSES, RunStatus
 
 log = logging.getLogger(__name__)
 
 MAX_WINDOW_DAYS = 400
-RUN_STATUSES = ("REQUESTED", "RUNNING", "COMPLETE", "FAILED")
 TRIGGER_PATTERN = re.compile(r"^[A-Za-z0-9_.:@-]{1,90}$")
 _DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 _SINCE = re.compile(
@@ -149,7 +149,7 @@ def run_body(request: ApiRequest, today: dt.date) -> RunBody:
 class RunFilter:
     """``GET /pipelines/runs`` query: status, first-seen lower bound, page size."""
 
-    status: str | None
+    status: RunStatus | None
     since: dt.datetime | None
     limit: int
 
@@ -183,7 +183,9 @@ def run_filter(request: ApiRequest) -> RunFilter:
     Raises:
         ApiProblem: 400 for an unknown status, an unreadable time or a bad limit.
     """
-    status = request.param("status")
-    if status is not None and status not in RUN_STATUSES:
-        raise reject("invalid-parameter", f"status must be one of {list(RUN_STATUSES)}", status)
+    raw = request.param("status")
+    stored = [str(s) for s in STORED_RUN_STATUSES]
+    if raw is not None and raw not in stored:
+        raise reject("invalid-parameter", f"status must be one of {stored}", raw)
+    status = None if raw is None else RunStatus(raw)
     return RunFilter(status, _since(request.param("since")), _limit(request.param("limit")))

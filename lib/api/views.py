@@ -18,6 +18,7 @@ from lib.errors import ConfigError
 from lib.provenance import Trigger
 from lib.runs import request_run
 from lib.sql import table_sql
+from lib.states import RunStatus
 from lib.wiring import Runtime
 
 
@@ -65,7 +66,7 @@ def trigger_run(rt: Runtime, request: ApiRequest, tenant_id: str, raw_id: str) -
     run_path = f"/pipelines/runs/{event.pipeline_logging_id}"
     body_out = {
         "run_id": event.pipeline_logging_id,
-        "status": "REQUESTED",
+        "status": RunStatus.REQUESTED,
         "pipeline_id": pipeline_id,
         "window": {"start": _iso(event.window.start), "end": _iso(event.window.end)},
         "trigger_by": event.trigger_by,

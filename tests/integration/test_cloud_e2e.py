@@ -28,10 +28,11 @@ from lib.adapters.pubsub_topology import create_topology
 from lib.demo import demo_environment
 from lib.ports import TableRef, Warehouse
 from lib.runs import request_run
+from lib.settings import Settings
 from lib.sql import table_sql
-from lib.wiring import Runtime
+from lib.wiring import Runtime, open_runtime
 from tests.platform import CONFIGS, NOW
-from tests.support.cloud_runtime import emulator_runtime
+from tests.support.bigquery import RETRY_DEADLINE, accept_emulator_uploads
 from tests.support.cloud_session import bigquery_emulator, log_dir, pubsub_emulator
 from tests.support.emulators import REPO, Process, free_port, process_error, spawn
 from tests.support.pubsub import new_project, pubsub_clients
@@ -137,17 +138,19 @@ def cloud(make_platform: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
         "GOOGLE_CLOUD_PROJECT": new_project(),
         "PUBSUB_EMULATOR_HOST": pubsub_host,
         "CONVERGENCE_BIGQUERY_ENDPOINT": bigquery_emulator().info["endpoint"],
+        "CONVERGENCE_BQ_RETRY_DEADLINE_SECONDS": str(RETRY_DEADLINE),
+        "CONVERGENCE_SECRETS": "env",
         "CONVERGENCE_FIXED_NOW": NOW.isoformat(),
         "PYTHONPATH": str(REPO),
     }
     handlers = serve_handlers(env)
-    rt = emulator_runtime(env)
+    accept_emulator_uploads()
     try:
-        yield platform, rt, env, handlers
+        with open_runtime(Settings.from_env(env)) as rt:
+            yield platform, rt, env, handlers
     finally:
         for process in handlers.values():
             process.stop()
-        rt.close()
 
 
 def watch_results(project: str, subscriber: Any) -> dict[str, str]:
