@@ -81,14 +81,15 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Run one pipeline for a tenant and window."""
-    from events.models import Window
+    from events.models import Window, window_problem
     from lib.commands import run_pipelines
 
     window = None
     if args.start or args.end:
         start, end = args.start or args.end, args.end or args.start
-        if end < start:
-            _out(stderr=True).print(f"[red]error:[/red] --end {end} is before --start {start}")
+        problem = window_problem(start, end)
+        if problem:
+            _out(stderr=True).print(f"[red]error:[/red] --start/--end: {problem}")
             return 2
         window = Window(start=start, end=end)
     return run_pipelines(

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from events.ids import RUN_ID_PATTERN, SLUG_PATTERN, run_id_problem, slug_problem
-from events.models import Window
+from events.models import Window, window_problem
 from lib.api.http import MAX_BODY_BYTES, ApiProblem, ApiRequest, body_too_large
 from lib.states import STORED_RUN_STATUSES, RunStatus
 
@@ -117,8 +117,9 @@ def _window(start: dt.date | None, end: dt.date | None, today: dt.date) -> Windo
         return None
     start, end = start or end, end or start
     assert start is not None and end is not None
-    if end < start:
-        raise reject("invalid-window", "end must not be before start", f"{start}..{end}", 422)
+    problem = window_problem(start, end)
+    if problem:
+        raise reject("invalid-window", problem, f"{start}..{end}", 422)
     if end > today:
         raise reject("invalid-window", f"end must not be after today ({today})", str(end), 422)
     if (end - start).days + 1 > MAX_WINDOW_DAYS:
