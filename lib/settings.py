@@ -44,17 +44,13 @@ SecretsBackend = Literal["secret-manager", "env"]
 
 
 def read_dotenv(path: Path) -> dict[str, str]:
-    """Parse a ``.env`` file of ``KEY=VALUE`` lines (``#`` comments, optional quotes)."""
-    values: dict[str, str] = {}
+    """The ``KEY=VALUE`` pairs of a ``.env`` file (python-dotenv's parser: quotes, escapes,
+    ``export`` prefixes, comments); keys without a value are left out."""
+    from dotenv import dotenv_values
+
     if not path.is_file():
-        return values
-    for line in path.read_text().splitlines():
-        line = line.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        key, _, value = line.partition("=")
-        values[key.strip().removeprefix("export ").strip()] = value.strip().strip("'\"")
-    return values
+        return {}
+    return {key: value for key, value in dotenv_values(path).items() if value is not None}
 
 
 @dataclass(frozen=True)

@@ -103,3 +103,22 @@ def test_cloud_runtime_on_emulators_is_built_from_settings(monkeypatch):
 def test_bad_runtime_settings_are_named(env, message):
     with pytest.raises(ValueError, match=message):
         Settings.from_env(env)
+
+
+def test_dotenv_is_read_and_the_environment_wins(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text(
+        "# local settings\n"
+        "export CONVERGENCE_HOME='state dir'\n"
+        'CONVERGENCE_BQ_LOCATION="US" # inline comment\n'
+        "CONVERGENCE_CONFIG_DIR=from-dotenv\n"
+        "EMPTY_KEY\n"
+    )
+    monkeypatch.setenv("CONVERGENCE_CONFIG_DIR", "from-environment")
+    monkeypatch.delenv("CONVERGENCE_HOME", raising=False)
+    monkeypatch.delenv("CONVERGENCE_BQ_LOCATION", raising=False)
+    settings = Settings.from_env()
+    assert settings.home == tmp_path.joinpath("state dir").relative_to(tmp_path)
+    assert settings.bq_location == "US"
+    assert settings.config_dir.name == "from-environment"
+    assert "EMPTY_KEY" not in settings.environ
