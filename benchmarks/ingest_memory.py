@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 
 REPO = Path(__file__).resolve().parents[1]
-PIPELINE = REPO / "configs/acme/openai/cost/openai_costs"
+PIPELINE = REPO / "configs/_library/pipelines/openai_costs"
 PAGE = 1_000
 SIZES = (10_000, 100_000, 1_000_000)
 
@@ -87,9 +87,8 @@ def run_connector(rows: int) -> dict[str, Any]:
     """Only the connector: pages → typed Arrow batches, consumed and dropped."""
     from lib.adapters.env_secrets import EnvSecrets
     from lib.providers.rest import fetch_batches
-    from lib.schema import load_schema_file
 
-    fields = load_schema_file(PIPELINE / "openai_costs_output_schema.json")
+    fields = _source().records.schema_fields()
     secrets = EnvSecrets({"CONVERGENCE_SECRET_ACME_OPENAI_ADMIN_KEY": "sk-bench"})
     started, seen = time.perf_counter(), 0
     for batch in fetch_batches(
@@ -115,11 +114,11 @@ def run_once(rows: int) -> dict[str, Any]:
     from lib.config.loader import INGESTION_FIELDS
     from lib.ports import TableRef, WriteSpec
     from lib.providers.rest import fetch_batches
-    from lib.schema import TableSpec, load_schema_file
+    from lib.schema import TableSpec
     from lib.steps.ingest import stamp
 
     source = _source()
-    fields = load_schema_file(PIPELINE / "openai_costs_output_schema.json")
+    fields = source.records.schema_fields()
     spec = TableSpec(fields=(*fields, *INGESTION_FIELDS))
     secrets = EnvSecrets({"CONVERGENCE_SECRET_ACME_OPENAI_ADMIN_KEY": "sk-bench"})
     with tempfile.TemporaryDirectory() as tmp:

@@ -76,18 +76,17 @@ def copy_configs(tmp_path: Path, *parts: str) -> Path:
 
 
 def fast_retry_configs(tmp_path: Path) -> Path:
-    """A copy of acme's OpenAI pipeline whose sources retry quickly (outage tests)."""
-    import yaml
+    """A copy of acme's OpenAI pipeline whose sources retry quickly (outage tests): a
+    ``source_overrides`` in acme's pipeline file, the library untouched."""
+    from lib.config.templates import write_rest_overrides
 
     configs = copy_configs(tmp_path, "acme/openai")
-    for source in (configs / "acme/openai/cost/openai_costs").glob("*_source.yml"):
-        data = yaml.safe_load(source.read_text())
-        data["retry"] = {
-            "max_attempts": 2,
-            "initial_backoff_seconds": 0.01,
-            "max_backoff_seconds": 0.02,
-            "budget_seconds": 1,
-            "timeout_seconds": 5,
-        }
-        source.write_text(yaml.safe_dump(data))
+    retry = {
+        "max_attempts": 2,
+        "initial_backoff_seconds": 0.01,
+        "max_backoff_seconds": 0.02,
+        "budget_seconds": 1,
+        "timeout_seconds": 5,
+    }
+    write_rest_overrides(configs / "acme/openai/cost/openai_costs/openai_costs.yml", "acme", {"retry": retry})
     return configs

@@ -11,7 +11,6 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from events.topology import Topology
 from lib.adapters.pubsub_topology import hold_request, push_url, subscription_request
@@ -161,13 +160,19 @@ def _push_problems(tf: Terraform, sub: Any, body: dict[str, Any]) -> list[str]:
 
 
 def expected_secret_ids(config_dir: Path) -> dict[str, str]:
-    """secret id → tenant, for every ``auth.secret`` in ``configs/<tenant>/**/*_source.yml``."""
+    """secret id → tenant, for every ``auth.secret`` the tenants' resolved sources read
+    (library templates with the tenant's overrides and ``secrets`` renames applied)."""
+    from lib.config.loader import load_pipeline_file, pipeline_files
+    from lib.config.pipeline import IngestStep
+
     out = {}
     for tenant in tenants(config_dir):
-        for path in sorted((config_dir / tenant).rglob("*_source.yml")):
-            auth = (yaml.safe_load(path.read_text()) or {}).get("auth")
-            if auth:
-                out[secret_id(tenant, auth["secret"])] = tenant
+        for path in pipeline_files(config_dir / tenant):
+            pipeline = load_pipeline_file(path, tenant, config_dir / tenant)
+            for index, step in enumerate(pipeline.config.steps):
+                auth = getattr(pipeline.source(index), "auth", None) if isinstance(step, IngestStep) else None
+                if auth:
+                    out[secret_id(tenant, auth.secret)] = tenant
     return out
 
 
