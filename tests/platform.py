@@ -88,5 +88,7 @@ def fast_retry_configs(tmp_path: Path) -> Path:
         "budget_seconds": 1,
         "timeout_seconds": 5,
     }
-    write_rest_overrides(configs / "acme/openai/cost/openai_costs/openai_costs.yml", "acme", {"retry": retry})
+    write_rest_overrides(
+        configs / "acme/openai/cost/openai_costs/openai_costs.yml", "acme", {"retry": retry}
+    )
     return configs

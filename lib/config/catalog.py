@@ -198,7 +198,9 @@ def _cycle(entry: TableEntry, names: set[str]) -> ConfigProblem:
     )
 
 
-def _infer(entry: TableEntry, catalog: dict[str, TableEntry]) -> tuple[TableEntry, list[ConfigProblem]]:
+def _infer(
+    entry: TableEntry, catalog: dict[str, TableEntry]
+) -> tuple[TableEntry, list[ConfigProblem]]:
     from dataclasses import replace
 
     from lib.config.infer import infer_fields
@@ -224,7 +226,9 @@ def _infer(entry: TableEntry, catalog: dict[str, TableEntry]) -> tuple[TableEntr
     return replace(entry, spec=spec, problems=tuple(found)), found
 
 
-def inferred_spec(pipeline: Pipeline, index: int, catalog: Mapping[str, TableEntry] | None) -> list[SchemaField]:
+def inferred_spec(
+    pipeline: Pipeline, index: int, catalog: Mapping[str, TableEntry] | None
+) -> list[SchemaField]:
     """The columns of transform step ``index``'s destination, which names no schema file.
 
     Raises:

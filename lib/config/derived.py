@@ -50,7 +50,9 @@ def destination_spec(pipeline: Pipeline, index: int, catalog: Any = None) -> Tab
     from lib.config.catalog import inferred_spec
 
     fields = inferred_spec(pipeline, index, catalog)
-    return pipeline.spec_of(fields, target, field, ingestion=False, named=f"the output of {step.sql}")
+    return pipeline.spec_of(
+        fields, target, field, ingestion=False, named=f"the output of {step.sql}"
+    )
 
 
 def _derived(pipeline: Pipeline, index: int) -> TableSpec:
@@ -85,9 +87,11 @@ def step_rules(pipeline: Pipeline, index: int) -> DqRules:
     step = pipeline.config.steps[index]
     assert isinstance(step, DqStep)
     field = f"steps[{index}]"
-    listed = list(load_dq(pipeline.path(step.rules, f"{field}.rules")).expectations) if (
-        step.rules
-    ) else []
+    listed = (
+        list(load_dq(pipeline.path(step.rules, f"{field}.rules")).expectations)
+        if (step.rules)
+        else []
+    )
     labels = {e.label for e in listed}
     problems = []
     for position, expectation in enumerate(step.expectations):
@@ -202,4 +206,6 @@ class RulesLocator:
         position -= self.from_file
         if position < self.inline:
             return self.pipeline.problem((*step, "expectations", position, *loc[2:]), message, hint)
-        return self.pipeline.problem(step, f"{message} (an expectation implied by merge_keys)", hint)
+        return self.pipeline.problem(
+            step, f"{message} (an expectation implied by merge_keys)", hint
+        )

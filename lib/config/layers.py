@@ -155,7 +155,11 @@ class Merge:
 
     def _mapping(self, base_loc: Loc, base: dict[str, Any], over_loc: Loc, dst: Loc) -> Any:
         over: dict[str, Any] = _get(self.over.data, over_loc)
-        self._origin(over_loc, dst)
+        base_origin = self.base.origins.get(base_loc)  # a key missing in both: the base's
+        if base_origin is not None:
+            self.origins[dst] = base_origin
+        else:
+            self._origin(over_loc, dst)
         out: dict[str, Any] = {}
         for key in base:
             if key not in over:
@@ -216,9 +220,7 @@ class Merge:
 
 def _has(data: Any, loc: Loc) -> bool:
     for part in loc:
-        if isinstance(data, dict) and part in data:
-            data = data[part]
-        elif isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data):
+        if (isinstance(data, dict) and part in data) or (isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data)):
             data = data[part]
         else:
             return False

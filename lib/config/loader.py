@@ -63,7 +63,9 @@ class Pipeline:
         file and line that wrote it (the template or the tenant's file)."""
         loc = parse_field(where) if isinstance(where, str) else where
         if self.layer is None:
-            return ConfigProblem(str(self.file), where if isinstance(where, str) else "", message, hint)
+            return ConfigProblem(
+                str(self.file), where if isinstance(where, str) else "", message, hint
+            )
         return self.layer.problem(loc, message, hint)
 
     def relocate(self, problem: ConfigProblem) -> ConfigProblem:

@@ -61,14 +61,18 @@ def resolve(fields: Sequence[SchemaField], path: str) -> SchemaField | str:
     return found
 
 
-def dq_problems(doc: Located, rules: DqRules, spec: TableSpec, table: str) -> list[ConfigProblem]:
+def dq_problems(
+    doc: Located, rules: DqRules, spec: TableSpec, table: str, count: int | None = None
+) -> list[ConfigProblem]:
     """Problems of a rules file's column references against the checked table.
 
     Args:
-        doc: the parsed rules file (for lines).
-        rules: its validated rules.
+        doc: the parsed rules (for files and lines).
+        rules: the validated rules.
         spec: the checked table's columns.
         table: the table's logical name, for messages.
+        count: check the columns of only the first ``count`` expectations (the ones written
+            in a file; implied ones name the destination's keys, checked with it).
     """
     problems: list[ConfigProblem] = []
     if RUN_COLUMN not in spec.names:
@@ -79,7 +83,7 @@ def dq_problems(doc: Located, rules: DqRules, spec: TableSpec, table: str) -> li
                 f"add {RUN_COLUMN} (STRING) to its schema, or check a table that has it",
             )
         )
-    for index, expectation in enumerate(rules.expectations):
+    for index, expectation in enumerate(rules.expectations[:count]):
         kwargs = expectation.kwargs
         base: Loc = ("expectations", index, "kwargs")
         if isinstance(kwargs, CompoundUniqueKwargs):

@@ -116,6 +116,7 @@ class RetryConfig(_Strict):
     timeout_seconds: float = Field(30.0, gt=0, description="per-request timeout")
 
 
+_PATH_PATTERN = r"^[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*$"
 _COLUMN_TYPE = re.compile(r"^\s*([A-Za-z0-9]+)\s*(?:\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\))?\s*$")
 REST_TYPES = (
     "STRING",
@@ -161,7 +162,7 @@ def parse_column_type(value: str) -> tuple[str, int | None, int | None]:
 class ColumnConfig(_Strict):
     """Where an output column comes from, and (when the raw schema is derived) its type."""
 
-    path: str = Field(pattern=r"^[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*$")
+    path: str = Field(pattern=_PATH_PATTERN)
     scope: Literal["item", "parent"] = "item"
     required: bool = Field(
         False, description="a row without it fails the page; the derived column is REQUIRED"
@@ -177,7 +178,6 @@ class ColumnConfig(_Strict):
         description="NUMERIC/BIGNUMERIC: digits beyond the column's scale fail the page "
         "(error) or are rounded half-even (an explicit, documented loss)",
     )
-
 
     @field_validator("type")
     @classmethod
@@ -206,12 +206,25 @@ def _column(value: Any) -> Any:
     return {"path": value} if isinstance(value, str) else value
 
 
+def _path_shorthand(schema: dict[str, Any]) -> None:
+    """Editors: a column may also be written as its dotted path alone."""
+    columns = schema["properties"]["columns"]
+    columns["additionalProperties"] = {
+        "anyOf": [{"type": "string", "pattern": _PATH_PATTERN}, columns["additionalProperties"]]
+    }
+
+
 class RecordsConfig(_Strict):
     """Where rows are in a page and how they map to output columns."""
 
     path: str = Field("data", description="dotted path of the list of items in a page")
     each: str | None = Field(None, description="list inside each item holding the rows")
-    columns: dict[str, ColumnConfig] = Field(min_length=1)
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=_path_shorthand)
+
+    columns: dict[str, ColumnConfig] = Field(
+        min_length=1,
+        description="output column → where it comes from: a dotted path, or a mapping",
+    )
 
     @field_validator("columns", mode="before")
     @classmethod

@@ -69,6 +69,8 @@ class _Validation:
     docs: dict[str, Document] = field(default_factory=dict)
     metadata: dict[str, TableSpec] = field(default_factory=dict)
     library_used: set[Path] = field(default_factory=set)
+    library_failed: bool = False
+    """A template did not load: which library files it uses is unknown."""
 
     def attempt(self, file: str, field_: str, check: Callable[[], T]) -> T | None:
         """Run ``check``; its problems (or an unexpected error) are recorded, never raised."""
@@ -242,7 +244,9 @@ class _Tenant:
             self.pipelines.append(pipeline)
 
     def _unused_files(self) -> None:
-        report_unused(self.run, config_files(self.dir), self.referenced, self.failed_folders, self.who)
+        report_unused(
+            self.run, config_files(self.dir), self.referenced, self.failed_folders, self.who
+        )
 
     # --- per step -------------------------------------------------------------------------
 
@@ -316,9 +320,13 @@ class _Tenant:
         for index, step in enumerate(pipeline.config.steps):
             if isinstance(step, IngestStep):
                 layer = self.run.attempt(
-                    str(pipeline.file), "(file)", partial(pipeline.source_layer, index, rename=False)
+                    str(pipeline.file),
+                    "(file)",
+                    partial(pipeline.source_layer, index, rename=False),
                 )
-                auth = layer[0].data.get("auth") if layer and isinstance(layer[0].data, dict) else None
+                auth = (
+                    layer[0].data.get("auth") if layer and isinstance(layer[0].data, dict) else None
+                )
                 if isinstance(auth, dict) and isinstance(auth.get("secret"), str):
                     used.add(auth["secret"])
         for name in pipeline.config.secrets:
@@ -344,7 +352,9 @@ class _Tenant:
                 return
             locator = self.locators[(id(pipeline), index)]
             if entry.spec is not None:
-                self.problems.extend(dq_problems(locator, deferred.rules, entry.spec, name))
+                written = locator.from_file + locator.inline
+                found = dq_problems(locator, deferred.rules, entry.spec, name, written)
+                self.problems.extend(found)
         if deferred.sql is not None and isinstance(step, TransformStep):
             path, text = deferred.sql
             target = step.destination
@@ -395,7 +405,7 @@ class _Library(_Tenant):
             if pipeline is not None:
                 self.pipelines.append(pipeline)
             else:
-                self.run.library_used |= {p.resolve() for p in (folder / name).iterdir()}
+                self.run.library_failed = True
         self._check_pipelines()
 
 
@@ -404,7 +414,11 @@ def _unused_library_files(run: _Validation, library: Path) -> None:
     folder = library / TEMPLATE_FOLDER
     files = config_files(library)
     for path in files:
-        if path.parent.parent == folder and path.suffix == ".yaml" and path.stem == path.parent.name:
+        if (
+            path.parent.parent == folder
+            and path.suffix == ".yaml"
+            and path.stem == path.parent.name
+        ):
             run.library_used.add(path.resolve())
             run.problems.append(
                 ConfigProblem(
@@ -414,7 +428,8 @@ def _unused_library_files(run: _Validation, library: Path) -> None:
                     f"rename it to {path.stem}.yml",
                 )
             )
-    report_unused(run, files, run.library_used, set(), "the library's templates or any tenant")
+    if not run.library_failed:
+        report_unused(run, files, run.library_used, set(), "the library's templates or any tenant")
 
 
 def report_unused(
@@ -457,4 +472,6 @@ def _looks_like_pipeline(path: Path) -> bool:
         data = read_document(path).data
     except ConfigError:
         return False
-    return isinstance(data, dict) and ("steps" in data or "pipeline_id" in data or "extends" in data)
+    return isinstance(data, dict) and (
+        "steps" in data or "pipeline_id" in data or "extends" in data
+    )

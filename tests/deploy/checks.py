@@ -11,7 +11,6 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-
 from events.topology import Topology
 from lib.adapters.pubsub_topology import hold_request, push_url, subscription_request
 from lib.adapters.secret_manager import secret_id
@@ -170,7 +169,11 @@ def expected_secret_ids(config_dir: Path) -> dict[str, str]:
         for path in pipeline_files(config_dir / tenant):
             pipeline = load_pipeline_file(path, tenant, config_dir / tenant)
             for index, step in enumerate(pipeline.config.steps):
-                auth = getattr(pipeline.source(index), "auth", None) if isinstance(step, IngestStep) else None
+                auth = (
+                    getattr(pipeline.source(index), "auth", None)
+                    if isinstance(step, IngestStep)
+                    else None
+                )
                 if auth:
                     out[secret_id(tenant, auth.secret)] = tenant
     return out

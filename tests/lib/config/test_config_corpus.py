@@ -143,7 +143,13 @@ COSTS_SCHEMA = [  # raw_openai.costs as a schema file (the template derives it i
     {"name": "organization_id", "type": "STRING"},
     {"name": "project_id", "type": "STRING"},
     {"name": "line_item", "type": "STRING"},
-    {"name": "amount_value", "type": "BIGNUMERIC", "mode": "REQUIRED", "precision": 38, "scale": 24},
+    {
+        "name": "amount_value",
+        "type": "BIGNUMERIC",
+        "mode": "REQUIRED",
+        "precision": 38,
+        "scale": 24,
+    },
     {"name": "amount_currency", "type": "STRING", "mode": "REQUIRED"},
 ]
 
@@ -511,7 +517,9 @@ SOURCE_CASES = [
             yedit(OP, dest(0, schema="costs_schema.json")),
             write(
                 OAI + "costs_schema.json",
-                json.dumps([*COSTS_SCHEMA[:5], {"name": "amount_value", "type": "STRING"}, COSTS_SCHEMA[6]]),
+                json.dumps(
+                    [*COSTS_SCHEMA[:5], {"name": "amount_value", "type": "STRING"}, COSTS_SCHEMA[6]]
+                ),
             ),
         ),
         OS,
