@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from lib.config.documents import Loc, Located
+from lib.config.layers import Origin
 from lib.config.dq import (
     DqRules,
     ExpectColumnValuesToBeUnique,
@@ -159,16 +160,16 @@ def writer_keys(pipeline: Pipeline, step: DqStep) -> list[list[str]]:
     return out
 
 
-def implied_origin(pipeline: Pipeline, step: DqStep) -> str:
-    """Where an implied expectation comes from, for ``config show``."""
+def implied_origin(pipeline: Pipeline, step: DqStep) -> Origin | None:
+    """Where the merge keys that imply a step's uniqueness expectation are written."""
     for index, other in enumerate(pipeline.config.steps):
         if isinstance(other, IngestStep | TransformStep) and other.destination.merge_keys:
             target = other.destination
             if (target.dataset, target.table) == (step.table.dataset, step.table.table):
-                problem = pipeline.problem(f"steps[{index}].destination.merge_keys", "")
-                where = f"{problem.file}:{problem.line}" if problem.line else problem.file
-                return f"implied by {where} ({problem.field})"
-    return "implied"
+                if pipeline.layer is None:
+                    return None
+                return pipeline.layer.origin(("steps", index, "destination", "merge_keys"))
+    return None
 
 
 class RulesLocator:

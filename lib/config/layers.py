@@ -161,14 +161,11 @@ class Merge:
         else:
             self._origin(over_loc, dst)
         out: dict[str, Any] = {}
-        for key in base:
+        for key in [*base, *(k for k in over if k not in base)]:  # the base's order first
             if key not in over:
                 out[key] = copy_layer(self.base, (*base_loc, key), (*dst, key), self.origins)
-        for key, value in over.items():
-            if value is None:
-                out.pop(key, None)  # null removes the key: the default applies
-                continue
-            out[key] = self.value((*base_loc, key), (*over_loc, key), (*dst, key))
+            elif over[key] is not None:  # null removes the key: the default applies
+                out[key] = self.value((*base_loc, key), (*over_loc, key), (*dst, key))
         return out
 
     def _origin(self, over_loc: Loc, dst: Loc) -> None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lib.config.documents import Loc, parse_field, read_document
+from lib.config.documents import Document, Loc, parse_field, read_document
 from lib.config.layers import Layered, merge_layers
 from lib.config.pipeline import LIBRARY_PREFIX, IngestStep, PipelineConfig, TableTarget
 from lib.config.problems import load_model
@@ -29,7 +29,8 @@ if TYPE_CHECKING:
     from lib.config.dq import DqRules
     from lib.config.source import BigQueryExportSourceConfig, RestSourceConfig
 
-RESERVED_FOLDERS = frozenset({"metadata"})
+RESERVED_FOLDERS = frozenset({"metadata", "admin"})
+"""Not tenants: ``metadata`` holds the metadata schemas; ``admin`` owns the admin API keys."""
 LIBRARY_FOLDER = "_library"
 INGESTION_FIELDS = (
     SchemaField(name="ingestion_date", type="DATE", mode="REQUIRED"),
@@ -276,9 +277,19 @@ def load_pipeline_file(path: Path, tenant_id: str, tenant_dir: Path) -> Pipeline
     Raises:
         ConfigError: every problem found in the file (and its template).
     """
+    return load_pipeline_doc(read_document(path), tenant_id, tenant_dir)
+
+
+def load_pipeline_doc(doc: Document, tenant_id: str, tenant_dir: Path) -> Pipeline:
+    """Load a parsed pipeline file (see :func:`load_pipeline_file`); the file need not exist
+    yet (onboarding checks the files it is about to write).
+
+    Raises:
+        ConfigError: every problem found in the file (and its template).
+    """
     from lib.config.templates import extends_of, resolve
 
-    doc = read_document(path)
+    path = doc.path
     template = None
     if extends_of(doc) is not None:
         layer, template = resolve(doc, tenant_dir.parent / LIBRARY_FOLDER)

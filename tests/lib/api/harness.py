@@ -18,7 +18,7 @@ import functions_framework
 from werkzeug.test import Client, TestResponse
 
 from lib.clock import FixedClock
-from lib.keys import create_key, revoke_key
+from lib.keys import ADMIN_TENANT, create_key, revoke_key
 from lib.settings import Settings
 from lib.tenants import provision_tenant
 from lib.wiring import Runtime, build_runtime, handler_functions, install
@@ -58,6 +58,7 @@ class Keys:
 
     active: dict[str, str] = field(default_factory=dict)
     revoked: dict[str, str] = field(default_factory=dict)
+    admin: str = ""
 
 
 def make_runtime(
@@ -77,7 +78,7 @@ def _topology() -> Any:
 
 
 def onboard(rt: Runtime) -> Keys:
-    """Provision both tenants and give each an active and a revoked key."""
+    """Provision both tenants and give each an active and a revoked key; one admin key."""
     keys = Keys()
     for tenant in TENANTS:
         provision_tenant(rt, tenant)
@@ -85,6 +86,8 @@ def onboard(rt: Runtime) -> Keys:
         revoked = create_key(rt.warehouse, rt.clock, tenant, "old")
         revoke_key(rt.warehouse, rt.clock, tenant, revoked.key_id)
         keys.revoked[tenant] = revoked.key
+    rt.ensure_tenant(ADMIN_TENANT)
+    keys.admin = create_key(rt.warehouse, rt.clock, ADMIN_TENANT, "platform admin").key
     return keys
 
 
