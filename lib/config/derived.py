@@ -126,6 +126,8 @@ def implied_expectations(pipeline: Pipeline, step: DqStep, present: list[Any]) -
     """The uniqueness expectations the checked table's ``merge_keys`` imply, unless present."""
     have = {(e.expectation_type, frozenset(e.columns)) for e in present}
     out: list[Any] = []
+    if not step.check_merge_keys:
+        return out
     for keys in writer_keys(pipeline, step):
         kind = _UNIQUE_TYPES[0] if len(keys) == 1 else _UNIQUE_TYPES[1]
         if (kind, frozenset(keys)) in have:

@@ -155,9 +155,12 @@ class Merge:
 
     def _mapping(self, base_loc: Loc, base: dict[str, Any], over_loc: Loc, dst: Loc) -> Any:
         over: dict[str, Any] = _get(self.over.data, over_loc)
-        base_origin = self.base.origins.get(base_loc)  # a key missing in both: the base's
-        if base_origin is not None:
-            self.origins[dst] = base_origin
+        # A problem of the mapping as a whole (two keys that do not fit together, a key
+        # removed with null) is the override's doing: the base was valid on its own. The
+        # root stays the base's: a key missing there is missing from the template.
+        root = self.base.origins.get(base_loc) if not base_loc else None
+        if root is not None:
+            self.origins[dst] = root
         else:
             self._origin(over_loc, dst)
         out: dict[str, Any] = {}

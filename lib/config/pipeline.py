@@ -211,7 +211,8 @@ class DqStep(_Step):
     """Check a table against a ``_dq.yml`` file, inline expectations and the implied ones.
 
     The destination ``merge_keys`` of a step of the same pipeline that writes the table imply
-    a uniqueness expectation (``unique_merge_keys``, critical); see lib/config/derived.py.
+    a uniqueness expectation (``unique_merge_keys``, critical) unless ``check_merge_keys`` is
+    false; see lib/config/derived.py.
     """
 
     type: Literal["dq"]
@@ -222,6 +223,11 @@ class DqStep(_Step):
     )
     table: TableLocator
     on_failure: Literal["stop", "alert"] = "stop"
+    check_merge_keys: bool = Field(
+        default=True,
+        description="also check that the merge_keys of the step writing the table are unique "
+        "in the run's rows (expectation unique_merge_keys); false turns that off",
+    )
 
 
 class TransformStep(_Step):

@@ -32,6 +32,7 @@ from lib.config.documents import YAML_SUFFIXES, Document, parse_field, read_docu
 from lib.config.dq import DqRules
 from lib.config.loader import (
     LIBRARY_FOLDER,
+    RESERVED_FOLDERS,
     Pipeline,
     load_pipeline_file,
     load_template,
@@ -124,9 +125,25 @@ def validate_tree(config_dir: Path) -> tuple[int, list[ConfigProblem]]:
         _Library(run, library).validate()
     for tenant in tenants(config_dir):
         _Tenant(run, tenant).validate()
+    _reserved_folders(run)
     if library.is_dir():
         _unused_library_files(run, library)
     return len(run.files), run.lines()
+
+
+def _reserved_folders(run: _Validation) -> None:
+    """A folder named like a reserved tenant id would be silently skipped: say so."""
+    for name in sorted(RESERVED_FOLDERS - {"metadata"}):
+        if (run.config_dir / name).is_dir():
+            run.problems.append(
+                ConfigProblem(
+                    str(run.config_dir / name),
+                    "(folder)",
+                    f"{name!r} is reserved (it owns the platform's admin keys), not a tenant; "
+                    "this folder is not loaded",
+                    "rename the folder, e.g. to admin_team",
+                )
+            )
 
 
 def _suggest_slug(name: str) -> str:

@@ -97,6 +97,16 @@ def both(*mutations: Mutation) -> Mutation:
     return mutate
 
 
+def add(rel: str, text: str) -> Mutation:
+    """Append YAML to a file (a tenant's override)."""
+
+    def mutate(root: Path) -> None:
+        with (root / rel).open("a") as out:
+            out.write(text)
+
+    return mutate
+
+
 def delete(rel: str) -> Mutation:
     return lambda root: (root / rel).unlink()
 
@@ -920,7 +930,273 @@ SQL_CASES = [
     ),
 ]
 
-CASES = PIPELINE_CASES + DISCOVERY_CASES + SOURCE_CASES + DQ_CASES + SCHEMA_CASES + SQL_CASES
+STEP = "steps:\n  {}\n"
+EXTRA = "steps:\n  check_costs:\n    expectations:\n      - {}\n"
+NOT_NULL = "expectation_type: expect_column_values_to_not_be_null"
+
+TEMPLATE_CASES = [  # acme's overrides, and the library's templates themselves
+    Case(
+        "override-unknown-template",
+        sub(TP, "@library/pipelines/openai_costs", "@library/pipelines/openai_cost"),
+        TP,
+        "extends: no template '@library/pipelines/openai_cost'",
+    ),
+    Case(
+        "override-extends-not-a-template",
+        sub(TP, '"@library/pipelines/openai_costs"', '"openai_costs"'),
+        TP,
+        "extends: String should match pattern",
+    ),
+    Case("override-misspelt-key", add(TP, "descripton: x\n"), TP, "did you mean 'description'?"),
+    Case(
+        "override-steps-as-a-list",
+        add(TP, "steps:\n  - name: check_costs\n"),
+        TP,
+        "steps: Input should be a valid dictionary",
+    ),
+    Case(
+        "override-unknown-step",
+        add(TP, STEP.format("check_cost: {on_failure: alert}")),
+        TP,
+        "steps.check_cost: no step 'check_cost' in the template",
+    ),
+    Case(
+        "override-bad-step-value",
+        add(TP, STEP.format("check_costs: {on_failure: ignore}")),
+        TP,
+        "steps.check_costs.on_failure: Input should be 'stop' or 'alert'",
+    ),
+    Case(
+        "override-misspelt-step-key",
+        add(TP, STEP.format("check_costs: {on_falure: alert}")),
+        TP,
+        "did you mean 'on_failure'?",
+    ),
+    Case(
+        "override-bad-cron",
+        add(TP, 'schedule: {cron: "*/5 * * * *"}\n'),
+        TP,
+        "schedule: cron '*/5 * * * *'",
+    ),
+    Case(
+        "override-window-days",
+        add(TP, "default_window_days: 0\n"),
+        TP,
+        "default_window_days: Input should be greater than or equal to 1",
+    ),
+    Case(
+        "override-label-not-a-string",
+        add(TP, "labels: {team: [a]}\n"),
+        TP,
+        "labels.team: Input should be a valid string",
+    ),
+    Case(
+        "override-remove-absent-item",
+        add(TP, STEP.format("ingest_costs: {destination: {cluster_by: {remove: [model]}}}")),
+        TP,
+        "cannot remove 'model': the template's list does not hold it",
+    ),
+    Case(
+        "override-add-not-a-list",
+        add(TP, STEP.format("ingest_costs: {destination: {cluster_by: {add: model}}}")),
+        TP,
+        "add: expects a list",
+    ),
+    Case(
+        "override-add-unknown-column",
+        add(TP, STEP.format("ingest_costs: {destination: {cluster_by: {add: [modle]}}}")),
+        TP,
+        "steps.ingest_costs.destination.cluster_by: column 'modle' is not in the records.columns",
+    ),
+    Case(
+        "override-disable-unknown-step",
+        add(TP, STEP.format("nope: {enabled: false}")),
+        TP,
+        "no step 'nope' to disable",
+    ),
+    Case(
+        "override-rename-step",
+        add(TP, STEP.format("check_costs: {name: check}")),
+        TP,
+        "a step override cannot rename the step",
+    ),
+    Case(
+        "override-after-on-template-step",
+        add(TP, STEP.format("check_costs: {after: ingest_usage}")),
+        TP,
+        "after: places a NEW step",
+    ),
+    Case(
+        "override-after-unknown-step",
+        add(TP, STEP.format("audit: {type: dq, table: {dataset: raw_openai, table: costs}, after: nope}")),
+        TP,
+        "no step 'nope' to place 'audit' after",
+    ),
+    Case(
+        "override-new-step-incomplete",
+        add(TP, STEP.format("audit: {type: dq}")),
+        TP,
+        "steps.audit.table: Field required",
+    ),
+    Case(
+        "override-new-dq-step-checks-nothing",
+        add(TP, STEP.format("audit: {type: dq, table: {dataset: silver_cost, table: focus_daily}}")),
+        TP,
+        "steps.audit: this DQ step has no expectation",
+    ),
+    Case(
+        "override-disables-the-writer",
+        add(TP, STEP.format("ingest_costs: {enabled: false}")),
+        OP,
+        "table raw_openai.costs is not written by any step of tenant 'acme'",
+    ),
+    Case(
+        "override-extra-expectation-unknown-column",
+        add(TP, EXTRA.format("{" + NOT_NULL + ", kwargs: {column: amount_valeu}}")),
+        TP,
+        "column 'amount_valeu' not found in raw_openai.costs",
+    ),
+    Case(
+        "override-extra-expectation-unknown-type",
+        add(TP, EXTRA.format("{expectation_type: expect_nothing, kwargs: {}}")),
+        TP,
+        "unknown expectation type 'expect_nothing'",
+    ),
+    Case(
+        "override-extra-expectation-name-clash",
+        add(TP, EXTRA.format("{" + NOT_NULL + ", kwargs: {column: amount_value}}")),
+        TP,
+        "an expectation named 'expect_column_values_to_not_be_null(amount_value)' is already "
+        "checked",
+    ),
+    Case(
+        "override-source-bad-retry",
+        add(TP, STEP.format("ingest_costs: {source_overrides: {retry: {max_attempts: 0}}}")),
+        TP,
+        "source_overrides.retry.max_attempts: Input should be greater than or equal to 1",
+    ),
+    Case(
+        "override-source-misspelt",
+        add(TP, STEP.format("ingest_costs: {source_overrides: {rety: {max_attempts: 2}}}")),
+        TP,
+        "did you mean 'retry'?",
+    ),
+    Case(
+        "override-source-on-a-dq-step",
+        add(TP, STEP.format("check_costs: {source_overrides: {retry: {}}}")),
+        TP,
+        "steps.check_costs.source_overrides: Extra inputs are not permitted",
+    ),
+    Case(
+        "override-secret-unused",
+        add(TP, "secrets: {anthropic_admin_key: acme_key}\n"),
+        TP,
+        "secrets.anthropic_admin_key: no source of this pipeline uses the secret",
+    ),
+    Case(
+        "override-secret-value",
+        add(TP, 'secrets: {openai_admin_key: "sk-live-123456"}\n'),
+        TP,
+        "is not a secret name",
+    ),
+    Case(
+        "override-pipeline-id",
+        add(TP, "pipeline_id: openai_spend\n"),
+        TP,
+        "'openai_spend' does not match the file name",
+    ),
+    Case("override-dup-key", add(TP, "description: again\n"), TP, "key 'description' is written twice"),
+    Case("override-non-utf8", append_bytes(TP, b"# caf\xe9\n"), TP, "not UTF-8: byte 0xe9"),
+    Case(
+        "template-extends-a-template",
+        sub(OP, "pipeline_id: openai_costs\n", 'extends: "@library/pipelines/gcp_billing"\n'),
+        OP,
+        "extends: a template cannot extend another template",
+    ),
+    Case(
+        "template-unused-file",
+        write(OAI + "notes.sql", "SELECT 1"),
+        OAI + "notes.sql",
+        "no pipeline of the library's templates or any tenant uses this file",
+        line=False,
+    ),
+    Case(
+        "template-misnamed",
+        move(OP, OAI + "openai.yml"),
+        OAI + "openai.yml",
+        "a pipeline file must be named after its folder",
+        line=False,
+    ),
+    Case(
+        "template-yaml-extension",
+        move(OP, OAI + "openai_costs.yaml"),
+        OAI + "openai_costs.yaml",
+        "templates end in .yml",
+        line=False,
+    ),
+    Case(
+        "reserved-admin-folder",
+        copy_dir("acme", "admin"),
+        "admin",
+        "'admin' is reserved",
+        line=False,
+    ),
+]
+
+DEFINE_ONCE_CASES = [  # raw schemas from records.columns, implied rules, inferred outputs
+    Case(
+        "column-type-unknown",
+        sub(OS, "type: BIGNUMERIC(38,24)", "type: BIGNUMBER"),
+        OS,
+        "unknown column type 'BIGNUMBER': did you mean BIGNUMERIC?",
+    ),
+    Case(
+        "column-type-precision",
+        sub(OS, "BIGNUMERIC(38,24)", "BIGNUMERIC(80,24)"),
+        OS,
+        "BIGNUMERIC precision must be 24..62 with scale 24, got 80",
+    ),
+    Case(
+        "column-type-params-on-int",
+        sub(OUS, "type: INT64}", "type: INT64(10)}"),
+        OUS,
+        "INT64 takes no (precision, scale)",
+    ),
+    Case("column-type-record", sub(OS, "type: TIMESTAMP", "type: RECORD"), OS, "'RECORD'"),
+    Case(
+        "export-without-schema",
+        yedit(GP, lambda d: d["steps"][0]["destination"].pop("schema")),
+        GP,
+        "a bigquery_export source has no records.columns to derive the raw table from",
+    ),
+    Case(
+        "window-column-not-derived",
+        yedit(OP, dest(0, window_column="bucket_start")),
+        OP,
+        "column 'bucket_start' is not in the records.columns",
+    ),
+    Case(
+        "inferred-output-missing-required-use",
+        both(
+            yedit(R, lambda d: d["steps"][1]["destination"].pop("schema")),
+            delete("_library/gold/monthly_spend_schema.json"),
+            sub(L_MONTHLY, "SUM(BilledCost) AS billed_cost", "SUM(BilledCosts) AS billed_cost"),
+        ),
+        L_MONTHLY,
+        "unknown column 'BilledCosts'",
+    ),
+]
+
+CASES = (
+    PIPELINE_CASES
+    + DISCOVERY_CASES
+    + SOURCE_CASES
+    + DQ_CASES
+    + SCHEMA_CASES
+    + SQL_CASES
+    + TEMPLATE_CASES
+    + DEFINE_ONCE_CASES
+)
 
 
 @pytest.fixture
@@ -973,6 +1249,42 @@ ACCEPTED = [
     ("hourly-cron", cron("0 * * * *")),
     ("weekday-names", cron("15 6 * * MON-FRI")),
     ("free-provider-name", sub(OS, "provider: openai", "provider: mistral_ai")),
+    ("override-disables-a-step", add(TP, STEP.format("check_usage: {enabled: false}"))),
+    ("override-null-removes-a-label", add(TP, "labels: {provider: null}\n")),
+    ("override-schedule-off", add(TP, "schedule: null\n")),
+    (
+        "override-everything-at-once",
+        add(
+            TP,
+            'schedule: {cron: "0 7 * * 1-5", time_zone: Europe/Berlin}\n'
+            "default_window_days: 5\n"
+            "labels: {team: finops}\n"
+            "secrets: {openai_admin_key: acme_openai_key}\n"
+            "steps:\n"
+            "  ingest_costs:\n"
+            "    destination: {cluster_by: {add: [organization_id]}}\n"
+            "    source_overrides: {retry: {max_attempts: 3}, params: {limit: 7}}\n"
+            "  check_costs:\n"
+            "    on_failure: alert\n"
+            "    expectations:\n"
+            "      - {" + NOT_NULL + ", kwargs: {column: project_id}, severity: warning}\n"
+            "  audit_usage:\n"
+            "    type: dq\n"
+            "    after: check_costs\n"
+            "    table: {dataset: raw_openai, table: usage_completions}\n",
+        ),
+    ),
+    (
+        "dq-step-with-only-the-implied-rule",
+        both(yedit(OP, lambda d: d["steps"][1].pop("rules")), delete(ODQ)),
+    ),
+    (
+        "gold-output-schema-inferred",
+        both(
+            yedit(R, lambda d: d["steps"][1]["destination"].pop("schema")),
+            delete("_library/gold/monthly_spend_schema.json"),
+        ),
+    ),
     (
         "window-bound-parameters",
         sub(

@@ -112,7 +112,7 @@ def env(tmp_path):
 
 
 def source(tenant="acme"):
-    return load_source(CONFIGS / tenant / "gcp/billing/gcp_billing/gcp_billing_source.yml")
+    return load_pipeline(CONFIGS, tenant, PIPELINE).source(0)
 
 
 def context(rt, window, run_id="run-gcp-0001", tenant="acme") -> StepContext:
@@ -210,8 +210,8 @@ def test_account_and_table_name_derive_from_the_tenant():
 
 def test_raw_schema_file_holds_exactly_what_the_query_produces():
     for tenant in ("acme", "globex"):
-        path = CONFIGS / tenant / "gcp/billing/gcp_billing/gcp_billing_output_schema.json"
-        fields = {f.name: f for f in load_schema_file(path)}
+        spec = load_pipeline(CONFIGS, tenant, PIPELINE).destination_spec(0)
+        fields = {f.name: f for f in spec.fields if f.name not in INGESTION}
         assert [*fields, *INGESTION] == output_columns()
         assert fields["cost"].type == "NUMERIC" and fields["cost_at_list"].type == "NUMERIC"
         credit = {f.name: f.type for f in fields["credits"].fields}
