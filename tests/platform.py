@@ -31,7 +31,8 @@ class Platform:
 
 @pytest.fixture
 def make_platform(tmp_path):
-    """Factory: ``make_platform(config_dir=..., faults=..., home=..., canned=...)`` → Platform."""
+    """Factory: ``make_platform(config_dir=..., faults=..., home=..., canned=..., env=...)`` →
+    Platform; ``env`` adds environment variables (or is a function of the sandbox URL)."""
     from lib.adapters.duckdb_warehouse import DuckDBWarehouse
     from lib.demo import demo_environment
     from lib.sandbox.server import SandboxServer
@@ -41,11 +42,17 @@ def make_platform(tmp_path):
     opened = []
 
     def make(
-        config_dir: Path = CONFIGS, faults=None, tenants=("acme", "globex"), home=None, canned=None
+        config_dir: Path = CONFIGS,
+        faults=None,
+        tenants=("acme", "globex"),
+        home=None,
+        canned=None,
+        env=None,
     ):
         sandbox = SandboxServer(faults=faults, canned=canned)
         home = home or tmp_path / "home"
-        env = demo_environment(home, sandbox.base_url, tenants)
+        extra = env(sandbox.base_url) if callable(env) else dict(env or {})
+        env = {**demo_environment(home, sandbox.base_url, tenants), **extra}
         env["CONVERGENCE_CONFIG_DIR"] = str(config_dir)
         settings = Settings.from_env(env)
         clock = FixedClock(NOW)

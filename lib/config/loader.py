@@ -58,6 +58,8 @@ class Pipeline:
     tenant_dir: Path
     layer: Layered | None = field(default=None, compare=False, repr=False)
     template: Path | None = None
+    cache: dict[tuple[str, int], Any] = field(default_factory=dict, compare=False, repr=False)
+    """Sources and destination schemas already resolved (a Pipeline lives for one event)."""
 
     def problem(self, where: str | Loc, message: str, hint: str = "") -> ConfigProblem:
         """A problem at a field of the resolved pipeline (``steps[0].source``), named by the
@@ -80,10 +82,18 @@ class Pipeline:
         Raises:
             ConfigError: the file is missing or the merged source is invalid.
         """
-        from lib.config.source import source_from
+        from lib.config.source import load_source, source_from
 
-        layer, path = self.source_layer(index)
-        return source_from(layer, path)
+        key = ("source", index)
+        if key not in self.cache:
+            step = self.config.steps[index]
+            assert isinstance(step, IngestStep)
+            if step.source_overrides or self.config.secrets:
+                layer, path = self.source_layer(index)
+                self.cache[key] = source_from(layer, path)
+            else:  # the file as it is: no merge, no origins to keep
+                self.cache[key] = load_source(self.path(step.source, f"steps[{index}].source"))
+        return self.cache[key]  # type: ignore[no-any-return]
 
     def source_layer(self, index: int, *, rename: bool = True) -> tuple[Layered, Path]:
         """The merged source data of ingest step ``index`` (origins kept) and its file;
@@ -118,7 +128,10 @@ class Pipeline:
         """
         from lib.config.derived import destination_spec
 
-        return destination_spec(self, index, catalog)
+        key = ("destination", index)
+        if key not in self.cache:
+            self.cache[key] = destination_spec(self, index, catalog)
+        return self.cache[key]  # type: ignore[no-any-return]
 
     @property
     def folder(self) -> Path:

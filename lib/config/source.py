@@ -87,14 +87,21 @@ class AuthConfig(_Strict):
 class PaginationConfig(_Strict):
     """How to walk pages. ``max_pages`` is the loop guard."""
 
-    type: Literal["cursor", "page_number", "next_link", "none"] = "cursor"
+    type: Literal["cursor", "page_number", "offset", "next_link", "none"] = "cursor"
     cursor_param: str = Field("page", description="cursor: query parameter carrying the cursor")
     next_cursor_field: str = Field("next_page", description="cursor: dotted path of next cursor")
     has_more_field: str | None = Field("has_more", description="dotted path of the has-more flag")
     page_param: str = Field("page", description="page_number: query parameter of the page")
     first_page: int = Field(1, ge=0, description="page_number: number of the first page")
-    page_size_param: str | None = Field(None, description="page_number: page size parameter")
-    page_size: int | None = Field(None, ge=1, description="page_number: page size to request")
+    page_size_param: str | None = Field(
+        None, description="page_number/offset: page size parameter (e.g. limit)"
+    )
+    page_size: int | None = Field(
+        None, ge=1, description="page_number/offset: page size to request"
+    )
+    offset_param: str = Field(
+        "offset", description="offset: query parameter of the first item's position (from 0)"
+    )
     next_link_field: str = Field("next", description="next_link: dotted path of the next URL")
     max_pages: int = Field(1000, ge=1, le=1_000_000)
 

@@ -6,7 +6,8 @@ name must be a valid tenant id):
 
 1. discovery: pipeline files are ``{pipeline}/{pipeline}.yml``; a ``.yaml`` one, a pipeline
    id used by two folders, a pipeline file not named after its folder and any config file no
-   pipeline uses are problems (nothing is silently ignored);
+   pipeline uses are problems (nothing is silently ignored) — except the tenant-level files
+   registered in :mod:`lib.config.tenant_files`, which get their own check;
 2. every pipeline file — merged onto its template when it ``extends`` one — and every source
    (with the step's ``source_overrides``), rules, schema and SQL file it references;
 3. statically, against the tenant's tables (:mod:`lib.config.catalog`): DQ rules' columns,
@@ -202,7 +203,17 @@ class _Tenant:
         for path in self._discover():
             self._load(path)
         self._check_pipelines()
+        self._tenant_files()
         self._unused_files()
+
+    def _tenant_files(self) -> None:
+        """Registered tenant-level files (lib/config/tenant_files.py), each with its check."""
+        from lib.config.tenant_files import tenant_files
+
+        for path, check in tenant_files(self.dir):
+            self.referenced.add(path.resolve())
+            self.run.files.add(path)
+            self.run.attempt(str(path), "(file)", partial(check, path))
 
     def _check_pipelines(self) -> None:
         for pipeline in self.pipelines:
