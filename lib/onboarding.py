@@ -20,6 +20,7 @@ same files and returns their text without writing them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -210,7 +211,7 @@ def next_steps(
     pipelines: list[str],
     secrets: list[Secret],
     written: bool,
-    exports: list[str] = (),  # type: ignore[assignment]
+    exports: Sequence[str] = (),
 ) -> list[str]:
     """The commands that finish onboarding, in order."""
     steps = []
@@ -221,7 +222,8 @@ def next_steps(
     steps.append("convergence schedules export # terraform/schedules.json: the Scheduler jobs")
     steps.append("terraform -chdir=terraform apply")
     steps += [
-        f"gcloud secrets versions add {s.secret_id} --data-file=-   # or locally: export {s.variable}=…"
+        f"gcloud secrets versions add {s.secret_id} --data-file=-"
+        f"   # or locally: export {s.variable}=…"
         for s in secrets
     ]
     steps += [

@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 from decimal import Decimal
-from pathlib import Path
 
 import yaml
 
@@ -29,12 +28,21 @@ MONTHLY_SCHEMA = "_library/gold/monthly_spend_schema.json"
 
 def test_the_raw_table_is_the_sources_columns_plus_the_ingestion_columns():
     pipeline = load_pipeline(CONFIGS, "acme", "anthropic_costs")
-    source = load_source(CONFIGS / "_library/pipelines/anthropic_costs/anthropic_cost_report_source.yml")
+    source = load_source(
+        CONFIGS / "_library/pipelines/anthropic_costs/anthropic_cost_report_source.yml"
+    )
     spec = pipeline.destination_spec(0)
     assert spec.names == [*source.records.columns, *(f.name for f in INGESTION_FIELDS)]  # type: ignore[union-attr]
     cents = spec.field("amount_cents")
-    assert (cents.type, cents.precision, cents.scale, cents.mode) == ("BIGNUMERIC", 38, 22, "REQUIRED")
-    assert spec.field("workspace_id").mode == "NULLABLE" and spec.partition_field == "ingestion_date"
+    assert (cents.type, cents.precision, cents.scale, cents.mode) == (
+        "BIGNUMERIC",
+        38,
+        22,
+        "REQUIRED",
+    )
+    assert (
+        spec.field("workspace_id").mode == "NULLABLE" and spec.partition_field == "ingestion_date"
+    )
 
 
 def test_types_are_inferred_from_the_sql():
@@ -96,5 +104,7 @@ def test_a_gold_table_without_a_schema_file_runs_with_its_inferred_columns(make_
     monthly = table_sql(TableRef("acme_gold_reporting", "monthly_spend"))
     rows = platform.rt.warehouse.query(f"SELECT * FROM {monthly}")
     assert rows and list(rows[0]) == declared
-    assert all(isinstance(r["billed_cost"], Decimal) and isinstance(r["charge_rows"], int) for r in rows)
+    assert all(
+        isinstance(r["billed_cost"], Decimal) and isinstance(r["charge_rows"], int) for r in rows
+    )
     assert all(isinstance(r["month"], dt.date) for r in rows)

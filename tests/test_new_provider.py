@@ -34,7 +34,7 @@ def walkthrough_files() -> dict[str, str]:
 
 
 def items(day: str) -> list[dict[str, Any]]:
-    """TokenMeter's rows of one day: 30 workspaces × 2 models."""
+    """TokenMeter's rows of one day: 30 workspaces, 2 models."""
     return [
         {
             "date": day,
@@ -101,9 +101,9 @@ def test_a_provider_added_by_config_alone_runs_end_to_end(make_platform, tmp_pat
     first = rows[0]
     assert first["usage_date"] == dt.date(2026, 11, 18) and first["workspace_id"] == "ws_0"
     assert first["amount"] == Decimal("0.125000001") and first["requests"] == 0
+    dq = table_sql(metadata.metadata_table("acme", "dq_results"))
     results = platform.rt.warehouse.query(
-        f"SELECT expectation_name, success FROM {table_sql(metadata.metadata_table('acme', 'dq_results'))}"
-        " WHERE pipeline_logging_id = @run",
+        f"SELECT expectation_name, success FROM {dq} WHERE pipeline_logging_id = @run",
         {"run": event.pipeline_logging_id},
     )
     assert {r["expectation_name"]: r["success"] for r in results} == {

@@ -50,7 +50,10 @@ def test_create_writes_minimal_files_provisions_and_prints_what_to_do(configs, c
     for name in PIPELINES:
         path = configs / "newco" / name / f"{name}.yml"
         lines = path.read_text().splitlines()
-        assert lines[0] == "# yaml-language-server: $schema=../../_schemas/pipeline_override.schema.json"
+        assert (
+            lines[0]
+            == "# yaml-language-server: $schema=../../_schemas/pipeline_override.schema.json"
+        )
         assert yaml.safe_load(path.read_text()) == {"extends": f"@library/pipelines/{name}"}
         assert f"created configs/newco/{name}/{name}.yml" in out
     assert "dataset newco_raw_openai" in out and "dataset newco_gold_reporting" in out

@@ -194,7 +194,9 @@ def create_tenant(rt: Runtime, request: ApiRequest, _admin: str, _: str = "") ->
         done = onboard_tenant(rt, body.tenant_id, body.pipelines, write=rt.settings.mode == "local")
     except ConfigError as exc:
         problems = "; ".join(f"{p.file}: {p.field}: {p.message}" for p in exc.problems[:5])
-        raise ApiProblem(409, "not-onboardable", f"{problems} (run `convergence validate`)") from exc
+        raise ApiProblem(
+            409, "not-onboardable", f"{problems} (run `convergence validate`)"
+        ) from exc
     out = {
         "tenant_id": done.tenant_id,
         "written": done.written,

@@ -12,7 +12,7 @@ this catalog, statically.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from lib.config.documents import read_text
@@ -44,7 +44,7 @@ class TableEntry:
     pipeline: Pipeline | None = None
     index: int = -1
     inferred: bool = False
-    problems: tuple[ConfigProblem, ...] = field(default=())
+    problems: tuple[ConfigProblem, ...] = ()
 
 
 def _spec(pipeline: Pipeline, index: int, ingestion: bool) -> TableSpec | None:

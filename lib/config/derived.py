@@ -15,13 +15,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from lib.config.documents import Loc, Located
-from lib.config.layers import Origin
 from lib.config.dq import (
     DqRules,
     ExpectColumnValuesToBeUnique,
     ExpectCompoundColumnsToBeUnique,
     load_dq,
 )
+from lib.config.layers import Origin
 from lib.config.pipeline import DqStep, IngestStep, TransformStep
 from lib.errors import ConfigError, ConfigProblem
 from lib.schema import TableSpec

@@ -136,7 +136,7 @@ def _field(name: str, dtype: exp.DataType | None, mode: str = "NULLABLE") -> Sch
             if isinstance(found, str):
                 return f"struct field {member.name!r}: {found}"
             members.append(found)
-        return SchemaField(name=name, type="RECORD", mode=mode, fields=tuple(members))  # type: ignore[arg-type]
+        return SchemaField(name=name, type="RECORD", mode=mode, fields=tuple(members))
     text = dtype.sql("bigquery")
     base, _, params = text.partition("(")
     kind = _SCALARS.get(base.strip().upper())
@@ -145,5 +145,5 @@ def _field(name: str, dtype: exp.DataType | None, mode: str = "NULLABLE") -> Sch
     precision = scale = None
     if params and kind in ("NUMERIC", "BIGNUMERIC"):
         numbers = [int(n) for n in params.rstrip(")").split(",") if n.strip().isdigit()]
-        precision, scale = (numbers + [0])[:2] if numbers else (None, None)
-    return SchemaField(name=name, type=kind, mode=mode, precision=precision, scale=scale)  # type: ignore[arg-type]
+        precision, scale = [*numbers, 0][:2] if numbers else (None, None)
+    return SchemaField(name=name, type=kind, mode=mode, precision=precision, scale=scale)

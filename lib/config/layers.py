@@ -220,10 +220,12 @@ class Merge:
 
 def _has(data: Any, loc: Loc) -> bool:
     for part in loc:
-        if (isinstance(data, dict) and part in data) or (isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data)):
-            data = data[part]
-        else:
+        if isinstance(data, dict):
+            if part not in data:
+                return False
+        elif not (isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data)):
             return False
+        data = data[part]
     return True
 
 

@@ -27,6 +27,7 @@ from lib.config.layers import Layered, Origin
 from lib.config.loader import Pipeline
 from lib.config.pipeline import DqStep, IngestStep, TransformStep
 from lib.errors import ConfigError
+from lib.schema import SchemaField
 
 _COMMENT_COLUMN = 60
 
@@ -166,7 +167,9 @@ def _rules(pipeline: Pipeline, index: int, config_dir: Path) -> str:
     doc = read_document(pipeline.path(step.rules, "rules")) if step.rules else None
     locator = RulesLocator(pipeline, index, doc)
     written = locator.from_file + locator.inline
-    lines = [f"# expectations of steps[{index}] {step.name} on {step.table.dataset}.{step.table.table}"]
+    lines = [
+        f"# expectations of steps[{index}] {step.name} on {step.table.dataset}.{step.table.table}"
+    ]
     for position, expectation in enumerate(rules.expectations):
         text = f"- {expectation.label} ({expectation.severity})"
         if position < written:
@@ -209,12 +212,14 @@ def _wrapped(items: list[str], width: int = 98) -> list[str]:
     return [*lines, current.rstrip().removesuffix(",")]
 
 
-def _type(field: Any) -> str:
+def _type(field: SchemaField) -> str:
     kind = field.canonical_type
     if field.precision is not None:
         kind += f"({field.precision},{field.scale or 0})"
-    return kind + (" REQUIRED" if field.mode == "REQUIRED" else "") + (
-        "[]" if field.mode == "REPEATED" else ""
+    return (
+        kind
+        + (" REQUIRED" if field.mode == "REQUIRED" else "")
+        + ("[]" if field.mode == "REPEATED" else "")
     )
 
 

@@ -162,7 +162,7 @@ def parse_column_type(value: str) -> tuple[str, int | None, int | None]:
     if precision is not None:
         if name not in ("NUMERIC", "BIGNUMERIC"):
             raise ValueError(f"{name} takes no (precision, scale); only NUMERIC/BIGNUMERIC do")
-        SchemaField(name="c", type=name, precision=precision, scale=scale)  # type: ignore[arg-type]
+        SchemaField(name="c", type=name, precision=precision, scale=scale)
     return name, precision, scale
 
 
@@ -201,7 +201,7 @@ class ColumnConfig(_Strict):
         mode = "REQUIRED" if self.required else "NULLABLE"
         return SchemaField(
             name=name,
-            type=kind,  # type: ignore[arg-type]
+            type=kind,
             mode=mode,
             description=self.description,
             precision=precision,

@@ -54,9 +54,9 @@ class Pager:
             params = params.set(self.config.page_param, str(self.config.first_page))
         if self.config.type == "offset":
             params = params.set(self.config.offset_param, "0")
-        if self.config.type in ("page_number", "offset"):
-            if self.config.page_size_param and self.config.page_size:
-                params = params.set(self.config.page_size_param, str(self.config.page_size))
+        size_param, size = self.config.page_size_param, self.config.page_size
+        if self.config.type in ("page_number", "offset") and size_param and size:
+            params = params.set(size_param, str(size))
         return PageRequest(1, self.first_url, params)
 
     def next(
@@ -133,9 +133,13 @@ class Pager:
         if has_more is False or (has_more is None and short):
             return None
         if count == 0:
-            raise PageProblem("has_more is true but the page holds no items: the offset would not move")
+            raise PageProblem(
+                "has_more is true but the page holds no items: the offset would not move"
+            )
         self.offset += count
-        params = (current.params or self.first_params).set(self.config.offset_param, str(self.offset))
+        params = (current.params or self.first_params).set(
+            self.config.offset_param, str(self.offset)
+        )
         return PageRequest(current.number + 1, current.url, params)
 
     def _next_link(self, payload: Any, current: PageRequest, url: httpx.URL) -> PageRequest | None:

@@ -62,8 +62,8 @@ def emulator_configs(tmp_path: Path) -> Path:
     """A copy of ``configs/`` within bqemulator's reach.
 
     DQ rule files keep only expectations without samples (see UNSAMPLED; the uniqueness the
-    merge keys imply is turned off: check_merge_keys: false), and BIGNUMERIC
-    becomes NUMERIC in table schemas, source columns and SQL: bqemulator cannot create BIGNUMERIC columns
+    merge keys imply is turned off: check_merge_keys: false), and BIGNUMERIC becomes NUMERIC
+    in table schemas, source columns and SQL: bqemulator cannot create BIGNUMERIC columns
     (docs/cloud.md). Real BigQuery runs the shipped configs; exact BIGNUMERIC money is covered
     by the DuckDB runs and the adapter's unit tests.
     """

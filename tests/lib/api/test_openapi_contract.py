@@ -180,7 +180,9 @@ CASES = [
         TENANTS,
         "POST",
         415,
-        lambda w: _call(w, "POST", TENANTS, w.admin, data="a", headers={"Content-Type": "text/csv"}),
+        lambda w: _call(
+            w, "POST", TENANTS, w.admin, data="a", headers={"Content-Type": "text/csv"}
+        ),
     ),
 ]
 

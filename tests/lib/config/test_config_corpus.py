@@ -1028,7 +1028,12 @@ TEMPLATE_CASES = [  # acme's overrides, and the library's templates themselves
     ),
     Case(
         "override-after-unknown-step",
-        add(TP, STEP.format("audit: {type: dq, table: {dataset: raw_openai, table: costs}, after: nope}")),
+        add(
+            TP,
+            STEP.format(
+                "audit: {type: dq, table: {dataset: raw_openai, table: costs}, after: nope}"
+            ),
+        ),
         TP,
         "no step 'nope' to place 'audit' after",
     ),
@@ -1040,7 +1045,9 @@ TEMPLATE_CASES = [  # acme's overrides, and the library's templates themselves
     ),
     Case(
         "override-new-dq-step-checks-nothing",
-        add(TP, STEP.format("audit: {type: dq, table: {dataset: silver_cost, table: focus_daily}}")),
+        add(
+            TP, STEP.format("audit: {type: dq, table: {dataset: silver_cost, table: focus_daily}}")
+        ),
         TP,
         "steps.audit: this DQ step has no expectation",
     ),
@@ -1105,7 +1112,12 @@ TEMPLATE_CASES = [  # acme's overrides, and the library's templates themselves
         TP,
         "'openai_spend' does not match the file name",
     ),
-    Case("override-dup-key", add(TP, "description: again\n"), TP, "key 'description' is written twice"),
+    Case(
+        "override-dup-key",
+        add(TP, "description: again\n"),
+        TP,
+        "key 'description' is written twice",
+    ),
     Case("override-non-utf8", append_bytes(TP, b"# caf\xe9\n"), TP, "not UTF-8: byte 0xe9"),
     Case(
         "template-extends-a-template",

@@ -129,7 +129,10 @@ def test_config_show_prints_origins_implied_rules_and_the_next_three_runs():
 
 
 def test_config_show_cli(capsys):
-    assert main(["config", "show", "gcp_billing", "--tenant", "globex", "--config-dir", str(CONFIGS)]) == 0
+    assert (
+        main(["config", "show", "gcp_billing", "--tenant", "globex", "--config-dir", str(CONFIGS)])
+        == 0
+    )
     out = capsys.readouterr().out
     assert "# pipeline gcp_billing of tenant globex" in out
     assert "kind: bigquery_export" in out and "next run:" in out

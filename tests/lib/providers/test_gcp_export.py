@@ -25,7 +25,6 @@ from lib.adapters.env_secrets import EnvSecrets
 from lib.arrow_schema import arrow_schema
 from lib.clock import FixedClock
 from lib.config.loader import load_pipeline
-from lib.config.source import load_source
 from lib.errors import ConfigError
 from lib.ports import Query, TableRef, WriteResult, WriteSpec
 from lib.providers import gcp_export
@@ -44,7 +43,7 @@ from lib.sandbox.gcp_export import (
     export_table,
     write_export,
 )
-from lib.schema import TableSpec, load_schema_file
+from lib.schema import TableSpec
 from lib.settings import Settings
 from lib.sql import table_sql
 from lib.steps.base import StepContext
