@@ -47,8 +47,17 @@ __all__ = ["FAULTS", "Simulation", "SimulationSpec", "Violation", "run_simulatio
 
 REPO_CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 DEFAULT_START = dt.date(2026, 9, 1)
-FAULTS = ("rate_limit", "server_error")
-"""Fault modes: every scheduled REST fetch of a day first meets them (retried, then served)."""
+FAULTS = ("rate_limit", "server_error", "duplicates", "outage")
+"""Fault modes:
+
+* ``rate_limit``, ``server_error`` — every scheduled job's first provider request is refused
+  (429 / 500) and retried;
+* ``duplicates`` — every event is published twice and delivered on two workers at once;
+* ``outage`` — on every :data:`OUTAGE_EVERY`-th day the REST providers answer nothing but 500s:
+  the runs exhaust their retries and dead-letter; the next morning, before the scheduled jobs,
+  the operator replays the dead letters (``convergence replay``) and they complete.
+"""
+OUTAGE_EVERY = 9
 PROVIDERS = ("openai", "anthropic", "gcp")
 _ZERO = Decimal(0)
 EXACT = decimal.Context(prec=80, traps=[decimal.Inexact, decimal.InvalidOperation])
@@ -191,9 +200,15 @@ class Simulation:
 
     # --- one day -------------------------------------------------------------------------
 
+    def outage(self, day: dt.date) -> bool:
+        """Whether the REST providers are down all of ``day``."""
+        offset = (day - self.spec.start).days
+        return "outage" in self.spec.faults and offset % OUTAGE_EVERY == OUTAGE_EVERY // 2
+
     def run_day(self, day: dt.date) -> DayReport:
         """Fire every scheduled job of ``day`` in time order, then check every invariant."""
         report = DayReport(day)
+        self.replay_dead_letters(day)
         for moment, pipeline in self.jobs(day):
             self.clock.at = moment
             report.late_rows += self.sync_export(moment)
@@ -202,6 +217,7 @@ class Simulation:
             if pipeline.tenant_id in self.exports and self.reads_export(pipeline):
                 self.gcp_cut[pipeline.tenant_id] = moment
             report.runs += 1
+        self.sandbox.faults.clear()
         report.completed = self.check_runs(day, report.runs)
         self.check(day, report)
         return report
@@ -239,7 +255,8 @@ class Simulation:
         from lib.scheduler import trigger_event
 
         self.rt.bus.publish(trigger_event(pipeline))
-        self.rt.bus.run_until_idle()  # type: ignore[attr-defined]
+        workers = 2 if "duplicates" in self.spec.faults else 1
+        self.rt.bus.run_until_idle(workers=workers)  # type: ignore[attr-defined]
 
     def apply_faults(self) -> None:
         """Switch the day's fault modes on for the next job's fetches."""
@@ -247,6 +264,16 @@ class Simulation:
             self.sandbox.faults.set(rate_limit=1, retry_after=0)
         if "server_error" in self.spec.faults:
             self.sandbox.faults.set(server_error=1)
+        if self.outage(self.clock.at.date()):
+            self.sandbox.faults.set(server_error=10**6)
+
+    def replay_dead_letters(self, day: dt.date) -> None:
+        """The operator's morning: replay yesterday's dead letters once the outage is over."""
+        from lib.ports import DeadLetterFilter
+
+        self.clock.at = dt.datetime.combine(day, dt.time(5), dt.UTC)
+        if self.rt.bus.replay(DeadLetterFilter()):
+            self.rt.bus.run_until_idle()  # type: ignore[attr-defined]
 
     def sync_export(self, now: dt.datetime) -> int:
         """Append every export row exported in ``(synced_to, now]``; return how many were late.
@@ -274,19 +301,29 @@ class Simulation:
     # --- checks --------------------------------------------------------------------------
 
     def check_runs(self, day: dt.date, expected: int) -> int:
-        """Every run requested today reached COMPLETE."""
-        completed = 0
+        """Every run reached COMPLETE — on an outage day, except those whose events wait in
+        the dead letters for tomorrow's replay; and today's jobs each requested one run."""
+        from lib.ports import DeadLetterFilter
+
+        waiting = set()
+        if self.outage(day):
+            letters = self.rt.bus.dead_letters(DeadLetterFilter())
+            waiting = {letter.attributes.get("run_id") for letter in letters}
+        completed = today = 0
         since = dt.datetime.combine(day, dt.time(), dt.UTC)
         for tenant in self.tenant_ids:
-            for run in metadata.list_runs(self.rt.warehouse, tenant, since=since, limit=1000):
-                if run["status"] != "COMPLETE":
+            for run in metadata.list_runs(self.rt.warehouse, tenant, limit=100_000):
+                run_id = run["pipeline_logging_id"]
+                today += run["requested_at"] >= since
+                if run["status"] == "COMPLETE":
+                    completed += run["requested_at"] >= since
+                elif run_id not in waiting:
                     raise Violation(
-                        day, f"{tenant}_metadata.pipeline_runs", run["pipeline_logging_id"],
+                        day, f"{tenant}_metadata.pipeline_runs", run_id,
                         "COMPLETE", f"{run['status']} ({(run['error'] or '')[:200]})",
                     )  # fmt: skip
-                completed += 1
-        if completed != expected:
-            raise Violation(day, "pipeline_runs", "runs today", expected, completed)
+        if today != expected:
+            raise Violation(day, "pipeline_runs", "runs requested today", expected, today)
         return completed
 
     def check(self, day: dt.date, report: DayReport) -> None:
@@ -485,6 +522,14 @@ def open_simulation(spec: SimulationSpec, home: Path) -> Iterator[Simulation]:
     settings.home.mkdir(parents=True, exist_ok=True)
     rt = build_runtime(settings, clock=clock, warehouse=DuckDBWarehouse(settings.duckdb_path))
     install(rt)
+    if "duplicates" in spec.faults:  # at-least-once at its worst: every event twice
+        publish = rt.bus.publish
+
+        def twice(event: Any) -> str:
+            publish(event)
+            return publish(event)
+
+        rt.bus.publish = twice  # type: ignore[method-assign]
     try:
         pipelines = _pipelines(config_dir)
         sim = Simulation(
@@ -536,6 +581,25 @@ def _exports(
     return out
 
 
+@contextmanager
+def _logs_to(path: Path) -> Iterator[None]:
+    """Send the platform's log records to ``path`` while simulating (the report is stdout)."""
+    import logging
+
+    root = logging.getLogger()
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    saved = root.handlers[:], root.level
+    root.handlers = [handler]
+    root.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        root.handlers, level = saved
+        root.setLevel(level)
+        handler.close()
+
+
 def run_simulation(
     spec: SimulationSpec,
     home: Path,
@@ -543,13 +607,13 @@ def run_simulation(
     *,
     on_day: Callable[[DayReport], None] | None = None,
 ) -> list[DayReport]:
-    """Simulate ``spec.days`` days; print one line per day to ``out``.
+    """Simulate ``spec.days`` days; print one line per day to ``out`` (logs: home/simulate.log).
 
     Raises:
         Violation: the first broken invariant (after printing the days before it).
     """
     reports = []
-    with open_simulation(spec, home) as sim:
+    with open_simulation(spec, home) as sim, _logs_to(home / "simulate.log"):
         print(
             f"simulating {spec.days} days from {spec.start} for {len(sim.tenant_ids)} tenant(s) "
             f"({', '.join(sim.tenant_ids)}), seed {spec.seed}, faults "

@@ -11,6 +11,7 @@ import yaml
 
 from events.models import Window
 from lib import metadata
+from lib.config.derived import destination_spec
 from lib.config.infer import infer_fields
 from lib.config.loader import INGESTION_FIELDS, load_pipeline
 from lib.config.source import load_source
@@ -31,7 +32,7 @@ def test_the_raw_table_is_the_sources_columns_plus_the_ingestion_columns():
     source = load_source(
         CONFIGS / "_library/pipelines/anthropic_costs/anthropic_cost_report_source.yml"
     )
-    spec = pipeline.destination_spec(0)
+    spec = destination_spec(pipeline, 0)
     assert spec.names == [*source.records.columns, *(f.name for f in INGESTION_FIELDS)]  # type: ignore[union-attr]
     cents = spec.field("amount_cents")
     assert (cents.type, cents.precision, cents.scale, cents.mode) == (

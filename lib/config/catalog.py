@@ -49,8 +49,10 @@ class TableEntry:
 
 def _spec(pipeline: Pipeline, index: int, ingestion: bool) -> TableSpec | None:
     """The destination's columns, even when its keys are wrong (that is reported elsewhere)."""
+    from lib.config.derived import destination_spec  # derived infers through this module
+
     try:
-        return pipeline.destination_spec(index)
+        return destination_spec(pipeline, index)
     except ConfigError:
         pass
     step = pipeline.config.steps[index]

@@ -14,15 +14,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from pydantic import TypeAdapter
+
 from lib.config.documents import Loc, Located
 from lib.config.dq import (
     DqRules,
+    Expectation,
     ExpectColumnValuesToBeUnique,
     ExpectCompoundColumnsToBeUnique,
     load_dq,
 )
 from lib.config.layers import Origin
 from lib.config.pipeline import DqStep, IngestStep, TransformStep
+from lib.config.problems import validate_document
 from lib.errors import ConfigError, ConfigProblem
 from lib.schema import TableSpec
 
@@ -35,11 +39,26 @@ _UNIQUE_TYPES = ("expect_column_values_to_be_unique", "expect_compound_columns_t
 
 
 def destination_spec(pipeline: Pipeline, index: int, catalog: Any = None) -> TableSpec:
-    """The destination of step ``index``: schema file, derived columns or inferred output.
+    """The destination of step ``index``: its schema file, or the columns derived from its REST
+    source's ``records.columns``, or its SQL's output, inferred (remembered on the pipeline).
+
+    Args:
+        pipeline: the loaded pipeline.
+        index: an ingest or transform step.
+        catalog: the tenant's tables (lib/config/catalog.py), to infer a transform's output
+            without loading the tenant's other pipelines again.
 
     Raises:
         ConfigError: the schema cannot be read, derived or inferred.
     """
+    key = ("destination", index)
+    if key not in pipeline.cache:
+        pipeline.cache[key] = _destination_spec(pipeline, index, catalog)
+    spec: TableSpec = pipeline.cache[key]
+    return spec
+
+
+def _destination_spec(pipeline: Pipeline, index: int, catalog: Any) -> TableSpec:
     step = pipeline.config.steps[index]
     assert isinstance(step, IngestStep | TransformStep)
     target, field = step.destination, f"steps[{index}].destination"
@@ -95,7 +114,7 @@ def step_rules(pipeline: Pipeline, index: int) -> DqRules:
     )
     labels = {e.label for e in listed}
     problems = []
-    for position, expectation in enumerate(step.expectations):
+    for position, expectation in enumerate(inline_expectations(pipeline, index)):
         if expectation.label in labels:
             problems.append(
                 pipeline.problem(
@@ -120,6 +139,28 @@ def step_rules(pipeline: Pipeline, index: int) -> DqRules:
     if problems:
         raise ConfigError(problems)
     return DqRules(expectations=tuple(listed))
+
+
+_INLINE: TypeAdapter[list[Any]] = TypeAdapter(list[Expectation])
+
+
+def inline_expectations(pipeline: Pipeline, index: int) -> list[Any]:
+    """A DQ step's inline ``expectations``, validated like a rules file's (problems at the line
+    of the template or tenant file that wrote them).
+
+    Raises:
+        ConfigError: an invalid expectation.
+    """
+    step = pipeline.config.steps[index]
+    assert isinstance(step, DqStep)
+    if not step.expectations:
+        return []
+    loc = ("steps", index, "expectations")
+    located = pipeline.layer.sub(loc) if pipeline.layer is not None else None
+    if located is None:
+        return list(_INLINE.validate_python(step.expectations))
+    found: list[Any] = validate_document(located, _INLINE, list[Expectation])
+    return found
 
 
 def implied_expectations(pipeline: Pipeline, step: DqStep, present: list[Any]) -> list[Any]:

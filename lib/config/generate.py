@@ -19,6 +19,7 @@ from lib.config.dq import DqRules
 from lib.config.pipeline import PipelineConfig
 from lib.config.source import SourceConfig
 from lib.config.templates import PipelineOverride
+from lib.notify.config import NotificationsConfig
 from lib.schema import SchemaField
 
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "configs" / "_schemas"
@@ -32,6 +33,7 @@ def schemas() -> dict[str, dict[str, Any]]:
         "source.schema.json": TypeAdapter(SourceConfig).json_schema(),
         "dq.schema.json": DqRules.model_json_schema(),
         "table_schema.schema.json": TypeAdapter(list[SchemaField]).json_schema(),
+        "notifications.schema.json": NotificationsConfig.model_json_schema(),
     }
     for name, schema in out.items():
         schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"

@@ -26,7 +26,6 @@ from lib.ports import TableRef
 from lib.schema import SchemaField, TableSpec, load_schema_file
 
 if TYPE_CHECKING:
-    from lib.config.dq import DqRules
     from lib.config.source import BigQueryExportSourceConfig, RestSourceConfig
 
 RESERVED_FOLDERS = frozenset({"metadata", "admin"})
@@ -59,7 +58,10 @@ class Pipeline:
     layer: Layered | None = field(default=None, compare=False, repr=False)
     template: Path | None = None
     cache: dict[tuple[str, int], Any] = field(default_factory=dict, compare=False, repr=False)
-    """Sources and destination schemas already resolved (a Pipeline lives for one event)."""
+    """Sources and destination schemas already resolved (a Pipeline lives for one event).
+
+    DQ rules and destination schemas are resolved by :mod:`lib.config.derived`
+    (``step_rules``, ``destination_spec``): they need the DQ models, a layer above this one."""
 
     def problem(self, where: str | Loc, message: str, hint: str = "") -> ConfigProblem:
         """A problem at a field of the resolved pipeline (``steps[0].source``), named by the
@@ -107,32 +109,6 @@ class Pipeline:
             layer = merge_layers(layer, over)
         return (_rename_secret(layer, self) if rename else layer), path
 
-    def rules(self, index: int) -> DqRules:
-        """The expectations of DQ step ``index``: its rules file, its inline ``expectations``
-        and the ones its table's merge keys imply (lib/config/derived.py)."""
-        from lib.config.derived import step_rules
-
-        return step_rules(self, index)
-
-    def destination_spec(self, index: int, catalog: Any = None) -> TableSpec:
-        """The destination table of step ``index``: its schema file, or the columns derived
-        from its REST source's ``records.columns``, or inferred from its SQL.
-
-        Args:
-            index: an ingest or transform step.
-            catalog: the tenant's tables (lib/config/catalog.py), to infer a transform's
-                output without loading the tenant's other pipelines again.
-
-        Raises:
-            ConfigError: the schema cannot be read, derived or inferred.
-        """
-        from lib.config.derived import destination_spec
-
-        key = ("destination", index)
-        if key not in self.cache:
-            self.cache[key] = destination_spec(self, index, catalog)
-        return self.cache[key]  # type: ignore[no-any-return]
-
     @property
     def folder(self) -> Path:
         """The pipeline's folder; relative paths start here."""
@@ -176,7 +152,8 @@ class Pipeline:
 
     def table_spec(self, target: TableTarget, field: str, *, ingestion: bool = False) -> TableSpec:
         """The destination's TableSpec from its schema file (+ ingestion columns for raw
-        tables); see :meth:`destination_spec` for destinations without one."""
+        tables); ``lib.config.derived.destination_spec`` also serves destinations without
+        one."""
         if target.schema_file is None:
             raise ConfigError([self.problem(f"{field}.schema", "no schema file given")])
         path = self.path(target.schema_file, f"{field}.schema")

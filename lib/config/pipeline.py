@@ -13,7 +13,6 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 
 from events.ids import SLUG_PATTERN, PipelineId, StepName
 from events.models import StepRef
-from lib.config.dq import Expectation
 from lib.ports import WriteSpec
 
 _TABLE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
@@ -217,9 +216,10 @@ class DqStep(_Step):
 
     type: Literal["dq"]
     rules: RelPath | None = Field(default=None, description="A _dq.yml file.")
-    expectations: list[Expectation] = Field(
+    expectations: list[dict[str, Any]] = Field(
         default_factory=list,
-        description="More expectations, checked after the rules file's (e.g. a tenant's own).",
+        description="More expectations, written as in a _dq.yml file (dq.schema.json), checked "
+        "after the rules file's (e.g. a tenant's own); validated with the step's rules.",
     )
     table: TableLocator
     on_failure: Literal["stop", "alert"] = "stop"

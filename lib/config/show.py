@@ -22,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from lib.config.derived import destination_spec, step_rules
 from lib.config.documents import Loc, field_path
 from lib.config.layers import Layered, Origin
 from lib.config.loader import Pipeline
@@ -163,7 +164,7 @@ def _rules(pipeline: Pipeline, index: int, config_dir: Path) -> str:
 
     step = pipeline.config.steps[index]
     assert isinstance(step, DqStep)
-    rules = pipeline.rules(index)
+    rules = step_rules(pipeline, index)
     doc = read_document(pipeline.path(step.rules, "rules")) if step.rules else None
     locator = RulesLocator(pipeline, index, doc)
     written = locator.from_file + locator.inline
@@ -194,7 +195,7 @@ def _tables(pipeline: Pipeline) -> str:
         target = step.destination
         lines.append(f"{target.dataset}.{target.table}  ← {_described(step)}")
         try:
-            spec = pipeline.destination_spec(index)
+            spec = destination_spec(pipeline, index)
         except ConfigError as exc:
             lines.append(f"  (unknown: {exc.problems[0].message})")
             continue

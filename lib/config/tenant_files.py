@@ -2,7 +2,8 @@
 
 A tenant folder holds its pipeline folders and, at its root, the tenant-level files registered
 here. Each registration names the file and the check ``convergence validate`` runs on it (a
-function that raises ConfigError naming file, line and field). A file at the tenant root that
+function that raises ConfigError naming file, line and field): ``notifications.yml`` (alert
+channels) is built in. A file at the tenant root that
 is neither registered nor used by a pipeline is reported as unused, so nothing is silently
 ignored. Register a new kind where its loader lives::
 
@@ -18,7 +19,16 @@ from pathlib import Path
 
 TenantFileCheck = Callable[[Path], object]
 
-TENANT_FILES: dict[str, TenantFileCheck] = {}
+
+def _notifications(path: Path) -> object:
+    """``notifications.yml``: the tenant's alert channels (lib/notify/config.py)."""
+    from lib.config.problems import load_model
+    from lib.notify.config import NotificationsConfig
+
+    return load_model(path, NotificationsConfig)
+
+
+TENANT_FILES: dict[str, TenantFileCheck] = {"notifications.yml": _notifications}
 """File name (at the tenant folder's root) → its check."""
 
 

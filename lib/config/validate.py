@@ -7,7 +7,8 @@ name must be a valid tenant id):
 1. discovery: pipeline files are ``{pipeline}/{pipeline}.yml``; a ``.yaml`` one, a pipeline
    id used by two folders, a pipeline file not named after its folder and any config file no
    pipeline uses are problems (nothing is silently ignored) — except the tenant-level files
-   registered in :mod:`lib.config.tenant_files`, which get their own check;
+   registered in :mod:`lib.config.tenant_files` (``notifications.yml``: the tenant's alert
+   channels), which get their own check;
 2. every pipeline file — merged onto its template when it ``extends`` one — and every source
    (with the step's ``source_overrides``), rules, schema and SQL file it references;
 3. statically, against the tenant's tables (:mod:`lib.config.catalog`): DQ rules' columns,
@@ -28,7 +29,7 @@ from typing import TypeVar
 
 from events.ids import slug_problem
 from lib.config.catalog import TableEntry, build_catalog
-from lib.config.derived import RulesLocator
+from lib.config.derived import RulesLocator, destination_spec, step_rules
 from lib.config.documents import YAML_SUFFIXES, Document, parse_field, read_document, read_text
 from lib.config.dq import DqRules
 from lib.config.loader import (
@@ -312,7 +313,7 @@ class _Tenant:
             doc = self.run.attempt(str(path), "(file)", partial(self.run.document, path))
             if doc is None:
                 return
-        rules = self.run.attempt(str(pipeline.file), "(file)", partial(pipeline.rules, index))
+        rules = self.run.attempt(str(pipeline.file), "(file)", partial(step_rules, pipeline, index))
         if rules is not None:
             self.deferred.append(_Deferred(pipeline, index, rules=rules))
             self.locators[(id(pipeline), index)] = RulesLocator(pipeline, index, doc)
@@ -330,7 +331,7 @@ class _Tenant:
         source = self.run.attempt(file, "(file)", partial(pipeline.source, index))
         if source is None:
             return
-        spec = self.run.attempt(file, f"steps[{index}]", partial(pipeline.destination_spec, index))
+        spec = self.run.attempt(file, f"steps[{index}]", partial(destination_spec, pipeline, index))
         if spec is None:
             return
         if isinstance(source, RestSourceConfig):
@@ -390,7 +391,9 @@ class _Tenant:
             destination = None
             if target.schema_file is not None:
                 spec = self.run.attempt(
-                    str(pipeline.file), f"steps[{index}]", partial(pipeline.destination_spec, index)
+                    str(pipeline.file),
+                    f"steps[{index}]",
+                    partial(destination_spec, pipeline, index),
                 )
                 destination = Destination(name, spec, target.schema_file) if spec else None
             tables = {n: e.spec for n, e in catalog.items()}

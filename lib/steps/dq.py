@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
+from lib.config.derived import step_rules
 from lib.config.pipeline import DqStep
 from lib.metadata import metadata_table
 from lib.ports import TableRef, WriteSpec
@@ -24,7 +25,7 @@ def run_dq(ctx: StepContext) -> StepOutcome:
     step = ctx.step
     assert isinstance(step, DqStep)
     rt = ctx.runtime
-    rules = ctx.pipeline.rules(ctx.ref.index)
+    rules = step_rules(ctx.pipeline, ctx.ref.index)
     table = ctx.pipeline.table_ref(step.table.dataset, step.table.table)
     query = plan_dq(table, rules, scope={"pipeline_logging_id": ctx.run_id}, now=rt.clock.now())
     row = rt.warehouse.query(query.sql, query.params)[0]

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
+from lib.config.derived import destination_spec
 from lib.config.loader import INGESTION_FIELDS
 from lib.config.pipeline import IngestStep
 from lib.ports import TableRef, WriteResult
@@ -30,13 +31,13 @@ def stamp(
     batches: Iterable[pa.RecordBatch], *, run_id: str, now: dt.datetime
 ) -> Iterator[pa.RecordBatch]:
     """Add ``ingestion_date``, ``ingestion_timestamp`` and ``pipeline_logging_id`` to each batch."""
+    constants = {
+        "ingestion_date": pa.scalar(now.date(), pa.date32()),
+        "ingestion_timestamp": pa.scalar(now, pa.timestamp("us", tz="UTC")),
+        "pipeline_logging_id": pa.scalar(run_id, pa.string()),
+    }
     for batch in batches:
-        n = batch.num_rows
-        columns = {
-            "ingestion_date": pa.array([now.date()] * n, pa.date32()),
-            "ingestion_timestamp": pa.array([now] * n, pa.timestamp("us", tz="UTC")),
-            "pipeline_logging_id": pa.array([run_id] * n, pa.string()),
-        }
+        columns = {name: pa.repeat(value, batch.num_rows) for name, value in constants.items()}
         arrays = list(batch.columns)
         names = list(batch.schema.names)
         for name, array in columns.items():
@@ -56,7 +57,7 @@ def run_ingest(ctx: StepContext) -> StepOutcome:
     source = pipeline.source(ctx.ref.index)
     target = step.destination
     table = pipeline.table_ref(target.dataset, target.table)
-    spec = pipeline.destination_spec(ctx.ref.index)
+    spec = destination_spec(pipeline, ctx.ref.index)
     wh = ctx.runtime.warehouse
     wh.ensure_dataset(table.dataset, {"tenant": ctx.event.tenant_id})
     wh.ensure_table(table, spec)

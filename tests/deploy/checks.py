@@ -11,6 +11,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from events.topology import Topology
 from lib.adapters.pubsub_topology import hold_request, push_url, subscription_request
 from lib.adapters.secret_manager import secret_id
@@ -158,29 +160,35 @@ def _push_problems(tf: Terraform, sub: Any, body: dict[str, Any]) -> list[str]:
     return []
 
 
-def expected_secret_ids(config_dir: Path) -> dict[str, str]:
-    """secret id → tenant, for every ``auth.secret`` the tenants' resolved sources read
-    (library templates with the tenant's overrides and ``secrets`` renames applied)."""
+def expected_secret_ids(config_dir: Path) -> dict[str, set[str]]:
+    """secret id → the services that read it: ``ingest`` for every ``auth.secret`` the tenants'
+    resolved sources read (library templates with the tenant's overrides and ``secrets``
+    renames applied), ``notify`` for the secrets of every enabled channel in
+    ``configs/<tenant>/notifications.yml`` (read here straight from the YAML)."""
     from lib.config.loader import load_pipeline_file, pipeline_files
     from lib.config.pipeline import IngestStep
 
-    out = {}
+    out: dict[str, set[str]] = {}
     for tenant in tenants(config_dir):
         for path in pipeline_files(config_dir / tenant):
             pipeline = load_pipeline_file(path, tenant, config_dir / tenant)
             for index, step in enumerate(pipeline.config.steps):
-                auth = (
-                    getattr(pipeline.source(index), "auth", None)
-                    if isinstance(step, IngestStep)
-                    else None
-                )
+                source = pipeline.source(index) if isinstance(step, IngestStep) else None
+                auth = getattr(source, "auth", None)
                 if auth:
-                    out[secret_id(tenant, auth.secret)] = tenant
+                    out.setdefault(secret_id(tenant, auth.secret), set()).add("ingest")
+        notifications = config_dir / tenant / "notifications.yml"
+        if notifications.is_file():
+            for channel in (yaml.safe_load(notifications.read_text()) or {}).get("channels", []):
+                name = channel.get("signing_secret") or channel.get("url_secret")
+                if channel.get("enabled", True) and name:
+                    out.setdefault(secret_id(tenant, name), set()).add("notify")
     return out
 
 
 def secret_problems(tf: Terraform, config_dir: Path) -> list[str]:
-    """A secret per referenced (tenant, name) with the adapter's exact id; only ingest reads."""
+    """A secret per referenced (tenant, name) with the adapter's exact id, readable by exactly
+    the services that use it (ingest: provider keys, notify: channel secrets)."""
     problems = []
     expected = expected_secret_ids(config_dir)
     secrets = tf.instances("google_secret_manager_secret.tenant")
@@ -199,10 +207,12 @@ def secret_problems(tf: Terraform, config_dir: Path) -> list[str]:
             for body in tf.instances(address).values():
                 if "secretmanager" in body["role"]:
                     problems.append(f"{address}: project-wide {body['role']} for {body['member']}")
-    accessor = f"roles/secretmanager.secretAccessor {sa_member('ingest')}"
     for secret in set(ids) & set(expected):
-        if readers.get(secret) != [accessor]:
-            problems.append(f"secret {secret}: bindings {readers.get(secret)} != [{accessor}]")
+        wanted = sorted(
+            f"roles/secretmanager.secretAccessor {sa_member(s)}" for s in expected[secret]
+        )
+        if sorted(readers.get(secret, [])) != wanted:
+            problems.append(f"secret {secret}: bindings {readers.get(secret)} != {wanted}")
     return problems
 
 

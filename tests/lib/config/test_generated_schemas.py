@@ -34,6 +34,7 @@ def test_every_yaml_file_names_its_editor_schema_and_validates_against_it():
         "pipeline_override.schema.json",
         "source.schema.json",
         "dq.schema.json",
+        "notifications.schema.json",
     }
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from lib.cli import main
+from lib.config.derived import step_rules
 from lib.config.documents import read_document
 from lib.config.layers import Layered, merge_layers
 from lib.config.loader import load_pipeline
@@ -89,7 +90,7 @@ def test_step_overrides_are_addressed_by_name_and_steps_are_added_after_one(tmp_
     assert pipeline.config.steps[2].on_failure == "alert"  # type: ignore[union-attr]
     problem = pipeline.problem("steps[2].on_failure", "x")
     assert problem.file.endswith(ACME_OPENAI) and problem.field == "steps.check_costs.on_failure"
-    assert [e.label for e in pipeline.rules(1).expectations] == ["unique_merge_keys"]
+    assert [e.label for e in step_rules(pipeline, 1).expectations] == ["unique_merge_keys"]
 
 
 def test_source_overrides_and_secret_renames_reach_the_source(tmp_path):

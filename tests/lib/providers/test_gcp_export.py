@@ -24,9 +24,10 @@ from lib.adapters.duckdb_warehouse import DuckDBWarehouse
 from lib.adapters.env_secrets import EnvSecrets
 from lib.arrow_schema import arrow_schema
 from lib.clock import FixedClock
+from lib.config.derived import destination_spec
 from lib.config.loader import load_pipeline
 from lib.errors import ConfigError
-from lib.ports import Query, TableRef, WriteResult, WriteSpec
+from lib.ports import Capability, Query, TableRef, WriteResult, WriteSpec
 from lib.providers import gcp_export
 from lib.providers.gcp_export import (
     ROW_KEY,
@@ -72,14 +73,15 @@ class RecordingWarehouse:
         self.ingesting = False
         self.writes: list[tuple[TableRef, Any, WriteSpec]] = []
         self.listed: list[str] = []
-        if wildcard is not None:
-            self.SUPPORTS_WILDCARD_TABLES = wildcard
+        self.capabilities = inner.capabilities
+        if wildcard:
+            self.capabilities = frozenset({Capability.WILDCARD_TABLES})
 
     def write(self, table, source, spec):
         if self.ingesting and not isinstance(source, Query):
             raise AssertionError(f"rows travelled through Python: Arrow write to {table}")
         self.writes.append((table, source, spec))
-        if getattr(self, "SUPPORTS_WILDCARD_TABLES", False):
+        if Capability.WILDCARD_TABLES in self.capabilities:
             return WriteResult(rows=0)  # DuckDB cannot run a wildcard table; query asserted
         return self.inner.write(table, source, spec)
 
@@ -209,7 +211,7 @@ def test_account_and_table_name_derive_from_the_tenant():
 
 def test_raw_schema_file_holds_exactly_what_the_query_produces():
     for tenant in ("acme", "globex"):
-        spec = load_pipeline(CONFIGS, tenant, PIPELINE).destination_spec(0)
+        spec = destination_spec(load_pipeline(CONFIGS, tenant, PIPELINE), 0)
         fields = {f.name: f for f in spec.fields if f.name not in INGESTION}
         assert [*fields, *INGESTION] == output_columns()
         assert fields["cost"].type == "NUMERIC" and fields["cost_at_list"].type == "NUMERIC"
