@@ -502,7 +502,7 @@ SOURCE_CASES = [
     ),
     Case(
         "pagination-type",
-        sub(OS, "type: cursor", "type: offset"),
+        sub(OS, "type: cursor", "type: scroll"),
         OS,
         "pagination.type: Input should be 'cursor'",
     ),
