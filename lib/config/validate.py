@@ -459,8 +459,9 @@ def _unused_library_files(run: _Validation, library: Path) -> None:
                     f"rename it to {path.stem}.yml",
                 )
             )
-    if not run.library_failed:
-        report_unused(run, files, run.library_used, set(), "the library's templates or any tenant")
+    if not run.library_failed:  # a file another check read is used (e.g. a catalog a source names)
+        used = run.library_used | {p.resolve() for p in run.files}
+        report_unused(run, files, used, set(), "the library's templates or any tenant")
 
 
 def report_unused(
