@@ -79,6 +79,18 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_config_show(args: argparse.Namespace) -> int:
+    """Print a tenant's resolved pipeline with the origin of each value and its next runs."""
+    from lib.clock import SystemClock
+    from lib.config.loader import load_pipeline
+    from lib.config.show import show_pipeline
+
+    config_dir = Path(args.config_dir or Settings.from_env().config_dir)
+    pipeline = load_pipeline(config_dir, args.tenant, args.pipeline)
+    print(show_pipeline(pipeline, config_dir, SystemClock().now()), end="")
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """Run one pipeline for a tenant and window."""
     from events.models import Window, window_problem
@@ -232,6 +244,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help=cmd_validate.__doc__)
     p.add_argument("path", nargs="?", default="configs")
     p.set_defaults(func=cmd_validate)
+
+    config = sub.add_parser("config", help="inspect configs").add_subparsers(
+        dest="config_command", required=True
+    )
+    p = config.add_parser("show", help=cmd_config_show.__doc__)
+    p.add_argument("pipeline")
+    p.add_argument("--tenant", required=True)
+    p.add_argument("--config-dir", help="config root (default: CONVERGENCE_CONFIG_DIR or configs)")
+    p.set_defaults(func=cmd_config_show)
 
     p = sub.add_parser("runs", help=cmd_runs.__doc__)
     p.add_argument("--tenant", required=True)

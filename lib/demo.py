@@ -200,13 +200,11 @@ def prepare_sources(
             that moment (the demo passes its clock's now); None writes every row, as if every
             late row had already landed.
     """
-    from lib.config.source import load_source
-
     for pipeline in pipelines:
         for index, step in enumerate(pipeline.config.steps):
             if not isinstance(step, IngestStep):
                 continue
-            source = load_source(pipeline.path(step.source, f"steps[{index}].source"))
+            source = pipeline.source(index)
             if source.kind == "bigquery_export":
                 from lib.sandbox.gcp_export import write_export
 

@@ -38,7 +38,7 @@ from lib import metadata
 from lib.clock import FixedClock
 from lib.config.loader import Pipeline, load_pipeline_file, pipeline_files, tenants
 from lib.config.pipeline import IngestStep
-from lib.config.source import BigQueryExportSourceConfig, RestSourceConfig, load_source
+from lib.config.source import BigQueryExportSourceConfig, RestSourceConfig
 from lib.ports import TableRef
 from lib.sql import table_sql
 from lib.wiring import Runtime
@@ -246,10 +246,8 @@ class Simulation:
         """Whether the pipeline ingests the tenant's billing export."""
         return any(
             isinstance(step, IngestStep)
-            and isinstance(
-                load_source(pipeline.path(step.source, "source")), BigQueryExportSourceConfig
-            )
-            for step in pipeline.config.steps
+            and isinstance(pipeline.source(index), BigQueryExportSourceConfig)
+            for index, step in enumerate(pipeline.config.steps)
         )
 
     def fire(self, pipeline: Pipeline) -> None:
@@ -471,9 +469,10 @@ def simulation_configs(spec: SimulationSpec, target: Path) -> list[str]:
     """Copy the shared configs and ``spec.tenants`` tenants under ``target``; their ids.
 
     The first tenants are the repository's own (acme, globex); more are copies of the first,
-    renamed. REST retry backoffs are shortened (time is simulated; the retries still happen).
+    renamed. REST retry backoffs are shortened by a ``source_overrides`` in each tenant's
+    pipeline files (time is simulated; the retries still happen).
     """
-    import yaml
+    from lib.config.templates import write_rest_overrides
 
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)
@@ -482,15 +481,12 @@ def simulation_configs(spec: SimulationSpec, target: Path) -> list[str]:
     existing = tenants(spec.config_dir)
     ids = [*existing[: spec.tenants]]
     ids += [f"tenant{n:02d}" for n in range(len(ids) + 1, spec.tenants + 1)]
+    fast = {"retry": {"initial_backoff_seconds": 0.001, "max_backoff_seconds": 0.01}}
     for tenant in ids:
         origin = tenant if tenant in existing else existing[0]
         shutil.copytree(spec.config_dir / origin, target / tenant)
-        for source in (target / tenant).rglob("*_source.yml"):
-            data = yaml.safe_load(source.read_text())
-            if data.get("kind") == "rest":
-                data["retry"] = {**data.get("retry", {}), "initial_backoff_seconds": 0.001,
-                                 "max_backoff_seconds": 0.01}  # fmt: skip
-                source.write_text(yaml.safe_dump(data, sort_keys=False))
+        for path in pipeline_files(target / tenant):
+            write_rest_overrides(path, tenant, fast)
     return ids
 
 
@@ -561,7 +557,7 @@ def _rest_sources(pipelines: list[Pipeline]) -> dict[tuple[str, str], Any]:
         for index, step in enumerate(pipeline.config.steps):
             if not isinstance(step, IngestStep):
                 continue
-            source = load_source(pipeline.path(step.source, f"steps[{index}].source"))
+            source = pipeline.source(index)
             if isinstance(source, RestSourceConfig) and "cost" in source.endpoint:
                 out[(pipeline.tenant_id, source.provider)] = source
     return out
@@ -578,7 +574,7 @@ def _exports(
         for index, step in enumerate(pipeline.config.steps):
             if not isinstance(step, IngestStep):
                 continue
-            source = load_source(pipeline.path(step.source, f"steps[{index}].source"))
+            source = pipeline.source(index)
             if isinstance(source, BigQueryExportSourceConfig):
                 rows = {day: world.gcp_rows(pipeline.tenant_id, day) for day in days}
                 out[pipeline.tenant_id] = (source, rows)

@@ -32,7 +32,8 @@ class Platform:
 
 @pytest.fixture
 def make_platform(tmp_path):
-    """Factory: ``make_platform(config_dir=..., faults=..., home=..., canned=...)`` → Platform."""
+    """Factory: ``make_platform(config_dir=..., faults=..., home=..., canned=..., env=...)`` →
+    Platform; ``env`` adds environment variables (or is a function of the sandbox URL)."""
     from lib.adapters.duckdb_warehouse import DuckDBWarehouse
     from lib.demo import demo_environment
     from lib.settings import Settings
@@ -41,11 +42,17 @@ def make_platform(tmp_path):
     opened = []
 
     def make(
-        config_dir: Path = CONFIGS, faults=None, tenants=("acme", "globex"), home=None, canned=None
+        config_dir: Path = CONFIGS,
+        faults=None,
+        tenants=("acme", "globex"),
+        home=None,
+        canned=None,
+        env=None,
     ):
         sandbox = SandboxServer(faults=faults, canned=canned)
         home = home or tmp_path / "home"
-        env = demo_environment(home, sandbox.base_url, tenants)
+        extra = env(sandbox.base_url) if callable(env) else dict(env or {})
+        env = {**demo_environment(home, sandbox.base_url, tenants), **extra}
         env["CONVERGENCE_CONFIG_DIR"] = str(config_dir)
         settings = Settings.from_env(env)
         clock = FixedClock(NOW)
@@ -77,18 +84,19 @@ def copy_configs(tmp_path: Path, *parts: str) -> Path:
 
 
 def fast_retry_configs(tmp_path: Path) -> Path:
-    """A copy of acme's OpenAI pipeline whose sources retry quickly (outage tests)."""
-    import yaml
+    """A copy of acme's OpenAI pipeline whose sources retry quickly (outage tests): a
+    ``source_overrides`` in acme's pipeline file, the library untouched."""
+    from lib.config.templates import write_rest_overrides
 
     configs = copy_configs(tmp_path, "acme/openai")
-    for source in (configs / "acme/openai/cost/openai_costs").glob("*_source.yml"):
-        data = yaml.safe_load(source.read_text())
-        data["retry"] = {
-            "max_attempts": 2,
-            "initial_backoff_seconds": 0.01,
-            "max_backoff_seconds": 0.02,
-            "budget_seconds": 1,
-            "timeout_seconds": 5,
-        }
-        source.write_text(yaml.safe_dump(data))
+    retry = {
+        "max_attempts": 2,
+        "initial_backoff_seconds": 0.01,
+        "max_backoff_seconds": 0.02,
+        "budget_seconds": 1,
+        "timeout_seconds": 5,
+    }
+    write_rest_overrides(
+        configs / "acme/openai/cost/openai_costs/openai_costs.yml", "acme", {"retry": retry}
+    )
     return configs

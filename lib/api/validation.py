@@ -29,6 +29,8 @@ _SINCE = re.compile(
     r"(T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?(Z|[+-][0-9]{2}:[0-9]{2})?)?$"
 )
 _BODY_FIELDS = frozenset({"start", "end", "trigger_by"})
+_TENANT_FIELDS = frozenset({"tenant_id", "pipelines"})
+MAX_PIPELINES = 50
 
 
 def reject(kind: str, detail: str, value: object = None, status: int = 400) -> ApiProblem:
@@ -190,3 +192,39 @@ def run_filter(request: ApiRequest) -> RunFilter:
         raise reject("invalid-parameter", f"status must be one of {stored}", raw)
     status = None if raw is None else RunStatus(raw)
     return RunFilter(status, _since(request.param("since")), _limit(request.param("limit")))
+
+
+@dataclass(frozen=True)
+class TenantBody:
+    """``POST /tenants``: the new tenant and the library templates it runs."""
+
+    tenant_id: str
+    pipelines: list[str]
+
+
+def tenant_body(request: ApiRequest) -> TenantBody:
+    """Parse the ``POST /tenants`` body.
+
+    Raises:
+        ApiProblem: 413 too large, 415 not JSON, 400 missing or invalid fields.
+    """
+    body = _json_object(request)
+    unknown = sorted(set(body) - _TENANT_FIELDS)
+    if unknown:
+        raise reject("invalid-body", f"unknown fields; allowed: {sorted(_TENANT_FIELDS)}", unknown)
+    raw = body.get("tenant_id")
+    if not isinstance(raw, str) or slug_problem(raw, "tenant id") is not None:
+        raise reject("invalid-body", f"tenant_id must match {SLUG_PATTERN}", raw)
+    pipelines = body.get("pipelines")
+    if (
+        not isinstance(pipelines, list)
+        or not 1 <= len(pipelines) <= MAX_PIPELINES
+        or not all(isinstance(p, str) and slug_problem(p, "pipeline") is None for p in pipelines)
+    ):
+        raise reject(
+            "invalid-body",
+            f"pipelines must be a list of 1 to {MAX_PIPELINES} library template names "
+            f"matching {SLUG_PATTERN}",
+            pipelines,
+        )
+    return TenantBody(raw, list(pipelines))

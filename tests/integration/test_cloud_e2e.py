@@ -62,12 +62,14 @@ UNSAMPLED = {"expect_column_values_to_not_be_null", "expect_table_row_count_to_b
 def emulator_configs(tmp_path: Path) -> Path:
     """A copy of ``configs/`` within bqemulator's reach.
 
-    DQ rule files keep only expectations without samples (see UNSAMPLED), and BIGNUMERIC
-    becomes NUMERIC in table schemas and SQL: bqemulator cannot create BIGNUMERIC columns
+    DQ rule files keep only expectations without samples (see UNSAMPLED; the uniqueness the
+    merge keys imply is turned off: check_merge_keys: false), and BIGNUMERIC becomes NUMERIC
+    in table schemas, source columns and SQL: bqemulator cannot create BIGNUMERIC columns
     (docs/cloud.md). Real BigQuery runs the shipped configs; exact BIGNUMERIC money is covered
     by the DuckDB runs and the adapter's unit tests.
     """
     import json
+    import re
     import shutil
 
     import yaml
@@ -78,6 +80,13 @@ def emulator_configs(tmp_path: Path) -> Path:
         rules = yaml.safe_load(rules_file.read_text())
         kept = [e for e in rules["expectations"] if e["expectation_type"] in UNSAMPLED]
         rules_file.write_text(yaml.safe_dump({**rules, "expectations": kept}))
+    for template in (target / "_library/pipelines").glob("*/*.yml"):  # implied uniqueness too
+        pipeline = yaml.safe_load(template.read_text())
+        if "steps" in pipeline:
+            for step in pipeline["steps"]:
+                if step["type"] == "dq":
+                    step["check_merge_keys"] = False
+            template.write_text(yaml.safe_dump(pipeline, sort_keys=False))
     for schema_file in target.rglob("*.json"):
         fields = json.loads(schema_file.read_text())
         if isinstance(fields, list) and all(isinstance(f, dict) for f in fields):
@@ -87,6 +96,9 @@ def emulator_configs(tmp_path: Path) -> Path:
             schema_file.write_text(json.dumps(fields))
     for sql_file in target.rglob("*.sql"):
         sql_file.write_text(sql_file.read_text().replace("AS BIGNUMERIC", "AS NUMERIC"))
+    for source_file in target.rglob("*_source.yml"):  # raw tables derived from records.columns
+        text = re.sub(r"type: BIGNUMERIC(\(\d+, ?\d+\))?", "type: NUMERIC", source_file.read_text())
+        source_file.write_text(text)
     return target
 
 
