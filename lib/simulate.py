@@ -472,7 +472,7 @@ def simulation_configs(spec: SimulationSpec, target: Path) -> list[str]:
     renamed. REST retry backoffs are shortened by a ``source_overrides`` in each tenant's
     pipeline files (time is simulated; the retries still happen).
     """
-    from lib.config.templates import write_rest_overrides
+    from lib.config.overrides import write_rest_overrides
 
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)

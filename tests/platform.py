@@ -86,7 +86,7 @@ def copy_configs(tmp_path: Path, *parts: str) -> Path:
 def fast_retry_configs(tmp_path: Path) -> Path:
     """A copy of acme's OpenAI pipeline whose sources retry quickly (outage tests): a
     ``source_overrides`` in acme's pipeline file, the library untouched."""
-    from lib.config.templates import write_rest_overrides
+    from lib.config.overrides import write_rest_overrides
 
     configs = copy_configs(tmp_path, "acme/openai")
     retry = {

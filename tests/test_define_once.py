@@ -11,7 +11,7 @@ import yaml
 
 from events.models import Window
 from lib import metadata
-from lib.config.derived import destination_spec
+from lib.config.catalog import destination_spec
 from lib.config.infer import infer_fields
 from lib.config.loader import INGESTION_FIELDS, load_pipeline
 from lib.config.source import load_source

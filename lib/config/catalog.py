@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from lib.config.documents import read_text
 from lib.config.loader import (
@@ -49,8 +50,6 @@ class TableEntry:
 
 def _spec(pipeline: Pipeline, index: int, ingestion: bool) -> TableSpec | None:
     """The destination's columns, even when its keys are wrong (that is reported elsewhere)."""
-    from lib.config.derived import destination_spec  # derived infers through this module
-
     try:
         return destination_spec(pipeline, index)
     except ConfigError:
@@ -291,3 +290,60 @@ def metadata_specs(folder: Path) -> dict[str, TableSpec]:
 
 def _columns(spec: TableSpec) -> list[tuple[str, str, str]]:
     return [(f.name.lower(), f.canonical_type, f.mode) for f in spec.fields]
+
+
+def destination_spec(pipeline: Pipeline, index: int, catalog: Any = None) -> TableSpec:
+    """The destination of step ``index``: its schema file, or the columns derived from its REST
+    source's ``records.columns``, or its SQL's output, inferred (remembered on the pipeline).
+
+    Args:
+        pipeline: the loaded pipeline.
+        index: an ingest or transform step.
+        catalog: the tenant's tables (:func:`build_catalog`), to infer a transform's output
+            without loading the tenant's other pipelines again.
+
+    Raises:
+        ConfigError: the schema cannot be read, derived or inferred.
+    """
+    key = ("destination", index)
+    if key not in pipeline.cache:
+        pipeline.cache[key] = _destination_spec(pipeline, index, catalog)
+    spec: TableSpec = pipeline.cache[key]
+    return spec
+
+
+def _destination_spec(pipeline: Pipeline, index: int, catalog: Any) -> TableSpec:
+    step = pipeline.config.steps[index]
+    assert isinstance(step, IngestStep | TransformStep)
+    target, field = step.destination, f"steps[{index}].destination"
+    ingest = isinstance(step, IngestStep)
+    if target.schema_file is not None:
+        return pipeline.table_spec(target, field, ingestion=ingest)
+    if isinstance(step, IngestStep):
+        return _derived(pipeline, index)
+    fields = inferred_spec(pipeline, index, catalog)
+    return pipeline.spec_of(
+        fields, target, field, ingestion=False, named=f"the output of {step.sql}"
+    )
+
+
+def _derived(pipeline: Pipeline, index: int) -> TableSpec:
+    from lib.config.source import RestSourceConfig
+
+    step = pipeline.config.steps[index]
+    assert isinstance(step, IngestStep)
+    field = f"steps[{index}].destination"
+    source = pipeline.source(index)
+    if not isinstance(source, RestSourceConfig):
+        raise ConfigError(
+            [
+                pipeline.problem(
+                    f"{field}.schema",
+                    f"a {source.kind} source has no records.columns to derive the raw table from",
+                    "name the raw table's schema file: schema: …_output_schema.json",
+                )
+            ]
+        )
+    fields = source.records.schema_fields()
+    named = f"the records.columns of {step.source}"
+    return pipeline.spec_of(fields, step.destination, field, ingestion=True, named=named)

@@ -28,7 +28,6 @@ from lib.config.layers import Origin
 from lib.config.pipeline import DqStep, IngestStep, TransformStep
 from lib.config.problems import validate_document
 from lib.errors import ConfigError, ConfigProblem
-from lib.schema import TableSpec
 
 if TYPE_CHECKING:
     from lib.config.loader import Pipeline
@@ -36,65 +35,6 @@ if TYPE_CHECKING:
 IMPLIED_NAME = "unique_merge_keys"
 """The name of the uniqueness expectation ``merge_keys`` imply (in ``dq_results``)."""
 _UNIQUE_TYPES = ("expect_column_values_to_be_unique", "expect_compound_columns_to_be_unique")
-
-
-def destination_spec(pipeline: Pipeline, index: int, catalog: Any = None) -> TableSpec:
-    """The destination of step ``index``: its schema file, or the columns derived from its REST
-    source's ``records.columns``, or its SQL's output, inferred (remembered on the pipeline).
-
-    Args:
-        pipeline: the loaded pipeline.
-        index: an ingest or transform step.
-        catalog: the tenant's tables (lib/config/catalog.py), to infer a transform's output
-            without loading the tenant's other pipelines again.
-
-    Raises:
-        ConfigError: the schema cannot be read, derived or inferred.
-    """
-    key = ("destination", index)
-    if key not in pipeline.cache:
-        pipeline.cache[key] = _destination_spec(pipeline, index, catalog)
-    spec: TableSpec = pipeline.cache[key]
-    return spec
-
-
-def _destination_spec(pipeline: Pipeline, index: int, catalog: Any) -> TableSpec:
-    step = pipeline.config.steps[index]
-    assert isinstance(step, IngestStep | TransformStep)
-    target, field = step.destination, f"steps[{index}].destination"
-    ingest = isinstance(step, IngestStep)
-    if target.schema_file is not None:
-        return pipeline.table_spec(target, field, ingestion=ingest)
-    if isinstance(step, IngestStep):
-        return _derived(pipeline, index)
-    from lib.config.catalog import inferred_spec
-
-    fields = inferred_spec(pipeline, index, catalog)
-    return pipeline.spec_of(
-        fields, target, field, ingestion=False, named=f"the output of {step.sql}"
-    )
-
-
-def _derived(pipeline: Pipeline, index: int) -> TableSpec:
-    from lib.config.source import RestSourceConfig
-
-    step = pipeline.config.steps[index]
-    assert isinstance(step, IngestStep)
-    field = f"steps[{index}].destination"
-    source = pipeline.source(index)
-    if not isinstance(source, RestSourceConfig):
-        raise ConfigError(
-            [
-                pipeline.problem(
-                    f"{field}.schema",
-                    f"a {source.kind} source has no records.columns to derive the raw table from",
-                    "name the raw table's schema file: schema: …_output_schema.json",
-                )
-            ]
-        )
-    fields = source.records.schema_fields()
-    named = f"the records.columns of {step.source}"
-    return pipeline.spec_of(fields, step.destination, field, ingestion=True, named=named)
 
 
 def step_rules(pipeline: Pipeline, index: int) -> DqRules:

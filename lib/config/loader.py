@@ -60,8 +60,9 @@ class Pipeline:
     cache: dict[tuple[str, int], Any] = field(default_factory=dict, compare=False, repr=False)
     """Sources and destination schemas already resolved (a Pipeline lives for one event).
 
-    DQ rules and destination schemas are resolved by :mod:`lib.config.derived`
-    (``step_rules``, ``destination_spec``): they need the DQ models, a layer above this one."""
+    DQ rules and destination schemas are resolved above this layer, where the DQ models and the
+    table catalog live (``lib.config.derived.step_rules``,
+    ``lib.config.catalog.destination_spec``)."""
 
     def problem(self, where: str | Loc, message: str, hint: str = "") -> ConfigProblem:
         """A problem at a field of the resolved pipeline (``steps[0].source``), named by the
@@ -152,7 +153,7 @@ class Pipeline:
 
     def table_spec(self, target: TableTarget, field: str, *, ingestion: bool = False) -> TableSpec:
         """The destination's TableSpec from its schema file (+ ingestion columns for raw
-        tables); ``lib.config.derived.destination_spec`` also serves destinations without
+        tables); ``lib.config.catalog.destination_spec`` also serves destinations without
         one."""
         if target.schema_file is None:
             raise ConfigError([self.problem(f"{field}.schema", "no schema file given")])

@@ -22,7 +22,8 @@ from typing import Any
 
 import yaml
 
-from lib.config.derived import destination_spec, step_rules
+from lib.config.catalog import destination_spec
+from lib.config.derived import step_rules
 from lib.config.documents import Loc, field_path
 from lib.config.layers import Layered, Origin
 from lib.config.loader import Pipeline

@@ -31,7 +31,7 @@ from lib.config.documents import Document, Loc, read_document
 from lib.config.layers import Layered, Merge, Origin, copy_layer
 from lib.config.pipeline import LIBRARY_PREFIX
 from lib.config.problems import load_model
-from lib.errors import ConfigError, ConfigProblem
+from lib.errors import ConfigError
 
 TEMPLATE_FOLDER = "pipelines"
 TEMPLATE_PREFIX = f"{LIBRARY_PREFIX}{TEMPLATE_FOLDER}/"
@@ -280,70 +280,3 @@ def _without_controls(steps: dict[str, Any]) -> dict[str, Any]:
         if isinstance(override, dict):
             out[name] = {k: v for k, v in override.items() if k not in ("enabled", "after")}
     return out
-
-
-def write_rest_overrides(path: Path, tenant_id: str, overrides: dict[str, Any]) -> list[str]:
-    """Add ``source_overrides`` to every REST ingest step of a pipeline file, in the file.
-
-    A file that ``extends`` a template gets them under ``steps: {name: …}``; a whole
-    pipeline in its steps' list. Existing overrides are kept (the new keys merge in). Used to
-    shorten retry backoffs where time is simulated (``convergence simulate``, tests).
-
-    Args:
-        path: the tenant's pipeline file.
-        tenant_id: its tenant.
-        overrides: what to merge into every REST source, e.g. ``{"retry": {...}}``.
-
-    Returns:
-        The names of the steps changed.
-
-    Raises:
-        ConfigError: the pipeline or one of its sources is invalid.
-    """
-    import yaml
-
-    from lib.config.loader import load_pipeline_file
-    from lib.config.pipeline import IngestStep
-    from lib.config.source import RestSourceConfig
-
-    pipeline = load_pipeline_file(path, tenant_id, _tenant_dir(path, tenant_id))
-    rest = [
-        (index, step.name)
-        for index, step in enumerate(pipeline.config.steps)
-        if isinstance(step, IngestStep) and isinstance(pipeline.source(index), RestSourceConfig)
-    ]
-    text = path.read_text()
-    data = read_document(path).data
-    for index, name in rest:
-        if "extends" in data:
-            step = data.setdefault("steps", {}).setdefault(name, {})
-        else:
-            step = data["steps"][index]
-        _merge_into(step.setdefault("source_overrides", {}), overrides)
-    comments = "".join(f"{line}\n" for line in _leading_comments(text))
-    path.write_text(comments + yaml.safe_dump(data, sort_keys=False))
-    return [name for _, name in rest]
-
-
-def _leading_comments(text: str) -> list[str]:
-    lines = []
-    for line in text.splitlines():
-        if not line.startswith("#"):
-            break
-        lines.append(line)
-    return lines
-
-
-def _tenant_dir(path: Path, tenant_id: str) -> Path:
-    for parent in path.parents:
-        if parent.name == tenant_id:
-            return parent
-    raise ConfigError([ConfigProblem(str(path), "(file)", f"not in a folder named {tenant_id}")])
-
-
-def _merge_into(target: dict[str, Any], values: dict[str, Any]) -> None:
-    for key, value in values.items():
-        if isinstance(value, dict) and isinstance(target.get(key), dict):
-            _merge_into(target[key], value)
-        else:
-            target[key] = value

@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import TypeVar
 
 from events.ids import slug_problem
-from lib.config.catalog import TableEntry, build_catalog
-from lib.config.derived import RulesLocator, destination_spec, step_rules
+from lib.config.catalog import TableEntry, build_catalog, destination_spec
+from lib.config.derived import RulesLocator, step_rules
 from lib.config.documents import YAML_SUFFIXES, Document, parse_field, read_document, read_text
 from lib.config.dq import DqRules
 from lib.config.loader import (

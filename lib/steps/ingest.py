@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from lib.config.derived import destination_spec
+from lib.config.catalog import destination_spec
 from lib.config.loader import INGESTION_FIELDS
 from lib.config.pipeline import IngestStep
 from lib.ports import TableRef, WriteResult

@@ -20,7 +20,7 @@ import sqlglot
 from sqlglot import exp
 
 from lib.changes import Change, pending_changes, record_consumption
-from lib.config.derived import destination_spec
+from lib.config.catalog import destination_spec
 from lib.config.documents import read_text
 from lib.config.pipeline import TransformStep
 from lib.ports import Query, TableRef

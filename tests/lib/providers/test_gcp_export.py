@@ -24,7 +24,7 @@ from lib.adapters.duckdb_warehouse import DuckDBWarehouse
 from lib.adapters.env_secrets import EnvSecrets
 from lib.arrow_schema import arrow_schema
 from lib.clock import FixedClock
-from lib.config.derived import destination_spec
+from lib.config.catalog import destination_spec
 from lib.config.loader import load_pipeline
 from lib.errors import ConfigError
 from lib.ports import Capability, Query, TableRef, WriteResult, WriteSpec
