@@ -1,33 +1,9 @@
 """Settings read once from the environment (and ``.env``); the wiring function consumes them.
 
-| variable                             | default      | meaning                                   |
-|--------------------------------------|--------------|-------------------------------------------|
-| CONVERGENCE_MODE                     | local        | ``local`` (DuckDB + bus) or ``cloud``     |
-| CONVERGENCE_HOME                     | .convergence | local state: DuckDB file, bus journal     |
-| CONVERGENCE_CONFIG_DIR               | configs      | config-as-code root                       |
-| GOOGLE_CLOUD_PROJECT                 |              | cloud project (cloud mode)                |
-| CONVERGENCE_BQ_LOCATION              | EU           | BigQuery dataset location                 |
-| CONVERGENCE_BQ_KMS_KEY               |              | CMEK key new BigQuery datasets default to |
-| CONVERGENCE_<PROVIDER>_BASE_URL      |              | override a provider's base URL (sandbox)  |
-| DISABLE_AUTH                         | false        | local mode only: skip API-key checks      |
-| CONVERGENCE_BUS_BACKOFF_SCALE        | 1            | local bus: times the topology's backoff   |
-| CONVERGENCE_API_BODY_TIMEOUT_SECONDS | 10           | API: a body read stalling longer → 408    |
-| CONVERGENCE_SECRETS                  | see meaning  | ``secret-manager`` (cloud default) or     |
-|                                      |              | ``env``: ``CONVERGENCE_SECRET_*`` values  |
-|                                      |              | (Cloud Run ``--set-secrets``; always      |
-|                                      |              | ``env`` in local mode)                    |
-| CONVERGENCE_BIGQUERY_ENDPOINT        |              | cloud mode on an emulator: its REST       |
-|                                      |              | endpoint, with anonymous credentials      |
-| CONVERGENCE_BQ_RETRY_DEADLINE_SECONDS| 600          | how long one BigQuery call may be retried |
-| CONVERGENCE_FIXED_NOW                |              | ISO time the clock stands still at (tests |
-|                                      |              | and emulators only; refused in cloud mode |
-|                                      |              | without an emulator endpoint)             |
-
-Read from the same environment by the logging and tracing setup (lib/observability.py,
-lib/tracing.py): ``CONVERGENCE_LOG_FORMAT`` (``json`` | ``text``; json in cloud mode),
-``CONVERGENCE_LOG_LEVEL`` (INFO; the CLI defaults to WARNING), ``OTEL_TRACES_EXPORTER``,
-``OTEL_EXPORTER_OTLP_ENDPOINT`` and the other standard ``OTEL_*`` variables;
-``CONVERGENCE_BUILD_COMMIT`` (set in the image) is the commit runs record as their version.
+Every variable, its default and meaning: docs/operations.md, section *Settings* (a test keeps
+that table and :meth:`Settings.from_env` in step). The logging and tracing setup
+(lib/observability.py, lib/tracing.py) read ``CONVERGENCE_LOG_FORMAT``, ``CONVERGENCE_LOG_LEVEL``
+and the standard ``OTEL_*`` variables from the same environment.
 """
 
 from __future__ import annotations

@@ -122,3 +122,16 @@ def test_dotenv_is_read_and_the_environment_wins(tmp_path, monkeypatch):
     assert settings.bq_location == "US"
     assert settings.config_dir.name == "from-environment"
     assert "EMPTY_KEY" not in settings.environ
+
+
+def test_every_setting_is_documented():
+    """docs/operations.md lists every variable Settings.from_env reads."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    read = set(re.findall(r'env\.get\(\s*"([A-Z_]+)"', (root / "lib/settings.py").read_text()))
+    docs = (root / "docs/operations.md").read_text()
+    table = docs[docs.index("## Settings") :]
+    assert read, "no variable found: the pattern no longer matches lib/settings.py"
+    assert sorted(v for v in read if f"`{v}`" not in table and f"{v}`" not in table) == []
