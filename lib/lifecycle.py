@@ -176,7 +176,8 @@ def release_claims(
 
 @dataclass(frozen=True)
 class StepState:
-    """The newest record of one step and how many times it started."""
+    """The newest record of one step (its ``status``, ``error`` and ``recorded_at``; the
+    full record is :func:`lib.metadata.latest_step`) and how many times it started."""
 
     latest: dict[str, Any] | None
     attempts: int
@@ -188,9 +189,14 @@ class StepState:
 
 
 def step_state(warehouse: Warehouse, tenant_id: str, run_id: str, step_index: int) -> StepState:
-    """The newest record of a step and its number of started attempts (one query)."""
+    """The newest status of a step and its number of started attempts (one query).
+
+    Only the columns every delivery needs are read: a record's ``metadata`` is large, and
+    only the redelivery of a finished step needs it.
+    """
     rows = warehouse.query(
-        f"SELECT *, SUM(IF(status = 'RUNNING', 1, 0)) OVER () AS started_attempts "
+        "SELECT status, error, recorded_at, "
+        "SUM(IF(status = 'RUNNING', 1, 0)) OVER () AS started_attempts "
         f"FROM {table_sql(metadata_table(tenant_id, 'step_logs'))} "
         "WHERE pipeline_logging_id = @run_id AND step_index = @step_index "
         f"ORDER BY recorded_at DESC, {PRECEDENCE_SQL} DESC LIMIT 1",

@@ -123,8 +123,10 @@ class DuckDBWarehouse:
         self._on_statement = on_statement
         self._lock = threading.RLock()
         self._known: dict[TableRef, Columns] = {}
-        self._datasets: set[str] = set()
         """Columns of tables this adapter has seen; dropped whenever it changes a table."""
+        self._ensured: dict[TableRef, TableSpec] = {}
+        """The spec each known table was last ensured with (ensuring it again is a no-op)."""
+        self._datasets: set[str] = set()
         with _translated(f"DuckDB file {path}"):
             self._con = duckdb.connect(
                 str(path),
@@ -191,6 +193,8 @@ class DuckDBWarehouse:
             SchemaChangeError: a type change, a new or removed REQUIRED column, or
                 NULLABLE → REQUIRED; the message names the table and column.
         """
+        if table in self._known and self._ensured.get(table) == spec:
+            return []
         target = table_sql(table, "duckdb")
         with self._lock, self._cursor() as cur, _translated(f"table {table}"):
             existing = self._columns(cur, table)
@@ -202,8 +206,11 @@ class DuckDBWarehouse:
             statements, added = evolve(table, target, existing, spec)
             if statements:
                 self._known.pop(table, None)
+                self._ensured.pop(table, None)
             for sql in statements:
                 self._run(cur, sql)
+            if not statements:
+                self._ensured[table] = spec
             return added
 
     def table_exists(self, table: TableRef) -> bool:
@@ -248,8 +255,7 @@ class DuckDBWarehouse:
                     return self._append(cur, table, target, batches, spec, columns)
             self._run(cur, f"CREATE TEMP TABLE {_STAGE} AS SELECT * FROM {target} LIMIT 0")
             if isinstance(source, Query):
-                self._stage_query(cur, table, source, columns)
-                rows = self._scalar(cur, f"SELECT COUNT(*) FROM {_STAGE}")
+                rows = self._stage_query(cur, table, source, columns)
             else:
                 rows = self._stage_batches(cur, table, source, columns)
             with self._lock:
@@ -315,14 +321,24 @@ class DuckDBWarehouse:
 
     def _stage_query(
         self, cur: duckdb.DuckDBPyConnection, table: TableRef, query: Query, columns: Columns
-    ) -> None:
+    ) -> int:
+        """Stage the query's rows (without leaving DuckDB); return how many.
+
+        The INSERT matches columns by name; only when DuckDB refuses it are the query's
+        columns read, so an unknown column is reported as such (a DataError naming it).
+        """
         statements = translate(query.sql)
         if len(statements) != 1:
             raise WarehouseError(f"write to {table}: the source query must be one SELECT")
         sql, params = statements[0].sql, _bind(statements[0], query.params)
-        self._run(cur, f"SELECT * FROM ({sql}) LIMIT 0", params)
-        _check_names(table, [d[0] for d in cur.description or ()], columns)
-        self._run(cur, f"INSERT INTO {_STAGE} BY NAME SELECT * FROM ({sql})", params)
+        try:
+            inserted = self._run(cur, f"INSERT INTO {_STAGE} BY NAME SELECT * FROM ({sql})", params)
+        except duckdb.BinderException:
+            self._run(cur, f"SELECT * FROM ({sql}) LIMIT 0", params)
+            _check_names(table, [d[0] for d in cur.description or ()], columns)
+            raise
+        row = inserted.fetchone()
+        return int(row[0]) if row else 0
 
     def _apply(
         self,
@@ -334,11 +350,7 @@ class DuckDBWarehouse:
     ) -> WriteResult:
         self._run(cur, "BEGIN TRANSACTION")
         try:
-            if spec.mode == "merge":
-                self._check_keys(cur, table, spec.keys)
-            if spec.replace_dates:
-                self._check_dates(cur, table, spec.replace_dates)
-            result = self._measure(cur, target, spec, rows)
+            result = self._plan(cur, table, target, spec, rows)
             for sql, params in _deletes(target, spec):
                 self._run(cur, sql, params)
             self._run(cur, f"INSERT INTO {target} BY NAME SELECT * FROM {_STAGE}")
@@ -349,70 +361,48 @@ class DuckDBWarehouse:
             raise
         return result
 
-    def _measure(
-        self, cur: duckdb.DuckDBPyConnection, target: str, spec: WriteSpec, rows: int
+    def _plan(
+        self,
+        cur: duckdb.DuckDBPyConnection,
+        table: TableRef,
+        target: str,
+        spec: WriteSpec,
+        rows: int,
     ) -> WriteResult:
-        """What the write is about to do, read inside its transaction before it does it.
+        """Check the staged rows and read what the write is about to do, in ONE query run
+        inside its transaction before it does it.
 
-        A plain append, or one replacing only a run's own rows, needs no reading.
+        Refused, in this order: duplicate merge keys in the source, rows outside
+        ``replace_dates``. A plain append, or one replacing only a run's own rows, needs
+        no reading.
         """
-        if spec.mode == "append" and not (
-            spec.replace_dates or spec.replace_range or spec.dated_by
-        ):
+        plan = _plan_sql(target, spec)
+        if plan is None:
             return WriteResult(rows=rows)
-        scope, params = _scope(spec)
-        if spec.mode == "merge":
-            scope, params = _matches(spec.keys), {}
-        replaced = self._scalar(cur, f"SELECT COUNT(*) FROM {target} AS t WHERE {scope}", params)
-        removed = 0
-        if spec.replace_dates and spec.keys:
-            gone = f"{scope} AND NOT EXISTS (SELECT 1 FROM {_STAGE} AS s WHERE {_match(spec.keys)})"
-            removed = self._scalar(cur, f"SELECT COUNT(*) FROM {target} AS t WHERE {gone}", params)
-        dates: frozenset[dt.date] = frozenset()
-        if spec.dated_by:
-            day = f"CAST({_q(spec.dated_by)} AS DATE)"
-            sql = (
-                f"SELECT DISTINCT {day} FROM {_STAGE} UNION "
-                f"SELECT DISTINCT {day} FROM {target} AS t WHERE {scope}"
-            )
-            dates = frozenset(r[0] for r in self._run(cur, sql, params).fetchall() if r[0])
-        return WriteResult(rows=rows, replaced=replaced, removed=removed, dates=dates)
-
-    def _scalar(
-        self, cur: duckdb.DuckDBPyConnection, sql: str, params: Mapping[str, Any] | None = None
-    ) -> int:
+        sql, params = plan
         row = self._run(cur, sql, params).fetchone()
-        return int(row[0]) if row else 0
-
-    def _check_dates(
-        self, cur: duckdb.DuckDBPyConnection, table: TableRef, dates: tuple[str, tuple[Any, ...]]
-    ) -> None:
-        column, days = dates
-        sql = (
-            f"SELECT DISTINCT CAST({_q(column)} AS DATE) AS d FROM {_STAGE} "
-            "WHERE d IS NULL OR NOT list_contains($days, d) ORDER BY d NULLS FIRST LIMIT 3"
+        found = dict(zip([d[0] for d in cur.description or ()], row or (), strict=True))
+        if found.get("duplicate") is not None:
+            raise DataError(
+                f"merge into {table}: the source has duplicate keys, e.g. "
+                f"{dict(found['duplicate'])!r}; deduplicate the source or add key columns"
+            )
+        if found.get("outside"):
+            assert spec.replace_dates is not None
+            column, days = spec.replace_dates
+            raise DataError(
+                f"write to {table}: rows fall on {', '.join(map(str, found['outside']))} "
+                f"({column}), outside the days being replaced ({_days_text(days)}); such rows "
+                "would never be replaced. Filter the source to those days (transform SQL: "
+                "WHERE ... IN UNNEST(@dates))"
+            )
+        dates = frozenset(d for d in found.get("dates") or () if d is not None)
+        return WriteResult(
+            rows=rows,
+            replaced=int(found.get("replaced") or 0),
+            removed=int(found.get("removed") or 0),
+            dates=dates,
         )
-        outside = [r[0] for r in self._run(cur, sql, {"days": list(days)}).fetchall()]
-        if outside:
-            raise DataError(
-                f"write to {table}: rows fall on {', '.join(map(str, outside))} ({column}), "
-                "outside the days being "
-                f"replaced ({_days_text(days)}); such rows would never be replaced. Filter "
-                "the source to those days (transform SQL: WHERE ... IN UNNEST(@dates))"
-            )
-
-    def _check_keys(
-        self, cur: duckdb.DuckDBPyConnection, table: TableRef, keys: tuple[str, ...]
-    ) -> None:
-        cols = ", ".join(_q(k) for k in keys)
-        sql = f"SELECT {cols} FROM {_STAGE} GROUP BY ALL HAVING COUNT(*) > 1 LIMIT 1"
-        dup = self._run(cur, sql).fetchone()
-        if dup is not None:
-            sample = dict(zip(keys, dup, strict=True))
-            raise DataError(
-                f"merge into {table}: the source has duplicate keys, e.g. {sample!r}; "
-                "deduplicate the source or add key columns"
-            )
 
     # --- queries ------------------------------------------------------------------------
 
@@ -439,6 +429,7 @@ class DuckDBWarehouse:
         statements = translate(sql)
         if not all(st.sql.lstrip().upper().startswith(_DML) for st in statements):
             self._known.clear()  # a script may create, alter or drop tables
+            self._ensured.clear()
             self._datasets.clear()
         with self._lock, self._cursor() as cur, _translated(f"statement {_snippet(sql)!r}"):
             for st in statements:
@@ -567,6 +558,47 @@ def _scope(spec: WriteSpec) -> tuple[str, dict[str, Any]]:
         clauses.append(f"list_contains($days, CAST(t.{_q(column)} AS DATE))")
         params["days"] = list(days)
     return (" AND ".join(clauses) if clauses else "FALSE"), params
+
+
+def _plan_sql(target: str, spec: WriteSpec) -> tuple[str, dict[str, Any]] | None:
+    """The apply phase's one reading query (see ``DuckDBWarehouse._plan``), or None.
+
+    Columns, each present only when the spec needs it: ``duplicate`` (a struct of one
+    duplicated merge key of the staged rows), ``outside`` (up to three staged days outside
+    ``replace_dates``), ``replaced`` and ``removed`` (counts of target rows), ``dates`` (the
+    days of staged and replaced rows).
+    """
+    if spec.mode == "append" and not (spec.replace_dates or spec.replace_range or spec.dated_by):
+        return None
+    scope, params = _scope(spec)
+    if spec.mode == "merge":
+        scope, params = _matches(spec.keys), {}
+    parts: list[str] = []
+    if spec.mode == "merge":
+        keys = ", ".join(f"{_q(k)} := {_q(k)}" for k in spec.keys)
+        parts.append(
+            f"(SELECT struct_pack({keys}) FROM {_STAGE} GROUP BY ALL HAVING COUNT(*) > 1 "
+            "LIMIT 1) AS duplicate"
+        )
+    if spec.replace_dates:
+        day = f"CAST({_q(spec.replace_dates[0])} AS DATE)"
+        parts.append(
+            f"(SELECT list(d ORDER BY d NULLS FIRST) FROM (SELECT DISTINCT {day} AS d "
+            f"FROM {_STAGE} WHERE d IS NULL OR NOT list_contains($days, d) "
+            "ORDER BY d NULLS FIRST LIMIT 3)) AS outside"
+        )
+        params = {**params, "days": list(spec.replace_dates[1])}
+    parts.append(f"(SELECT COUNT(*) FROM {target} AS t WHERE {scope}) AS replaced")
+    if spec.replace_dates and spec.keys:
+        gone = f"{scope} AND NOT EXISTS (SELECT 1 FROM {_STAGE} AS s WHERE {_match(spec.keys)})"
+        parts.append(f"(SELECT COUNT(*) FROM {target} AS t WHERE {gone}) AS removed")
+    if spec.dated_by:
+        day = f"CAST({_q(spec.dated_by)} AS DATE)"
+        parts.append(
+            f"(SELECT list(d) FROM (SELECT {day} AS d FROM {_STAGE} UNION "
+            f"SELECT {day} FROM {target} AS t WHERE {scope})) AS dates"
+        )
+    return "SELECT " + ", ".join(parts), params
 
 
 def _deletes(target: str, spec: WriteSpec) -> list[tuple[str, dict[str, Any]]]:

@@ -34,7 +34,7 @@ from pydantic import (
 )
 
 from events.ids import SLUG_PATTERN
-from lib.config.documents import read_document
+from lib.config.documents import read_document, read_text
 from lib.config.problems import load_model
 from lib.errors import ConfigError
 
@@ -253,6 +253,10 @@ def load_source(path: Path) -> RestSourceConfig | BigQueryExportSourceConfig:
     Raises:
         ConfigError: every problem, each naming the file, the field path and a hint.
     """
+    text = read_text(path)
+    cached = _LOADED.get((str(path), text))
+    if cached is not None:
+        return cached
     doc = read_document(path)
     kind = doc.data.get("kind") if isinstance(doc.data, dict) else None
     model = SOURCE_KINDS.get(kind) if isinstance(kind, str) else None
@@ -260,4 +264,12 @@ def load_source(path: Path) -> RestSourceConfig | BigQueryExportSourceConfig:
         kinds = ", ".join(repr(k) for k in SOURCE_KINDS)
         message = "missing `kind`" if kind is None else f"unknown kind {str(kind)[:40]!r}"
         raise ConfigError([doc.problem(("kind",), message, f"write one of {kinds}")])
-    return load_model(path, model, doc)
+    loaded = load_model(path, model, doc)
+    if len(_LOADED) >= 1024:
+        _LOADED.clear()
+    _LOADED[(str(path), text)] = loaded
+    return loaded
+
+
+_LOADED: dict[tuple[str, str], RestSourceConfig | BigQueryExportSourceConfig] = {}
+"""Validated sources by (path, text), as :func:`lib.config.problems.load_model` keeps models."""
