@@ -244,10 +244,22 @@ def _detach_flask_handlers() -> None:
 
 
 def tracer() -> trace.Tracer:
-    """The platform's tracer (the SDK provider of ``lib/tracing.py`` is installed once)."""
+    """The platform's tracer (the SDK provider of ``lib/tracing.py`` is installed once).
+
+    Asked for around every warehouse statement: the tracer is built once per provider.
+    """
     from lib.tracing import provider
 
-    return provider().get_tracer("convergence")
+    current = provider()
+    cached = _TRACER.get(id(current))
+    if cached is None or cached[0] is not current:
+        cached = (current, current.get_tracer("convergence"))
+        _TRACER.clear()
+        _TRACER[id(current)] = cached
+    return cached[1]
+
+
+_TRACER: dict[int, tuple[Any, trace.Tracer]] = {}
 
 
 @contextlib.contextmanager

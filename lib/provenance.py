@@ -141,8 +141,10 @@ def run_files(pipeline: Pipeline) -> list[Path]:
 
 
 def _relative(path: Path, root: Path) -> str:
+    from lib.config.loader import resolved_dir
+
     try:
-        return str(path.resolve().relative_to(root.resolve()))
+        return str(path.resolve().relative_to(resolved_dir(root)))
     except ValueError:
         return str(path)
 
