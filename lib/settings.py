@@ -12,6 +12,8 @@
 | DISABLE_AUTH                         | false        | local mode only: skip API-key checks      |
 | CONVERGENCE_BUS_BACKOFF_SCALE        | 1            | local bus: times the topology's backoff   |
 | CONVERGENCE_API_BODY_TIMEOUT_SECONDS | 10           | API: a body read stalling longer → 408    |
+| CONVERGENCE_DUCKDB_MEMORY_LIMIT      | 50%          | local warehouse memory: ``4GB`` or ``40%`` of RAM; beyond it DuckDB spills |
+| CONVERGENCE_DUCKDB_THREADS           | (cores)      | local warehouse threads per statement     |
 
 Read from the same environment by the logging and tracing setup (lib/observability.py,
 lib/tracing.py): ``CONVERGENCE_LOG_FORMAT`` (``json`` | ``text``; json in cloud mode),
@@ -23,12 +25,16 @@ lib/tracing.py): ``CONVERGENCE_LOG_FORMAT`` (``json`` | ``text``; json in cloud 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 Mode = Literal["local", "cloud"]
+DEFAULT_DUCKDB_MEMORY = "50%"
+"""Half the machine's memory: big loads and queries run in memory, spilling only beyond it."""
+_MEMORY = re.compile(r"^(\d+(\.\d+)?)\s*(%|[KMGT]i?B)$", re.IGNORECASE)
 
 
 def read_dotenv(path: Path) -> dict[str, str]:
@@ -58,6 +64,8 @@ class Settings:
     disable_auth: bool = False
     bus_backoff_scale: float = 1.0
     api_body_timeout_seconds: float = 10.0
+    duckdb_memory_limit: str = DEFAULT_DUCKDB_MEMORY
+    duckdb_threads: int | None = None
     base_url_overrides: Mapping[str, str] = field(default_factory=dict)
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
 
@@ -97,6 +105,8 @@ class Settings:
                 "CONVERGENCE_API_BODY_TIMEOUT_SECONDS",
                 env.get("CONVERGENCE_API_BODY_TIMEOUT_SECONDS", "10"),
             ),
+            duckdb_memory_limit=_memory(env.get("CONVERGENCE_DUCKDB_MEMORY_LIMIT", "")),
+            duckdb_threads=_threads(env.get("CONVERGENCE_DUCKDB_THREADS", "")),
             base_url_overrides=overrides,
             environ=env,
         )
@@ -123,3 +133,30 @@ def _seconds(name: str, raw: str) -> float:
     if not 0 < seconds <= 3600:  # also refuses NaN
         raise ValueError(f"{name} must be a number of seconds above 0 (at most 3600), not {raw!r}")
     return seconds
+
+
+def _memory(raw: str) -> str:
+    value = raw.strip() or DEFAULT_DUCKDB_MEMORY
+    match = _MEMORY.match(value)
+    if match is None or float(match.group(1)) <= 0 or (
+        match.group(3) == "%" and float(match.group(1)) > 100
+    ):
+        raise ValueError(
+            f"CONVERGENCE_DUCKDB_MEMORY_LIMIT must be a size such as 4GB or 512MB, or a share "
+            f"of the machine's memory such as 40%, not {raw!r}"
+        )
+    return value
+
+
+def _threads(raw: str) -> int | None:
+    if not raw.strip():
+        return None
+    try:
+        threads = int(raw)
+    except ValueError:
+        threads = 0
+    if not 1 <= threads <= 1024:
+        raise ValueError(
+            f"CONVERGENCE_DUCKDB_THREADS must be a whole number of threads from 1, not {raw!r}"
+        )
+    return threads

@@ -524,12 +524,11 @@ def _pipelines(config_dir: Path) -> list[Pipeline]:
 @contextmanager
 def open_simulation(spec: SimulationSpec, home: Path) -> Iterator[Simulation]:
     """Set up configs, sandbox, world, warehouse and bus under ``home`` (wiped first)."""
-    from lib.adapters.duckdb_warehouse import DuckDBWarehouse
     from lib.demo import demo_environment
     from lib.sandbox.server import SandboxServer
     from lib.sandbox.world import World
     from lib.settings import Settings
-    from lib.wiring import build_runtime, install
+    from lib.wiring import build_runtime, install, local_warehouse
 
     shutil.rmtree(home, ignore_errors=True)
     home.mkdir(parents=True)
@@ -543,7 +542,7 @@ def open_simulation(spec: SimulationSpec, home: Path) -> Iterator[Simulation]:
     env["CONVERGENCE_CONFIG_DIR"] = str(config_dir)
     settings = Settings.from_env(env)
     settings.home.mkdir(parents=True, exist_ok=True)
-    rt = build_runtime(settings, clock=clock, warehouse=DuckDBWarehouse(settings.duckdb_path))
+    rt = build_runtime(settings, clock=clock, warehouse=local_warehouse(settings))
     install(rt)
     if "duplicates" in spec.faults:  # at-least-once at its worst: every event twice
         publish = rt.bus.publish

@@ -20,10 +20,12 @@ Datasets are DuckDB schemas; SQL arrives in BigQuery dialect and is translated b
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import datetime as dt
 import functools
 import json
+import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -58,6 +60,8 @@ __all__ = ["DuckDBWarehouse"]
 
 _STAGE = '"_convergence_stage"'
 _DML = ("INSERT", "UPDATE", "DELETE", "MERGE", "SELECT", "WITH")
+_VALUES_INSERT = re.compile(r"(?is)^\s*INSERT\s+INTO\s+[^()]+\([^()]*\)\s+VALUES\s(?!.*\bSELECT\b)")
+"""``INSERT INTO t (columns) VALUES (...)`` with no query inside: an append of literal rows."""
 _BATCH = "_convergence_batch"
 _ARROW = "<arrow batch>"
 Columns = dict[str, tuple[str, bool]]
@@ -111,15 +115,20 @@ class DuckDBWarehouse:
         path: Path | str,
         *,
         on_statement: Callable[[str], None] | None = None,
-        memory_limit: str = "512MB",
+        memory_limit: str = "50%",
+        threads: int | None = None,
     ) -> None:
         """Open (or create) the DuckDB file.
 
         Args:
             path: the database file.
             on_statement: called with every SQL statement sent to DuckDB.
-            memory_limit: DuckDB's buffer limit; beyond it staging and big queries spill to
-                disk, so peak memory stays flat however many rows a load streams.
+            memory_limit: DuckDB's buffer limit, a size (``4GB``) or a share of the
+                machine's memory (``50%``, the default): big loads and queries run in
+                memory up to it and spill to disk beyond it, so peak memory stays bounded
+                however many rows a load streams.
+            threads: threads per statement (default: one per core). One suits many small
+                statements from several workers at once; more suit few big queries.
         """
         self._on_statement = on_statement
         self._lock = threading.RLock()
@@ -132,7 +141,8 @@ class DuckDBWarehouse:
             self._con = duckdb.connect(
                 str(path),
                 config={
-                    "memory_limit": memory_limit,
+                    "memory_limit": memory_size(memory_limit),
+                    **({"threads": threads} if threads else {}),
                     # Never download or load an extension because SQL named one of its
                     # functions: json, icu and parquet (all this adapter needs) are built in.
                     "autoinstall_known_extensions": False,
@@ -441,7 +451,12 @@ class DuckDBWarehouse:
             self._known.clear()  # a script may create, alter or drop tables
             self._ensured.clear()
             self._datasets.clear()
-        with self._lock, self._cursor() as cur, _translated(f"statement {_snippet(sql)!r}"):
+        # Appending literal rows reads nothing: it needs no turn (DuckDB appends to one
+        # table from several transactions without conflict). Anything else takes the lock:
+        # a conditional insert (a step claim) must not interleave with another.
+        appends = all(_VALUES_INSERT.match(st.sql) for st in statements)
+        lock = contextlib.nullcontext() if appends else self._lock
+        with lock, self._cursor() as cur, _translated(f"statement {_snippet(sql)!r}"):
             for st in statements:
                 self._run(cur, st.sql, _bind(st, params or {}))
 
@@ -497,6 +512,31 @@ class _BatchStream:
 
 
 # --- helpers ------------------------------------------------------------------------------
+
+
+def memory_size(limit: str) -> str:
+    """A DuckDB memory limit: ``limit`` itself, or ``N%`` of the machine's memory in MiB
+    (the smaller of physical memory and the cgroup's limit, when the process has one)."""
+    text = limit.strip()
+    if not text.endswith("%"):
+        return text
+    share = float(text[:-1]) / 100
+    return f"{max(64, int(machine_memory() * share / 2**20))}MiB"
+
+
+def machine_memory() -> int:
+    """Bytes of memory this process may use: physical memory, capped by a cgroup limit."""
+    import os
+
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            raw = Path(path).read_text().strip()
+        except OSError:
+            continue
+        if raw.isdigit():
+            total = min(total, int(raw))
+    return total
 
 
 def _aligned(batch: pa.RecordBatch, columns: Columns) -> pa.RecordBatch:
