@@ -47,6 +47,10 @@ def demo_environment(home: Path, base_url: str, tenant_ids: Iterable[str]) -> di
         "CONVERGENCE_HOME": str(home),
         "CONVERGENCE_CONFIG_DIR": os.environ.get("CONVERGENCE_CONFIG_DIR", "configs"),
         "CONVERGENCE_BUS_BACKOFF_SCALE": DEMO_BACKOFF_SCALE,
+        # Tenants' runs are delivered on two bus workers, each sending many small
+        # statements: one DuckDB thread per statement lets each worker have a core, where
+        # DuckDB's default (a thread per core for every statement) makes them contend.
+        "CONVERGENCE_DUCKDB_THREADS": os.environ.get("CONVERGENCE_DUCKDB_THREADS", "1"),
     }
     for provider in PROVIDERS:
         env[f"CONVERGENCE_{provider.upper()}_BASE_URL"] = base_url

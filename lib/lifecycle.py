@@ -75,16 +75,19 @@ def _claims(tenant_id: str) -> str:
 def _live_claims(
     warehouse: Warehouse, tenant_id: str, run_id: str, index: int, since: dt.datetime
 ) -> list[dict[str, Any]]:
+    """The step's live claims: claimed at or after ``since`` and not released.
+
+    A claim's rows (its CLAIMED row and, once released, its RELEASED row) share its
+    ``claim_id``: one pass grouping them, cheaper than an anti-join of the table to itself.
+    """
     sql = f"""
-SELECT c.delivery_id, c.claim_id, c.claimed_at
+SELECT ANY_VALUE(c.delivery_id) AS delivery_id, c.claim_id, MIN(c.claimed_at) AS claimed_at
 FROM {_claims(tenant_id)} AS c
-WHERE c.pipeline_logging_id = @run_id AND c.step_index = @index AND c.status = 'CLAIMED'
-  AND c.claimed_at >= @since
-  AND NOT EXISTS (
-    SELECT 1 FROM {_claims(tenant_id)} AS r
-    WHERE r.pipeline_logging_id = c.pipeline_logging_id AND r.step_index = c.step_index
-      AND r.claim_id = c.claim_id AND r.status = 'RELEASED')
-ORDER BY c.claimed_at, c.claim_id
+WHERE c.pipeline_logging_id = @run_id AND c.step_index = @index
+GROUP BY c.claim_id
+HAVING COUNTIF(c.status = 'RELEASED') = 0
+  AND COUNTIF(c.status = 'CLAIMED' AND c.claimed_at >= @since) > 0
+ORDER BY claimed_at, c.claim_id
 """
     return warehouse.query(sql, {"run_id": run_id, "index": index, "since": since})
 
@@ -138,13 +141,12 @@ def claim_step(
 
 
 _LIVE_OTHERS = (
-    "SELECT 1 FROM {t} AS c WHERE c.pipeline_logging_id = @run_id "
-    "AND c.step_index = @index AND c.status = 'CLAIMED' AND c.claimed_at >= @since "
-    "AND c.delivery_id != @delivery_id AND NOT EXISTS (SELECT 1 FROM {t} AS r "
-    "WHERE r.pipeline_logging_id = c.pipeline_logging_id AND r.step_index = c.step_index "
-    "AND r.claim_id = c.claim_id AND r.status = 'RELEASED')"
+    "SELECT 1 FROM {t} AS c WHERE c.pipeline_logging_id = @run_id AND c.step_index = @index "
+    "GROUP BY c.claim_id HAVING COUNTIF(c.status = 'RELEASED') = 0 AND COUNTIF("
+    "c.status = 'CLAIMED' AND c.claimed_at >= @since AND c.delivery_id != @delivery_id) > 0"
 )
-"""A live, unreleased claim of the step by another delivery."""
+"""A live, unreleased claim of the step by another delivery (a claim's CLAIMED and RELEASED
+rows share its claim_id and delivery)."""
 
 
 def release_claims(
@@ -176,7 +178,8 @@ def release_claims(
 
 @dataclass(frozen=True)
 class StepState:
-    """The newest record of one step and how many times it started."""
+    """The newest record of one step (its ``status``, ``error`` and ``recorded_at``; the
+    full record is :func:`lib.metadata.latest_step`) and how many times it started."""
 
     latest: dict[str, Any] | None
     attempts: int
@@ -188,9 +191,14 @@ class StepState:
 
 
 def step_state(warehouse: Warehouse, tenant_id: str, run_id: str, step_index: int) -> StepState:
-    """The newest record of a step and its number of started attempts (one query)."""
+    """The newest status of a step and its number of started attempts (one query).
+
+    Only the columns every delivery needs are read: a record's ``metadata`` is large, and
+    only the redelivery of a finished step needs it.
+    """
     rows = warehouse.query(
-        f"SELECT *, SUM(IF(status = 'RUNNING', 1, 0)) OVER () AS started_attempts "
+        "SELECT status, error, recorded_at, "
+        "SUM(IF(status = 'RUNNING', 1, 0)) OVER () AS started_attempts "
         f"FROM {table_sql(metadata_table(tenant_id, 'step_logs'))} "
         "WHERE pipeline_logging_id = @run_id AND step_index = @step_index "
         f"ORDER BY recorded_at DESC, {PRECEDENCE_SQL} DESC LIMIT 1",

@@ -147,8 +147,10 @@ def run_files(pipeline: Pipeline) -> list[Path]:
 
 
 def _relative(path: Path, root: Path) -> str:
+    from lib.config.loader import resolved_dir
+
     try:
-        return str(path.resolve().relative_to(root.resolve()))
+        return str(path.resolve().relative_to(resolved_dir(root)))
     except ValueError:
         return str(path)
 
@@ -200,7 +202,7 @@ def step_metadata(
 ) -> dict[str, Any]:
     """What a step record adds to the step's outcome: files, meter, worker, delivery, trace."""
     out: dict[str, Any] = {
-        "config_files": [_relative(p, config_dir) for p in step_files(pipeline, index)],
+        "config_files": _step_file_names(pipeline, config_dir, index),
         "worker": worker(),
         "delivery": delivery,
         "trace_id": trace_id,
@@ -208,3 +210,19 @@ def step_metadata(
     if meter is not None:
         out.update(meter)
     return out
+
+
+def _step_file_names(pipeline: Pipeline, config_dir: Path, index: int) -> list[str]:
+    """The step's config files relative to the config root (remembered for the pipeline's
+    config as loaded: a step writes two records, for every run)."""
+    key = (str(pipeline.file), str(config_dir), index)
+    cached = _STEP_FILES.get(key)
+    if cached is None or cached[0] is not pipeline.config:
+        names = [_relative(p, config_dir) for p in step_files(pipeline, index)]
+        if len(_STEP_FILES) >= 4096:
+            _STEP_FILES.clear()
+        cached = _STEP_FILES[key] = (pipeline.config, tuple(names))
+    return list(cached[1])
+
+
+_STEP_FILES: dict[tuple[str, str, int], tuple[object, tuple[str, ...]]] = {}

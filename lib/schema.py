@@ -149,9 +149,13 @@ def load_schema_file(path: Path) -> list[SchemaField]:
         ConfigError: unreadable, not JSON, an invalid field (unknown type, …) or a column
             named twice; each problem with its line.
     """
-    from lib.config.documents import read_document
+    from lib.config.documents import read_document, read_text
     from lib.config.problems import validate_document
 
+    key = (str(path), read_text(path))
+    cached = _LOADED.get(key)
+    if cached is not None:
+        return list(cached)
     doc = read_document(path)
     if not isinstance(doc.data, list):
         raise ConfigError(
@@ -168,4 +172,11 @@ def load_schema_file(path: Path) -> list[SchemaField]:
     ]
     if problems:
         raise ConfigError(problems)
+    if len(_LOADED) >= 1024:
+        _LOADED.clear()
+    _LOADED[key] = tuple(fields)
     return fields
+
+
+_LOADED: dict[tuple[str, str], tuple[SchemaField, ...]] = {}
+"""Validated schema files by (path, text): steps load their table schemas on every event."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,9 @@ from typing import Literal
 
 Mode = Literal["local", "cloud"]
 SecretsBackend = Literal["secret-manager", "env"]
+DEFAULT_DUCKDB_MEMORY = "50%"
+"""Half the machine's memory: big loads and queries run in memory, spilling only beyond it."""
+_MEMORY = re.compile(r"^(\d+(\.\d+)?)\s*(%|[KMGT]i?B)$", re.IGNORECASE)
 
 
 def read_dotenv(path: Path) -> dict[str, str]:
@@ -46,6 +50,8 @@ class Settings:
     bigquery_endpoint: str | None = None
     bq_retry_deadline_seconds: float = 600.0
     fixed_now: dt.datetime | None = None
+    duckdb_memory_limit: str = DEFAULT_DUCKDB_MEMORY
+    duckdb_threads: int | None = None
     base_url_overrides: Mapping[str, str] = field(default_factory=dict)
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
 
@@ -114,6 +120,8 @@ class Settings:
                 env.get("CONVERGENCE_BQ_RETRY_DEADLINE_SECONDS", "600"),
             ),
             fixed_now=fixed_now,
+            duckdb_memory_limit=_memory(env.get("CONVERGENCE_DUCKDB_MEMORY_LIMIT", "")),
+            duckdb_threads=_threads(env.get("CONVERGENCE_DUCKDB_THREADS", "")),
             base_url_overrides=overrides,
             environ=env,
         )
@@ -155,3 +163,32 @@ def _fixed_now(raw: str | None) -> dt.datetime | None:
             f"2026-01-31T12:00:00+00:00, not {raw!r}"
         )
     return moment.astimezone(dt.UTC)
+
+
+def _memory(raw: str) -> str:
+    value = raw.strip() or DEFAULT_DUCKDB_MEMORY
+    match = _MEMORY.match(value)
+    if (
+        match is None
+        or float(match.group(1)) <= 0
+        or (match.group(3) == "%" and float(match.group(1)) > 100)
+    ):
+        raise ValueError(
+            f"CONVERGENCE_DUCKDB_MEMORY_LIMIT must be a size such as 4GB or 512MB, or a share "
+            f"of the machine's memory such as 40%, not {raw!r}"
+        )
+    return value
+
+
+def _threads(raw: str) -> int | None:
+    if not raw.strip():
+        return None
+    try:
+        threads = int(raw)
+    except ValueError:
+        threads = 0
+    if not 1 <= threads <= 1024:
+        raise ValueError(
+            f"CONVERGENCE_DUCKDB_THREADS must be a whole number of threads from 1, not {raw!r}"
+        )
+    return threads

@@ -209,14 +209,15 @@ class Simulation:
         """Fire every scheduled job of ``day`` in time order, then check every invariant."""
         report = DayReport(day)
         self.replay_dead_letters(day)
-        for moment, pipeline in self.jobs(day):
+        for moment, pipelines in self.job_groups(day):
             self.clock.at = moment
             report.late_rows += self.sync_export(moment)
             self.apply_faults()
-            self.fire(pipeline)
-            if pipeline.tenant_id in self.exports and self.reads_export(pipeline):
-                self.gcp_cut[pipeline.tenant_id] = moment
-            report.runs += 1
+            self.fire(pipelines)
+            for pipeline in pipelines:
+                if pipeline.tenant_id in self.exports and self.reads_export(pipeline):
+                    self.gcp_cut[pipeline.tenant_id] = moment
+            report.runs += len(pipelines)
         self.sandbox.faults.clear()
         report.completed = self.check_runs(day, report.runs)
         self.check(day, report)
@@ -242,6 +243,22 @@ class Simulation:
                 out.append((moment, pipeline))
         return sorted(out, key=lambda job: (job[0], job[1].tenant_id, job[1].config.pipeline_id))
 
+    def job_groups(self, day: dt.date) -> list[tuple[dt.datetime, list[Pipeline]]]:
+        """The day's jobs grouped by fire time: jobs due at the same moment (every tenant's
+        copy of a schedule) fire together, as Cloud Scheduler would start them.
+
+        Fault modes that refuse "each job's first request" keep one job at a time, so every
+        job meets its fault (concurrent jobs would share one refusal).
+        """
+        groups: list[tuple[dt.datetime, list[Pipeline]]] = []
+        together = not {"rate_limit", "server_error"} & set(self.spec.faults)
+        for moment, pipeline in self.jobs(day):
+            if together and groups and groups[-1][0] == moment:
+                groups[-1][1].append(pipeline)
+            else:
+                groups.append((moment, [pipeline]))
+        return groups
+
     def reads_export(self, pipeline: Pipeline) -> bool:
         """Whether the pipeline ingests the tenant's billing export."""
         return any(
@@ -250,12 +267,14 @@ class Simulation:
             for index, step in enumerate(pipeline.config.steps)
         )
 
-    def fire(self, pipeline: Pipeline) -> None:
-        """Publish the pipeline's Cloud Scheduler trigger and deliver until idle."""
+    def fire(self, pipelines: Sequence[Pipeline]) -> None:
+        """Publish the pipelines' Cloud Scheduler triggers and deliver until idle (on two
+        workers when several jobs or duplicate deliveries run at once)."""
         from lib.scheduler import trigger_event
 
-        self.rt.bus.publish(trigger_event(pipeline))
-        workers = 2 if "duplicates" in self.spec.faults else 1
+        for pipeline in pipelines:
+            self.rt.bus.publish(trigger_event(pipeline))
+        workers = 2 if len(pipelines) > 1 or "duplicates" in self.spec.faults else 1
         self.rt.bus.run_until_idle(workers=workers)  # type: ignore[attr-defined]
 
     def apply_faults(self) -> None:
@@ -501,12 +520,11 @@ def _pipelines(config_dir: Path) -> list[Pipeline]:
 @contextmanager
 def open_simulation(spec: SimulationSpec, home: Path) -> Iterator[Simulation]:
     """Set up configs, sandbox, world, warehouse and bus under ``home`` (wiped first)."""
-    from lib.adapters.duckdb_warehouse import DuckDBWarehouse
     from lib.demo import demo_environment
     from lib.sandbox.server import SandboxServer
     from lib.sandbox.world import World
     from lib.settings import Settings
-    from lib.wiring import build_runtime, install
+    from lib.wiring import build_runtime, install, local_warehouse
 
     shutil.rmtree(home, ignore_errors=True)
     home.mkdir(parents=True)
@@ -520,7 +538,7 @@ def open_simulation(spec: SimulationSpec, home: Path) -> Iterator[Simulation]:
     env["CONVERGENCE_CONFIG_DIR"] = str(config_dir)
     settings = Settings.from_env(env)
     settings.home.mkdir(parents=True, exist_ok=True)
-    rt = build_runtime(settings, clock=clock, warehouse=DuckDBWarehouse(settings.duckdb_path))
+    rt = build_runtime(settings, clock=clock, warehouse=local_warehouse(settings))
     install(rt)
     if "duplicates" in spec.faults:  # at-least-once at its worst: every event twice
         publish = rt.bus.publish

@@ -15,12 +15,14 @@ started, so the home never grows without bound.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
+import os
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
@@ -66,12 +68,19 @@ def span_record(span: ReadableSpan) -> dict[str, Any]:
 
 
 class SpanFileExporter(SpanExporter):
-    """Appends finished spans to a JSONL file; the file can be moved (a new home) at any time."""
+    """Appends finished spans to a JSONL file; the file can be moved (a new home) at any time.
+
+    The file stays open between exports (a span ends around every warehouse statement) and
+    each export is flushed to the operating system at once, so a killed process loses no
+    finished span. A file renamed or deleted under the exporter is noticed and reopened.
+    """
 
     def __init__(self, path: Path | None = None, max_bytes: int = MAX_BYTES) -> None:
         self._path = path
         self._max_bytes = max_bytes
         self._lock = threading.Lock()
+        self._out: TextIO | None = None
+        self._inode: int | None = None
 
     @property
     def path(self) -> Path | None:
@@ -81,6 +90,8 @@ class SpanFileExporter(SpanExporter):
     def use(self, path: Path) -> None:
         """Append to ``path`` from now on (the runtime of another home was built)."""
         with self._lock:
+            if path != self._path:
+                self._close()
             self._path = path
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
@@ -90,21 +101,45 @@ class SpanFileExporter(SpanExporter):
             if self._path is None:
                 return SpanExportResult.SUCCESS
             try:
-                self._path.parent.mkdir(parents=True, exist_ok=True)
-                self._rotate()
-                with self._path.open("a", encoding="utf-8") as out:
-                    out.write(lines)
+                out = self._open()
+                out.write(lines)
+                out.flush()
             except OSError:
+                self._close()
                 return SpanExportResult.FAILURE
         return SpanExportResult.SUCCESS
 
-    def _rotate(self) -> None:
+    def _open(self) -> TextIO:
+        """The open file, reopened when it was moved away or grew past the limit."""
         assert self._path is not None
-        if self._path.exists() and self._path.stat().st_size >= self._max_bytes:
-            self._path.replace(self._path.with_name("spans.1.jsonl"))
+        if self._out is not None and (
+            self._out.tell() >= self._max_bytes or self._moved(self._path)
+        ):
+            self._close()
+        if self._out is None:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            if self._path.exists() and self._path.stat().st_size >= self._max_bytes:
+                self._path.replace(self._path.with_name("spans.1.jsonl"))
+            self._out = self._path.open("a", encoding="utf-8")
+            self._inode = os.fstat(self._out.fileno()).st_ino
+        return self._out
+
+    def _moved(self, path: Path) -> bool:
+        try:
+            return path.stat().st_ino != self._inode
+        except OSError:
+            return True
+
+    def _close(self) -> None:
+        if self._out is not None:
+            with contextlib.suppress(OSError):
+                self._out.close()
+        self._out, self._inode = None, None
 
     def shutdown(self) -> None:
-        """Nothing to release: every export opens and closes the file."""
+        """Close the file."""
+        with self._lock:
+            self._close()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         """Spans are written as they end."""

@@ -107,7 +107,6 @@ def build_runtime(
         configure_tracing(settings)
         return rt
     configure_tracing(settings)
-    from lib.adapters.duckdb_warehouse import DuckDBWarehouse
     from lib.adapters.env_secrets import EnvSecrets
     from lib.adapters.local_bus import LocalBus
 
@@ -121,11 +120,22 @@ def build_runtime(
     )
     return LocalRuntime(
         settings=settings,
-        warehouse=warehouse or DuckDBWarehouse(settings.duckdb_path),
+        warehouse=warehouse or local_warehouse(settings),
         bus=bus,
         secrets=EnvSecrets(settings.environ),
         clock=clock,
         topology=topology,
+    )
+
+
+def local_warehouse(settings: Settings) -> Warehouse:
+    """The embedded DuckDB warehouse of ``settings`` (file, memory limit, threads)."""
+    from lib.adapters.duckdb_warehouse import DuckDBWarehouse
+
+    return DuckDBWarehouse(
+        settings.duckdb_path,
+        memory_limit=settings.duckdb_memory_limit,
+        threads=settings.duckdb_threads,
     )
 
 

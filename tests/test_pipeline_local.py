@@ -192,6 +192,34 @@ def test_critical_dq_failure_stops_the_run(make_platform, tmp_path):
     assert not platform.rt.warehouse.table_exists(TableRef("acme_silver_cost", "focus_daily"))
 
 
+def test_a_redelivered_critical_dq_failure_still_stops_the_run(make_platform, tmp_path):
+    configs = copy_configs(tmp_path, "acme/openai")
+    with (configs / "acme/openai/cost/openai_costs/openai_costs.yml").open("a") as acme:
+        acme.write(
+            "steps:\n"
+            "  check_costs:\n"
+            "    expectations:\n"
+            "      - expectation_type: expect_column_values_to_be_between\n"
+            "        kwargs: {column: amount_value, max_value: 0.01}\n"
+        )
+    platform = make_platform(config_dir=configs)
+    event = run(platform)
+    run_id = event.pipeline_logging_id
+    [ingested] = [
+        e for e in platform.rt.bus.published_events("ingest-completed") if e.next_step.index == 1
+    ]
+    platform.rt.bus.publish(ingested)  # the DQ step's event comes again (at-least-once)
+    platform.drain()
+    assert [e.pipeline_logging_id for e in platform.rt.bus.published_events("dq-passed")] == []
+    terminal = platform.rt.warehouse.query(
+        "SELECT status FROM `acme_metadata`.`pipeline_runs` WHERE pipeline_logging_id = @r "
+        "AND status IN ('COMPLETE', 'FAILED')",
+        {"r": run_id},
+    )
+    assert terminal == [{"status": "FAILED"}]
+    assert not platform.rt.warehouse.table_exists(TableRef("acme_silver_cost", "focus_daily"))
+
+
 def test_bad_pipeline_reference_fails_the_run_terminally(make_platform):
     platform = make_platform()
     with pytest.raises(Exception, match="no pipeline file"):

@@ -20,10 +20,12 @@ Datasets are DuckDB schemas; SQL arrives in BigQuery dialect and is translated b
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import datetime as dt
 import functools
 import json
+import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -58,7 +60,10 @@ __all__ = ["DuckDBWarehouse"]
 
 _STAGE = '"_convergence_stage"'
 _DML = ("INSERT", "UPDATE", "DELETE", "MERGE", "SELECT", "WITH")
+_VALUES_INSERT = re.compile(r"(?is)^\s*INSERT\s+INTO\s+[^()]+\([^()]*\)\s+VALUES\s(?!.*\bSELECT\b)")
+"""``INSERT INTO t (columns) VALUES (...)`` with no query inside: an append of literal rows."""
 _BATCH = "_convergence_batch"
+_ARROW = "<arrow batch>"
 Columns = dict[str, tuple[str, bool]]
 """Column name → (normalised DuckDB type, nullable)."""
 
@@ -110,26 +115,34 @@ class DuckDBWarehouse:
         path: Path | str,
         *,
         on_statement: Callable[[str], None] | None = None,
-        memory_limit: str = "512MB",
+        memory_limit: str = "50%",
+        threads: int | None = None,
     ) -> None:
         """Open (or create) the DuckDB file.
 
         Args:
             path: the database file.
             on_statement: called with every SQL statement sent to DuckDB.
-            memory_limit: DuckDB's buffer limit; beyond it staging and big queries spill to
-                disk, so peak memory stays flat however many rows a load streams.
+            memory_limit: DuckDB's buffer limit, a size (``4GB``) or a share of the
+                machine's memory (``50%``, the default): big loads and queries run in
+                memory up to it and spill to disk beyond it, so peak memory stays bounded
+                however many rows a load streams.
+            threads: threads per statement (default: one per core). One suits many small
+                statements from several workers at once; more suit few big queries.
         """
         self._on_statement = on_statement
         self._lock = threading.RLock()
         self._known: dict[TableRef, Columns] = {}
-        self._datasets: set[str] = set()
         """Columns of tables this adapter has seen; dropped whenever it changes a table."""
+        self._ensured: dict[TableRef, TableSpec] = {}
+        """The spec each known table was last ensured with (ensuring it again is a no-op)."""
+        self._datasets: set[str] = set()
         with _translated(f"DuckDB file {path}"):
             self._con = duckdb.connect(
                 str(path),
                 config={
-                    "memory_limit": memory_limit,
+                    "memory_limit": memory_size(memory_limit),
+                    **({"threads": threads} if threads else {}),
                     # Never download or load an extension because SQL named one of its
                     # functions: json, icu and parquet (all this adapter needs) are built in.
                     "autoinstall_known_extensions": False,
@@ -191,6 +204,8 @@ class DuckDBWarehouse:
             SchemaChangeError: a type change, a new or removed REQUIRED column, or
                 NULLABLE → REQUIRED; the message names the table and column.
         """
+        if table in self._known and self._ensured.get(table) == spec:
+            return []
         target = table_sql(table, "duckdb")
         with self._lock, self._cursor() as cur, _translated(f"table {table}"):
             existing = self._columns(cur, table)
@@ -202,8 +217,11 @@ class DuckDBWarehouse:
             statements, added = evolve(table, target, existing, spec)
             if statements:
                 self._known.pop(table, None)
+                self._ensured.pop(table, None)
             for sql in statements:
                 self._run(cur, sql)
+            if not statements:
+                self._ensured[table] = spec
             return added
 
     def table_exists(self, table: TableRef) -> bool:
@@ -248,8 +266,7 @@ class DuckDBWarehouse:
                     return self._append(cur, table, target, batches, spec, columns)
             self._run(cur, f"CREATE TEMP TABLE {_STAGE} AS SELECT * FROM {target} LIMIT 0")
             if isinstance(source, Query):
-                self._stage_query(cur, table, source, columns)
-                rows = self._scalar(cur, f"SELECT COUNT(*) FROM {_STAGE}")
+                rows = self._stage_query(cur, table, source, columns)
             else:
                 rows = self._stage_batches(cur, table, source, columns)
             with self._lock:
@@ -265,27 +282,36 @@ class DuckDBWarehouse:
         columns: Columns,
     ) -> WriteResult:
         """A small append of batches already in memory (metadata, DQ results): no staging
-        table — the scope's delete and the inserts in one transaction."""
-        names = [f"{_BATCH}_{i}" for i in range(len(batches))]
-        for name, batch in zip(names, batches, strict=True):
+        table — the scope's delete and the inserts in one transaction (a lone insert is
+        atomic by itself). Each batch is inserted as an Arrow relation, its columns put in
+        the table's order first (absent ones NULL)."""
+        for batch in batches:
             _check_names(table, batch.schema.names, columns)
-            cur.register(name, batch)
+        aligned = [_aligned(batch, columns) for batch in batches if batch.num_rows]
+        deletes = _deletes(target, spec)
+        if not deletes and len(aligned) <= 1:
+            faultpoints.at("in_commit")  # nothing is written before the insert completes
+            for batch in aligned:
+                self._insert_arrow(cur, target, batch)
+            return WriteResult(rows=sum(b.num_rows for b in batches))
+        self._run(cur, "BEGIN TRANSACTION")
         try:
-            self._run(cur, "BEGIN TRANSACTION")
-            try:
-                for sql, params in _deletes(target, spec):
-                    self._run(cur, sql, params)
-                for name in names:
-                    self._run(cur, f"INSERT INTO {target} BY NAME SELECT * FROM {_q(name)}")
-                faultpoints.at("in_commit")
-                self._run(cur, "COMMIT")
-            except BaseException:
-                self._run(cur, "ROLLBACK")
-                raise
-        finally:
-            for name in names:
-                cur.unregister(name)
+            for sql, params in deletes:
+                self._run(cur, sql, params)
+            for batch in aligned:
+                self._insert_arrow(cur, target, batch)
+            faultpoints.at("in_commit")
+            self._run(cur, "COMMIT")
+        except BaseException:
+            self._run(cur, "ROLLBACK")
+            raise
         return WriteResult(rows=sum(b.num_rows for b in batches))
+
+    def _insert_arrow(self, cur: duckdb.DuckDBPyConnection, target: str, batch: Any) -> None:
+        """Insert an aligned batch (one statement; the hook sees it as SQL-like text)."""
+        if self._on_statement is not None:
+            self._on_statement(f"INSERT INTO {target} SELECT * FROM {_ARROW} ({batch.num_rows})")
+        cur.from_arrow(batch).insert_into(target)
 
     def _stage_batches(
         self,
@@ -315,14 +341,24 @@ class DuckDBWarehouse:
 
     def _stage_query(
         self, cur: duckdb.DuckDBPyConnection, table: TableRef, query: Query, columns: Columns
-    ) -> None:
+    ) -> int:
+        """Stage the query's rows (without leaving DuckDB); return how many.
+
+        The INSERT matches columns by name; only when DuckDB refuses it are the query's
+        columns read, so an unknown column is reported as such (a DataError naming it).
+        """
         statements = translate(query.sql)
         if len(statements) != 1:
             raise WarehouseError(f"write to {table}: the source query must be one SELECT")
         sql, params = statements[0].sql, _bind(statements[0], query.params)
-        self._run(cur, f"SELECT * FROM ({sql}) LIMIT 0", params)
-        _check_names(table, [d[0] for d in cur.description or ()], columns)
-        self._run(cur, f"INSERT INTO {_STAGE} BY NAME SELECT * FROM ({sql})", params)
+        try:
+            inserted = self._run(cur, f"INSERT INTO {_STAGE} BY NAME SELECT * FROM ({sql})", params)
+        except duckdb.BinderException:
+            self._run(cur, f"SELECT * FROM ({sql}) LIMIT 0", params)
+            _check_names(table, [d[0] for d in cur.description or ()], columns)
+            raise
+        row = inserted.fetchone()
+        return int(row[0]) if row else 0
 
     def _apply(
         self,
@@ -334,11 +370,7 @@ class DuckDBWarehouse:
     ) -> WriteResult:
         self._run(cur, "BEGIN TRANSACTION")
         try:
-            if spec.mode == "merge":
-                self._check_keys(cur, table, spec.keys)
-            if spec.replace_dates:
-                self._check_dates(cur, table, spec.replace_dates)
-            result = self._measure(cur, target, spec, rows)
+            result = self._plan(cur, table, target, spec, rows)
             for sql, params in _deletes(target, spec):
                 self._run(cur, sql, params)
             self._run(cur, f"INSERT INTO {target} BY NAME SELECT * FROM {_STAGE}")
@@ -349,70 +381,48 @@ class DuckDBWarehouse:
             raise
         return result
 
-    def _measure(
-        self, cur: duckdb.DuckDBPyConnection, target: str, spec: WriteSpec, rows: int
+    def _plan(
+        self,
+        cur: duckdb.DuckDBPyConnection,
+        table: TableRef,
+        target: str,
+        spec: WriteSpec,
+        rows: int,
     ) -> WriteResult:
-        """What the write is about to do, read inside its transaction before it does it.
+        """Check the staged rows and read what the write is about to do, in ONE query run
+        inside its transaction before it does it.
 
-        A plain append, or one replacing only a run's own rows, needs no reading.
+        Refused, in this order: duplicate merge keys in the source, rows outside
+        ``replace_dates``. A plain append, or one replacing only a run's own rows, needs
+        no reading.
         """
-        if spec.mode == "append" and not (
-            spec.replace_dates or spec.replace_range or spec.dated_by
-        ):
+        plan = _plan_sql(target, spec)
+        if plan is None:
             return WriteResult(rows=rows)
-        scope, params = _scope(spec)
-        if spec.mode == "merge":
-            scope, params = _matches(spec.keys), {}
-        replaced = self._scalar(cur, f"SELECT COUNT(*) FROM {target} AS t WHERE {scope}", params)
-        removed = 0
-        if spec.replace_dates and spec.keys:
-            gone = f"{scope} AND NOT EXISTS (SELECT 1 FROM {_STAGE} AS s WHERE {_match(spec.keys)})"
-            removed = self._scalar(cur, f"SELECT COUNT(*) FROM {target} AS t WHERE {gone}", params)
-        dates: frozenset[dt.date] = frozenset()
-        if spec.dated_by:
-            day = f"CAST({_q(spec.dated_by)} AS DATE)"
-            sql = (
-                f"SELECT DISTINCT {day} FROM {_STAGE} UNION "
-                f"SELECT DISTINCT {day} FROM {target} AS t WHERE {scope}"
-            )
-            dates = frozenset(r[0] for r in self._run(cur, sql, params).fetchall() if r[0])
-        return WriteResult(rows=rows, replaced=replaced, removed=removed, dates=dates)
-
-    def _scalar(
-        self, cur: duckdb.DuckDBPyConnection, sql: str, params: Mapping[str, Any] | None = None
-    ) -> int:
+        sql, params = plan
         row = self._run(cur, sql, params).fetchone()
-        return int(row[0]) if row else 0
-
-    def _check_dates(
-        self, cur: duckdb.DuckDBPyConnection, table: TableRef, dates: tuple[str, tuple[Any, ...]]
-    ) -> None:
-        column, days = dates
-        sql = (
-            f"SELECT DISTINCT CAST({_q(column)} AS DATE) AS d FROM {_STAGE} "
-            "WHERE d IS NULL OR NOT list_contains($days, d) ORDER BY d NULLS FIRST LIMIT 3"
+        found = dict(zip([d[0] for d in cur.description or ()], row or (), strict=True))
+        if found.get("duplicate") is not None:
+            raise DataError(
+                f"merge into {table}: the source has duplicate keys, e.g. "
+                f"{dict(found['duplicate'])!r}; deduplicate the source or add key columns"
+            )
+        if found.get("outside"):
+            assert spec.replace_dates is not None
+            column, days = spec.replace_dates
+            raise DataError(
+                f"write to {table}: rows fall on {', '.join(map(str, found['outside']))} "
+                f"({column}), outside the days being replaced ({_days_text(days)}); such rows "
+                "would never be replaced. Filter the source to those days (transform SQL: "
+                "WHERE ... IN UNNEST(@dates))"
+            )
+        dates = frozenset(d for d in found.get("dates") or () if d is not None)
+        return WriteResult(
+            rows=rows,
+            replaced=int(found.get("replaced") or 0),
+            removed=int(found.get("removed") or 0),
+            dates=dates,
         )
-        outside = [r[0] for r in self._run(cur, sql, {"days": list(days)}).fetchall()]
-        if outside:
-            raise DataError(
-                f"write to {table}: rows fall on {', '.join(map(str, outside))} ({column}), "
-                "outside the days being "
-                f"replaced ({_days_text(days)}); such rows would never be replaced. Filter "
-                "the source to those days (transform SQL: WHERE ... IN UNNEST(@dates))"
-            )
-
-    def _check_keys(
-        self, cur: duckdb.DuckDBPyConnection, table: TableRef, keys: tuple[str, ...]
-    ) -> None:
-        cols = ", ".join(_q(k) for k in keys)
-        sql = f"SELECT {cols} FROM {_STAGE} GROUP BY ALL HAVING COUNT(*) > 1 LIMIT 1"
-        dup = self._run(cur, sql).fetchone()
-        if dup is not None:
-            sample = dict(zip(keys, dup, strict=True))
-            raise DataError(
-                f"merge into {table}: the source has duplicate keys, e.g. {sample!r}; "
-                "deduplicate the source or add key columns"
-            )
 
     # --- queries ------------------------------------------------------------------------
 
@@ -439,8 +449,14 @@ class DuckDBWarehouse:
         statements = translate(sql)
         if not all(st.sql.lstrip().upper().startswith(_DML) for st in statements):
             self._known.clear()  # a script may create, alter or drop tables
+            self._ensured.clear()
             self._datasets.clear()
-        with self._lock, self._cursor() as cur, _translated(f"statement {_snippet(sql)!r}"):
+        # Appending literal rows reads nothing: it needs no turn (DuckDB appends to one
+        # table from several transactions without conflict). Anything else takes the lock:
+        # a conditional insert (a step claim) must not interleave with another.
+        appends = all(_VALUES_INSERT.match(st.sql) for st in statements)
+        lock = contextlib.nullcontext() if appends else self._lock
+        with lock, self._cursor() as cur, _translated(f"statement {_snippet(sql)!r}"):
             for st in statements:
                 self._run(cur, st.sql, _bind(st, params or {}))
 
@@ -496,6 +512,43 @@ class _BatchStream:
 
 
 # --- helpers ------------------------------------------------------------------------------
+
+
+def memory_size(limit: str) -> str:
+    """A DuckDB memory limit: ``limit`` itself, or ``N%`` of the machine's memory in MiB
+    (the smaller of physical memory and the cgroup's limit, when the process has one)."""
+    text = limit.strip()
+    if not text.endswith("%"):
+        return text
+    share = float(text[:-1]) / 100
+    return f"{max(64, int(machine_memory() * share / 2**20))}MiB"
+
+
+def machine_memory() -> int:
+    """Bytes of memory this process may use: physical memory, capped by a cgroup limit."""
+    import os
+
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            raw = Path(path).read_text().strip()
+        except OSError:
+            continue
+        if raw.isdigit():
+            total = min(total, int(raw))
+    return total
+
+
+def _aligned(batch: pa.RecordBatch, columns: Columns) -> pa.RecordBatch:
+    """``batch`` with the table's columns in the table's order (absent ones all NULL)."""
+    import pyarrow as pa
+
+    names = batch.schema.names
+    arrays = [
+        batch.column(names.index(name)) if name in names else pa.nulls(batch.num_rows)
+        for name in columns
+    ]
+    return pa.RecordBatch.from_arrays(arrays, names=list(columns))
 
 
 def _in_memory_append(source: object, spec: WriteSpec) -> bool:
@@ -567,6 +620,47 @@ def _scope(spec: WriteSpec) -> tuple[str, dict[str, Any]]:
         clauses.append(f"list_contains($days, CAST(t.{_q(column)} AS DATE))")
         params["days"] = list(days)
     return (" AND ".join(clauses) if clauses else "FALSE"), params
+
+
+def _plan_sql(target: str, spec: WriteSpec) -> tuple[str, dict[str, Any]] | None:
+    """The apply phase's one reading query (see ``DuckDBWarehouse._plan``), or None.
+
+    Columns, each present only when the spec needs it: ``duplicate`` (a struct of one
+    duplicated merge key of the staged rows), ``outside`` (up to three staged days outside
+    ``replace_dates``), ``replaced`` and ``removed`` (counts of target rows), ``dates`` (the
+    days of staged and replaced rows).
+    """
+    if spec.mode == "append" and not (spec.replace_dates or spec.replace_range or spec.dated_by):
+        return None
+    scope, params = _scope(spec)
+    if spec.mode == "merge":
+        scope, params = _matches(spec.keys), {}
+    parts: list[str] = []
+    if spec.mode == "merge":
+        keys = ", ".join(f"{_q(k)} := {_q(k)}" for k in spec.keys)
+        parts.append(
+            f"(SELECT struct_pack({keys}) FROM {_STAGE} GROUP BY ALL HAVING COUNT(*) > 1 "
+            "LIMIT 1) AS duplicate"
+        )
+    if spec.replace_dates:
+        day = f"CAST({_q(spec.replace_dates[0])} AS DATE)"
+        parts.append(
+            f"(SELECT list(d ORDER BY d NULLS FIRST) FROM (SELECT DISTINCT {day} AS d "
+            f"FROM {_STAGE} WHERE d IS NULL OR NOT list_contains($days, d) "
+            "ORDER BY d NULLS FIRST LIMIT 3)) AS outside"
+        )
+        params = {**params, "days": list(spec.replace_dates[1])}
+    parts.append(f"(SELECT COUNT(*) FROM {target} AS t WHERE {scope}) AS replaced")
+    if spec.replace_dates and spec.keys:
+        gone = f"{scope} AND NOT EXISTS (SELECT 1 FROM {_STAGE} AS s WHERE {_match(spec.keys)})"
+        parts.append(f"(SELECT COUNT(*) FROM {target} AS t WHERE {gone}) AS removed")
+    if spec.dated_by:
+        day = f"CAST({_q(spec.dated_by)} AS DATE)"
+        parts.append(
+            f"(SELECT list(d) FROM (SELECT {day} AS d FROM {_STAGE} UNION "
+            f"SELECT {day} FROM {target} AS t WHERE {scope})) AS dates"
+        )
+    return "SELECT " + ", ".join(parts), params
 
 
 def _deletes(target: str, spec: WriteSpec) -> list[tuple[str, dict[str, Any]]]:

@@ -12,6 +12,7 @@ found later (a missing file, an unknown column) names the file and line that wro
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,6 +42,13 @@ INGESTION_FIELDS = (
 def tenant_dataset(tenant_id: str, dataset: str) -> str:
     """The physical dataset of a tenant: ``{tenant}_{dataset}``."""
     return f"{check_slug(tenant_id, 'tenant id')}_{dataset}"
+
+
+@functools.lru_cache(maxsize=256)
+def resolved_dir(folder: Path) -> Path:
+    """``folder.resolve()``, remembered: the tenant and library folders every config path is
+    checked against (a handler resolves them for every file of every event)."""
+    return folder.resolve()
 
 
 @dataclass(frozen=True)
@@ -131,7 +139,7 @@ class Pipeline:
         base = self.library_dir if shared else self.folder
         bound = self.library_dir if shared else self.tenant_dir
         resolved = (base / relative.removeprefix(LIBRARY_PREFIX)).resolve()
-        if not resolved.is_relative_to(bound.resolve()):
+        if not resolved.is_relative_to(resolved_dir(bound)):
             where = "the shared library" if shared else "the tenant folder"
             raise ConfigError([self.problem(field, f"{relative!r} leaves {where}")])
         if not resolved.is_file():

@@ -14,7 +14,7 @@ from typing import Any, TypeVar, get_args
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from lib.config.documents import Loc, Located, field_path, read_document
+from lib.config.documents import Loc, Located, field_path, read_document, read_text
 from lib.errors import ConfigError, ConfigProblem
 
 __all__ = ["field_path", "load_model", "problems_from_validation", "validate_document"]
@@ -124,13 +124,34 @@ def validate_document(doc: Located, adapter: TypeAdapter[T], root: Any) -> T:
 def load_model(path: Path, model: type[M], doc: Located | None = None) -> M:
     """Validate the file (or an already parsed ``doc`` of it) against ``model``.
 
+    A file read here is validated once per text: handlers load the same configs for every
+    event, and config models are frozen (callers share the instance; never mutate it).
+
     Raises:
         ConfigError: unreadable or invalid file, every problem at once.
     """
-    doc = doc if doc is not None else read_document(path)
+    if doc is not None:
+        return _validate(doc, model)
+    key = (model, str(path), read_text(path))
+    cached = _VALID.get(key)
+    if cached is None:
+        cached = _validate(read_document(path), model)
+        if len(_VALID) >= _VALID_MAX:
+            _VALID.clear()
+        _VALID[key] = cached
+    assert isinstance(cached, model)
+    return cached
+
+
+def _validate(doc: Located, model: type[M]) -> M:
     if not isinstance(doc.data, dict):
         raise ConfigError([doc.problem((), "expected a mapping (key: value lines) at the top")])
     try:
         return model.model_validate(doc.data)
     except ValidationError as exc:
         raise ConfigError(problems_from_validation(doc, exc, model)) from exc
+
+
+_VALID: dict[tuple[type[BaseModel], str, str], BaseModel] = {}
+"""Validated models by (model, path, text); a file whose text changed is validated again."""
+_VALID_MAX = 2048

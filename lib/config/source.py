@@ -35,7 +35,7 @@ from pydantic import (
 )
 
 from events.ids import SLUG_PATTERN
-from lib.config.documents import Located, read_document
+from lib.config.documents import Located, read_document, read_text
 from lib.config.problems import load_model
 from lib.errors import ConfigError
 
@@ -354,8 +354,15 @@ def load_source(path: Path) -> RestSourceConfig | BigQueryExportSourceConfig:
     Raises:
         ConfigError: every problem, each naming the file, the field path and a hint.
     """
-    doc = read_document(path)
-    return source_from(doc, path)
+    text = read_text(path)
+    cached = _LOADED.get((str(path), text))
+    if cached is not None:
+        return cached
+    loaded = source_from(read_document(path), path)
+    if len(_LOADED) >= 1024:
+        _LOADED.clear()
+    _LOADED[(str(path), text)] = loaded
+    return loaded
 
 
 def source_from(doc: Located, path: Path) -> RestSourceConfig | BigQueryExportSourceConfig:
@@ -371,3 +378,7 @@ def source_from(doc: Located, path: Path) -> RestSourceConfig | BigQueryExportSo
         message = "missing `kind`" if kind is None else f"unknown kind {str(kind)[:40]!r}"
         raise ConfigError([doc.problem(("kind",), message, f"write one of {kinds}")])
     return load_model(path, model, doc)
+
+
+_LOADED: dict[tuple[str, str], RestSourceConfig | BigQueryExportSourceConfig] = {}
+"""Validated sources by (path, text), as :func:`lib.config.problems.load_model` keeps models."""

@@ -237,9 +237,6 @@ def ingest_query(
     Returns:
         The query and its parameters, columns as :func:`output_columns`.
     """
-    tree = sqlglot.parse_one(_SELECT, read="bigquery")
-    cte = next(c for c in tree.find_all(exp.CTE) if c.alias_or_name == _EXPORT_CTE)
-    cte.set("this", source.copy())
     window_start, window_end = window_bounds(window)
     params: dict[str, Any] = {
         "window_start": window_start,
@@ -249,7 +246,26 @@ def ingest_query(
         "ingestion_timestamp": now,
         "pipeline_logging_id": run_id,
     }
-    return Query(tree.sql(dialect="bigquery", pretty=True), params)
+    return Query(_ingest_sql(source), params)
+
+
+def _ingest_sql(source: exp.Query) -> str:
+    """:data:`_SELECT` reading ``source``, rendered once per source (runs differ only in
+    their parameters)."""
+    key = source.sql(dialect="bigquery")
+    sql = _RENDERED.get(key)
+    if sql is None:
+        tree = sqlglot.parse_one(_SELECT, read="bigquery")
+        cte = next(c for c in tree.find_all(exp.CTE) if c.alias_or_name == _EXPORT_CTE)
+        cte.set("this", source.copy())
+        sql = tree.sql(dialect="bigquery", pretty=True)
+        if len(_RENDERED) >= 256:
+            _RENDERED.clear()
+        _RENDERED[key] = sql
+    return sql
+
+
+_RENDERED: dict[str, str] = {}
 
 
 # --- the shell: ports only ----------------------------------------------------------------

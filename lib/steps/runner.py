@@ -163,8 +163,10 @@ def _run(rt: Runtime, event: Event, step_type: StepType, delivery: Delivery) -> 
         return
     prior = step_state(rt.warehouse, event.tenant_id, event.pipeline_logging_id, ref.index)
     if prior.status is StepStatus.COMPLETE:
-        assert prior.latest is not None
-        _finish_redelivered(rt, pipeline, event, StepOutcome.from_metadata(prior.latest))
+        record = metadata.latest_step(rt.warehouse, event.tenant_id, event.pipeline_logging_id,
+                                      ref.index)  # fmt: skip
+        outcome = StepOutcome.from_metadata(dict((record or {}).get("metadata") or {}))
+        _finish_redelivered(rt, pipeline, event, outcome)
         return
     if prior.status is StepStatus.FAILED:
         assert prior.latest is not None

@@ -165,3 +165,27 @@ def test_the_span_file_rotates_instead_of_growing_forever(tmp_path):
     names = [r["name"] for r in read_spans(path)]
     assert names[-1] == "s9" and len(names) == len(set(names))
     assert all(json.loads(line) for line in path.read_text().splitlines())
+
+
+def test_the_span_file_is_recreated_when_removed_under_a_running_exporter(tmp_path):
+    """The file stays open between spans; a home wiped meanwhile (a new demo) still gets
+    every later span, in a new file."""
+    import shutil
+
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    from lib.span_file import SpanFileExporter
+
+    path = tmp_path / "traces" / "spans.jsonl"
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(SpanFileExporter(path)))
+    tracer = provider.get_tracer("t")
+    with tracer.start_as_current_span("before"):
+        pass
+    assert [r["name"] for r in read_spans(path)] == ["before"]
+    shutil.rmtree(tmp_path / "traces")
+    for name in ("after", "again"):
+        with tracer.start_as_current_span(name):
+            pass
+    assert [r["name"] for r in read_spans(path)] == ["after", "again"]
