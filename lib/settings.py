@@ -12,6 +12,7 @@
 | DISABLE_AUTH                         | false        | local mode only: skip API-key checks      |
 | CONVERGENCE_BUS_BACKOFF_SCALE        | 1            | local bus: times the topology's backoff   |
 | CONVERGENCE_API_BODY_TIMEOUT_SECONDS | 10           | API: a body read stalling longer → 408    |
+| CONVERGENCE_BUCKETS_DIR              | HOME/buckets | local mode: folder standing in for GCS    |
 """
 
 from __future__ import annotations
@@ -54,6 +55,15 @@ class Settings:
     api_body_timeout_seconds: float = 10.0
     base_url_overrides: Mapping[str, str] = field(default_factory=dict)
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
+    buckets_dir: Path | None = None
+
+    def bucket_folder(self, bucket: str, path: str) -> str:
+        """Where the warehouse reads ``path`` of a bucket: ``gs://bucket/path`` in the cloud,
+        ``{buckets_dir or HOME/buckets}/bucket/path`` on the embedded default."""
+        path = path.strip("/")
+        if self.mode == "cloud":
+            return f"gs://{bucket}/{path}"
+        return str((self.buckets_dir or self.home / "buckets") / bucket / path)
 
     @property
     def duckdb_path(self) -> Path:
@@ -93,6 +103,9 @@ class Settings:
             ),
             base_url_overrides=overrides,
             environ=env,
+            buckets_dir=Path(env["CONVERGENCE_BUCKETS_DIR"])
+            if env.get("CONVERGENCE_BUCKETS_DIR")
+            else None,
         )
 
 

@@ -4,6 +4,9 @@ A source file is YAML with a ``kind`` discriminator::
 
     kind: rest                     # RestSourceConfig: any JSON REST API (OpenAI, Anthropic, …)
     kind: bigquery_export          # BigQueryExportSourceConfig: GCP billing export tables
+    kind: focus_files              # FocusFilesSourceConfig: FOCUS CSV/Parquet exports (AWS, Azure)
+    kind: price_catalog            # PriceCatalogSourceConfig: list prices + negotiated rates
+    kind: budgets                  # BudgetsSourceConfig: monthly budgets and alert thresholds
 
 Secrets are never written in a source file: ``auth.secret`` is a secret NAME resolved per
 tenant through the Secrets port at run time.
@@ -24,21 +27,22 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
-    WithJsonSchema,
     field_validator,
     model_validator,
 )
 
 from events.ids import SLUG_PATTERN
 from lib.config.documents import read_document
+from lib.config.budgets import BudgetsSourceConfig
+from lib.config.focus_files import FocusFilesSourceConfig
+from lib.config.prices import PriceCatalogSourceConfig
 from lib.config.problems import load_model
+from lib.config.source_common import ProviderName
 from lib.errors import ConfigError
 
-PROVIDER_PATTERN = r"^[a-z][a-z0-9_]{1,39}$"
 _FORBIDDEN_HEADERS = frozenset({"authorization", "x-api-key", "proxy-authorization", "cookie"})
 _HEADER_NAME = r"^[A-Za-z0-9][A-Za-z0-9\-]{0,63}$"
 
@@ -157,22 +161,6 @@ class RecordsConfig(_Strict):
 ParamValue = str | int | float | bool | list[str]
 
 
-def _provider_name(value: str) -> str:
-    if not re.fullmatch(PROVIDER_PATTERN, value):
-        raise ValueError(
-            f"provider {value[:60]!r} is not a valid provider name: use 2-40 characters of "
-            "lowercase a-z, 0-9 and _, starting with a letter (e.g. openai, mistral_ai)"
-        )
-    return value
-
-
-ProviderName = Annotated[
-    str,
-    AfterValidator(_provider_name),
-    WithJsonSchema({"type": "string", "pattern": PROVIDER_PATTERN}),
-]
-
-
 class RestSourceConfig(_Strict):
     """A provider REST endpoint returning JSON pages, fetched one day (window) at a time."""
 
@@ -234,14 +222,24 @@ class BigQueryExportSourceConfig(_Strict):
         return data
 
 
-SourceConfig = Annotated[RestSourceConfig | BigQueryExportSourceConfig, Field(discriminator="kind")]
-SOURCE_KINDS: dict[str, type[RestSourceConfig] | type[BigQueryExportSourceConfig]] = {
+AnySource = (
+    RestSourceConfig
+    | BigQueryExportSourceConfig
+    | FocusFilesSourceConfig
+    | PriceCatalogSourceConfig
+    | BudgetsSourceConfig
+)
+SourceConfig = Annotated[AnySource, Field(discriminator="kind")]
+SOURCE_KINDS: dict[str, type[AnySource]] = {
     "rest": RestSourceConfig,
     "bigquery_export": BigQueryExportSourceConfig,
+    "focus_files": FocusFilesSourceConfig,
+    "price_catalog": PriceCatalogSourceConfig,
+    "budgets": BudgetsSourceConfig,
 }
 
 
-def load_source(path: Path) -> RestSourceConfig | BigQueryExportSourceConfig:
+def load_source(path: Path) -> AnySource:
     """Load and validate a source YAML file.
 
     Args:

@@ -86,6 +86,16 @@ class _Validation:
             if fields is not None:
                 self.metadata[path.stem] = TableSpec(fields=tuple(fields))
 
+    def library_catalogs(self) -> None:
+        """The price catalogs of ``configs/_library/prices``, used by a tenant or not."""
+        from lib.config.source_checks import catalog_problems
+
+        files, problems = catalog_problems(self.config_dir / "_library")
+        self.files.update(files)
+        self.problems.extend(problems)
+        for path in files:
+            self.attempt(str(path), "(file)", partial(self.document, path))
+
     def lines(self) -> list[ConfigProblem]:
         """Every problem, with the line of its field filled in where the file was parsed."""
         out: list[ConfigProblem] = []
@@ -107,6 +117,7 @@ def validate_tree(config_dir: Path) -> tuple[int, list[ConfigProblem]]:
         return 0, [ConfigProblem(str(config_dir), "(folder)", "config folder not found")]
     run = _Validation(config_dir)
     run.metadata_schemas()
+    run.library_catalogs()
     for tenant in tenants(config_dir):
         _Tenant(run, tenant).validate()
     return len(run.files), run.lines()
@@ -287,7 +298,8 @@ class _Tenant:
             self.deferred.append(_Deferred(pipeline, index, rules=(rules, doc)))
 
     def _ingest(self, pipeline: Pipeline, step: IngestStep, index: int) -> None:
-        from lib.config.source import RestSourceConfig, load_source
+        from lib.config.source import BigQueryExportSourceConfig, RestSourceConfig, load_source
+        from lib.config.source_checks import source_problems
 
         path = self._path(pipeline, step.source, f"steps[{index}].source")
         spec = self._spec(pipeline, step, index)
@@ -299,10 +311,13 @@ class _Tenant:
         if isinstance(source, RestSourceConfig):
             doc = self.run.document(path)
             self.problems.extend(rest_problems(source, doc, spec))
-        else:
+        elif isinstance(source, BigQueryExportSourceConfig):
             field_ = f"steps[{index}].destination"
             file = str(pipeline.file)
             self.problems.extend(export_problems(source, step.destination, spec, file, field_))
+        else:
+            self.run.document(path)
+            self.problems.extend(source_problems(pipeline, index, source, spec, path))
 
     # --- with the tenant's catalog ----------------------------------------------------------
 
@@ -324,7 +339,9 @@ class _Tenant:
             name = f"{target.dataset}.{target.table}"
             destination = Destination(name, spec, target.schema_file) if spec else None
             tables = {n: e.spec for n, e in catalog.items()}
-            found = check_transform_sql(path, text, pipeline.tenant_id, tables, destination)
+            found = check_transform_sql(
+                path, text, pipeline.tenant_id, tables, destination, step.parameters
+            )
             self.problems.extend(found)
 
 

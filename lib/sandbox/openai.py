@@ -115,7 +115,7 @@ def costs(query: Query, ctx: Context) -> dict[str, Any]:
     buckets: list[Bucket] = []
     for day in _days(query):
         rows = data.aggregate(
-            data.openai_costs(ctx.openai_usage(day)), COST_DIMS, grouped, ("value",)
+            ctx.openai_costs(day), COST_DIMS, grouped, ("value",)
         )
         results = [
             {

@@ -90,6 +90,11 @@ def transform_params(ctx: StepContext, days: Sequence[dt.date]) -> dict[str, Any
     }
 
 
+def step_parameters(step: TransformStep) -> dict[str, Any]:
+    """The step's own ``parameters:`` as the warehouse binds them (``@name``)."""
+    return {name: p.python_value() for name, p in step.parameters.items()}
+
+
 def run_transform(ctx: StepContext) -> StepOutcome:
     """Derive the step's days with its SQL and replace them in the destination."""
     step = ctx.step
@@ -103,7 +108,8 @@ def run_transform(ctx: StepContext) -> StepOutcome:
         ctx.event.window.days(), (c.change_date for c in pending), step.trailing_days
     )
     wanted = used_parameters(sql)
-    params = {k: v for k, v in transform_params(ctx, days).items() if k in wanted}
+    given = {**transform_params(ctx, days), **step_parameters(step)}
+    params = {k: v for k, v in given.items() if k in wanted}
     target = step.destination
     table = pipeline.table_ref(target.dataset, target.table)
     spec = pipeline.table_spec(target, f"{ctx.field}.destination")
