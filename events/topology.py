@@ -47,10 +47,13 @@ class Topic(_Strict):
 
 
 class Handler(_Strict):
-    """A Cloud Run handler: one step type, one functions-framework entry point."""
+    """A Cloud Run handler: one functions-framework entry point, running one step type (or,
+    with no ``step_type``, acting on notifications such as ``budget.crossed``)."""
 
     name: str
-    step_type: Literal["ingest", "dq", "transform"]
+    step_type: Literal["ingest", "dq", "transform"] | None = Field(
+        default=None, description="the step type it runs; none for notification handlers"
+    )
     entry_point: str
     publishes: list[str] = Field(
         default_factory=list,

@@ -136,7 +136,8 @@ def print_gold_summary(rt: Runtime, tenant_ids: list[str], home: Path) -> list[P
 def prepare_sources(
     rt: Runtime, pipelines: list[Pipeline], window: Window, *, as_of: dt.datetime | None
 ) -> None:
-    """Write the local stand-ins of warehouse-resident sources (GCP billing export).
+    """Write the local stand-ins of warehouse-resident sources (GCP billing export) and of
+    bucket-delivered ones (AWS and Azure FOCUS exports, into the local bucket folder).
 
     Args:
         rt: where to write them.
@@ -157,6 +158,10 @@ def prepare_sources(
                 from lib.sandbox.gcp_export import write_export
 
                 write_export(rt.warehouse, pipeline.tenant_id, source, window, as_of=as_of)
+            elif source.kind == "focus_files":
+                from lib.sandbox.focus_exports import write_source
+
+                write_source(rt.settings, pipeline.tenant_id, source, window.end, as_of=as_of)
 
 
 def destinations(pipeline: Pipeline) -> list[tuple[str, str]]:

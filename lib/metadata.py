@@ -28,6 +28,7 @@ TABLES = (
     "table_changes",
     "change_consumption",
     "step_claims",
+    "budget_alerts",
 )
 _PRECEDENCE = PRECEDENCE_SQL
 

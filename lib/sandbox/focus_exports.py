@@ -306,3 +306,43 @@ def _csv(path: Path, rows: Sequence[dict[str, Any]]) -> None:
 
 def _text(value: Any) -> str:
     return format(value, "f") if isinstance(value, Decimal) else str(value)
+
+
+def write_source(
+    settings: Any,
+    tenant: str,
+    source: Any,
+    last_day: dt.date,
+    *,
+    as_of: dt.datetime | None = None,
+    first_period: dt.date | None = None,
+) -> list[Path]:
+    """Deliver a tenant's FOCUS export into its (local) bucket, as the provider would.
+
+    Every billing period from ``first_period`` (default: the previous month) to the month of
+    ``last_day`` is written with its days up to ``last_day`` — and, with ``as_of``, only the
+    days finished by then, preliminary amounts for the last ``SETTLE_DAYS``.
+
+    Args:
+        settings: locates the bucket folder (``Settings.bucket_folder``).
+        tenant: whose export.
+        source: the ``focus_files`` source (bucket, prefix, period folders, format).
+        last_day: the newest usage day to deliver.
+        as_of: when the delivery is made (None: every day final).
+        first_period: the oldest billing period to deliver.
+    """
+    from lib.config.focus_files import period_folder
+
+    if as_of is not None:
+        last_day = min(last_day, as_of.date() - dt.timedelta(days=1))
+    shape = source.convention if source.convention in SHAPES else "aws"
+    period = first_period or (last_day.replace(day=1) - dt.timedelta(days=1)).replace(day=1)
+    written: list[Path] = []
+    while period <= last_day:
+        path = f"{source.prefix.strip('/')}/{period_folder(source.period_path, period)}"
+        folder = Path(settings.bucket_folder(source.bucket, path))
+        rows = period_rows(tenant, shape, period, last_day, as_of)
+        if rows:
+            written += write_period(folder, rows, source.format)
+        period = (period + dt.timedelta(days=32)).replace(day=1)
+    return written

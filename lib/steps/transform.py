@@ -116,12 +116,24 @@ def run_transform(ctx: StepContext) -> StepOutcome:
     rt.warehouse.ensure_dataset(table.dataset, {"tenant": ctx.event.tenant_id})
     rt.warehouse.ensure_table(table, spec)
     result = rt.warehouse.write(table, Query(sql, params), target.write_spec(ctx.run_id, days))
+    alerts = _publish(ctx, step, table)
     record_consumption(
         rt.warehouse, rt.clock, ctx.event.tenant_id, consumer_id(ctx), ctx.run_id, pending
     )
     done = outcome(table, result)
     done.details.update(_derived(days, pending))
+    if alerts is not None:
+        done.details["budget_alerts"] = alerts
     return done
+
+
+def _publish(ctx: StepContext, step: TransformStep, table: TableRef) -> int | None:
+    """The events a step declares it publishes after its write (``publishes:``); how many."""
+    if step.publishes != "budget_crossed":
+        return None
+    from lib.budgets.alerts import publish_crossings
+
+    return len(publish_crossings(ctx, table))
 
 
 def _derived(days: Sequence[dt.date], pending: Sequence[Change]) -> dict[str, Any]:
