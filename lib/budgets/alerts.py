@@ -82,8 +82,8 @@ _CROSSED_SQL = """
 SELECT s.budget_name, s.month, s.currency, s.scope, s.as_of_date,
   s.budget_amount, s.actual_cost, s.forecast_cost,
   s.actual_thresholds_crossed, s.forecast_thresholds_crossed
-FROM {status} AS s
-WHERE s.month = (SELECT DATE_TRUNC(MAX(m.as_of_date), MONTH) FROM {status} AS m)
+FROM {t} AS s
+WHERE s.month = (SELECT DATE_TRUNC(MAX(m.as_of_date), MONTH) FROM {t} AS m)
 ORDER BY s.budget_name
 """
 
@@ -91,7 +91,7 @@ ORDER BY s.budget_name
 def crossings(warehouse: Warehouse, status: TableRef) -> list[Crossing]:
     """Every threshold crossed in the month in progress, per the status table."""
     out = []
-    for row in warehouse.query(_CROSSED_SQL.format(status=table_sql(status))):
+    for row in warehouse.query(_CROSSED_SQL.format(t=table_sql(status))):
         for basis, value, crossed in (
             ("actual", row["actual_cost"], row["actual_thresholds_crossed"]),
             ("forecast", row["forecast_cost"], row["forecast_thresholds_crossed"]),

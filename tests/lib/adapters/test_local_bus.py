@@ -97,9 +97,14 @@ def clock() -> FixedClock:
     return FixedClock(T0)
 
 
+def fresh_recorders() -> dict[str, Recorder]:
+    """A recorder for every handler of the topology."""
+    return {h.name: Recorder() for h in load_topology().handlers}
+
+
 @pytest.fixture
 def recorders() -> dict[str, Recorder]:
-    return {"ingest": Recorder(), "dq": Recorder(), "transform": Recorder()}
+    return fresh_recorders()
 
 
 @pytest.fixture
@@ -302,7 +307,7 @@ def test_dead_letters_persist_across_bus_instances(make_bus, make_event, recorde
     first.publish(make_event(next_step_type="transform"))
     first.run_until_idle()
 
-    later = make_bus(handlers={"ingest": Recorder(), "dq": Recorder(), "transform": Recorder()})
+    later = make_bus(handlers=fresh_recorders())
     assert later.dead_letters(EVERYTHING) == first.dead_letters(EVERYTHING)
     assert len(later.dead_letters(EVERYTHING)) == 1
 
@@ -395,7 +400,7 @@ def test_replay_after_fault_is_fixed_delivers_the_original_event(make_bus, make_
     assert bus.run_until_idle().dead_lettered == 1
 
     fixed = Recorder()
-    later = make_bus(handlers={"ingest": Recorder(), "dq": fixed, "transform": Recorder()})
+    later = make_bus(handlers={**fresh_recorders(), "dq": fixed})
     moved = later.replay(EVERYTHING)
     stats = later.run_until_idle()
 
@@ -495,13 +500,13 @@ def test_unknown_topic_names_the_known_topics(make_bus, make_event):
     )
     bus = make_bus(without)
 
-    with pytest.raises(UnknownTopic, match=r"'run-completed'.*known topics: dq-failed, dq-passed"):
+    with pytest.raises(UnknownTopic, match=r"'run-completed'.*known topics: budget-crossed, dq-failed, dq-passed"):
         bus.publish(make_event(RunCompleted, next_step_type="none"))
 
 
 def test_missing_or_misspelled_handlers_are_refused(make_bus, recorders):
     with pytest.raises(ValueError, match=r"no function given for handlers \['transform'\]"):
-        make_bus(handlers={"ingest": Recorder(), "dq": Recorder()})
+        make_bus(handlers={"ingest": Recorder(), "dq": Recorder(), "notify": Recorder()})
     with pytest.raises(ValueError, match=r"unknown handler names \['tranform'\]"):
         make_bus(handlers={**recorders, "tranform": Recorder()})
 

@@ -55,7 +55,7 @@ def make_config(root: Path) -> Path:
 
 def noop_handlers() -> dict[str, Any]:
     """Handlers that accept every event and do nothing (runs stay REQUESTED)."""
-    return {name: (lambda _event: None) for name in ("ingest", "dq", "transform")}
+    return {name: (lambda _event: None) for name in ("ingest", "dq", "transform", "notify")}
 
 
 @dataclass

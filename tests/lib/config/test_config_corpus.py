@@ -264,19 +264,19 @@ PIPELINE_CASES = [
     ),
     Case(
         "partition-column-unknown",
-        yedit(OP, dest(4, partition_field="day")),
+        yedit(OP, dest(5, partition_field="day")),
         OP,
-        "steps[4].destination.partition_field: column 'day' is not in",
+        "steps[5].destination.partition_field: column 'day' is not in",
     ),
     Case(
         "window-column-unknown",
-        yedit(OP, dest(4, window_column="day")),
+        yedit(OP, dest(5, window_column="day")),
         OP,
-        "steps[4].destination.window_column: column 'day' is not in",
+        "steps[5].destination.window_column: column 'day' is not in",
     ),
     Case(
         "replace-window-without-column",
-        yedit(OP, lambda d: d["steps"][4]["destination"].pop("window_column")),
+        yedit(OP, lambda d: d["steps"][5]["destination"].pop("window_column")),
         OP,
         "write_mode 'replace_window' needs window_column",
     ),
@@ -285,8 +285,8 @@ PIPELINE_CASES = [
         yedit(
             OP,
             lambda d: (
-                d["steps"][4]["destination"].update(write_mode="overwrite"),
-                d["steps"][4]["destination"].pop("window_column"),
+                d["steps"][5]["destination"].update(write_mode="overwrite"),
+                d["steps"][5]["destination"].pop("window_column"),
             ),
         ),
         OP,
@@ -294,13 +294,13 @@ PIPELINE_CASES = [
     ),
     Case(
         "window-column-with-append",
-        yedit(OP, dest(4, write_mode="append", replace_scope={})),
+        yedit(OP, dest(5, write_mode="append", replace_scope={})),
         OP,
         "window_column is not used with write_mode 'append'",
     ),
     Case(
         "transform-lookback-removed",
-        yedit(OP, step(4, lookback_days=3)),
+        yedit(OP, step(5, lookback_days=3)),
         OP,
         "lookback_days was removed",
     ),
@@ -330,12 +330,12 @@ PIPELINE_CASES = [
     ),
     Case(
         "library-file-missing",
-        yedit(OP, step(4, sql="@library/focus/nope.sql")),
+        yedit(OP, step(5, sql="@library/focus/nope.sql")),
         OP,
         "file '@library/focus/nope.sql' not found",
     ),
     Case(
-        "library-path-escapes", yedit(OP, step(4, sql="@library/../acme/x.sql")), OP, "without '..'"
+        "library-path-escapes", yedit(OP, step(5, sql="@library/../acme/x.sql")), OP, "without '..'"
     ),
     Case(
         "window-days-zero",
@@ -388,9 +388,9 @@ PIPELINE_CASES = [
     ),
     Case(
         "unknown-step-key",
-        yedit(OP, step(4, lookback="3")),
+        yedit(OP, step(5, lookback="3")),
         OP,
-        "steps[4].lookback: Extra inputs are not permitted",
+        "steps[5].lookback: Extra inputs are not permitted",
     ),
 ]
 
