@@ -3,7 +3,8 @@
 -- as FOCUS 1.2 defines them: ServiceSubcategory "Other (<ServiceCategory>)", the provisional
 -- InvoiceId {BillingAccountId}-{YYYYMM} when the export names no invoice. The provider's own
 -- columns stay in x_extensions, as delivered. @provider: the slice this step owns (its
--- replace_scope); @dates: the charge days this run re-derives.
+-- replace_scope); @dates: the charge days this run re-derives. The pricing-currency columns
+-- (PricingCurrency…, conditional in FOCUS 1.2) stay in raw: silver is in BillingCurrency.
 -- Mapping: docs/focus_mapping.md#focus-file-sources
 SELECT
   BilledCost,
@@ -41,10 +42,6 @@ SELECT
   PricingQuantity,
   PricingUnit,
   PricingCategory,
-  PricingCurrency,
-  PricingCurrencyContractedUnitPrice,
-  PricingCurrencyEffectiveCost,
-  PricingCurrencyListUnitPrice,
   CommitmentDiscountCategory,
   CommitmentDiscountId,
   CommitmentDiscountName,
