@@ -54,14 +54,6 @@ class PriceRow:
         """The row as column → value."""
         return asdict(self)
 
-    def identity(self) -> tuple[Any, ...]:
-        """What must be equal for two rows to price alike (the version is a label)."""
-        return (
-            self.provider, self.model, self.service_tier, self.context_window, self.meter,
-            self.effective_from, self.effective_to, self.pricing_unit, self.list_unit_price,
-            self.contracted_unit_price, self.currency,
-        )  # fmt: skip
-
 
 PRICE_COLUMNS = tuple(PriceRow.__dataclass_fields__)
 """The price table's columns, in order (its schema file adds the ingestion columns)."""
@@ -222,22 +214,38 @@ def _unit(block_price: Decimal, key: _Key, file: str) -> Decimal:
 def changed_days(
     old: Iterable[PriceRow], new: Iterable[PriceRow], today: dt.date
 ) -> set[dt.date]:
-    """The days whose price differs between ``old`` and ``new`` rows, up to ``today``.
+    """The days, up to ``today``, on which some price differs between ``old`` and ``new``.
 
-    A row that appeared, disappeared or changed re-prices every day of its range; a range
-    starting after ``today`` prices nothing yet.
+    Compared per (model, tier, context window, meter) and day: a row split or extended
+    without changing a price re-prices nothing; a price that appeared, disappeared or changed
+    re-prices exactly the days it covers.
     """
-    before = {r.identity(): r for r in old}
-    after = {r.identity(): r for r in new}
+    before, after = _by_price_key(old), _by_price_key(new)
     days: set[dt.date] = set()
-    for identity in before.keys() ^ after.keys():
-        row = before.get(identity) or after[identity]
-        last = today if row.effective_to is None else min(today, row.effective_to - _DAY)
-        day = row.effective_from
-        while day <= last:
-            days.add(day)
-            day += _DAY
+    for key in before.keys() | after.keys():
+        was, now = before.get(key, []), after.get(key, [])
+        bounds = sorted({b for r in (*was, *now) for b in (r.effective_from, r.effective_to) if b})
+        for start, end in zip(bounds, [*bounds[1:], None], strict=True):
+            if start > today or _price_on(was, start) == _price_on(now, start):
+                continue
+            last = today if end is None else min(today, end - _DAY)
+            days.update(start + _DAY * i for i in range((last - start).days + 1))
     return days
+
+
+def _by_price_key(rows: Iterable[PriceRow]) -> dict[tuple[str, ...], list[PriceRow]]:
+    out: dict[tuple[str, ...], list[PriceRow]] = {}
+    for r in rows:
+        key = (r.provider, r.model, r.service_tier, r.context_window, r.meter)
+        out.setdefault(key, []).append(r)
+    return out
+
+
+def _price_on(rows: Sequence[PriceRow], day: dt.date) -> tuple[Any, ...] | None:
+    for r in rows:
+        if r.effective_from <= day and (r.effective_to is None or day < r.effective_to):
+            return (r.pricing_unit, r.list_unit_price, r.contracted_unit_price, r.currency)
+    return None
 
 
 _DAY = dt.timedelta(days=1)
