@@ -870,7 +870,115 @@ SQL_CASES = [
     ),
 ]
 
-CASES = PIPELINE_CASES + DISCOVERY_CASES + SOURCE_CASES + DQ_CASES + SCHEMA_CASES + SQL_CASES
+OPR = OAI + "openai_prices_source.yml"
+L_PRICES = "_library/prices/openai.yml"
+CI = "acme/reporting/cost/cost_intelligence/"
+CIP, BUDGETS = CI + "cost_intelligence.yml", CI + "budgets.yml"
+AWS = "acme/aws/billing/aws_focus/"
+AWSP, AWSS = AWS + "aws_focus.yml", AWS + "aws_focus_source.yml"
+
+COST_CASES = [
+    Case(
+        "price-negative",
+        sub(L_PRICES, 'input: "2.50", cached_input: "1.25"', 'input: "-2.50", cached_input: "1.25"'),
+        L_PRICES,
+        "greater than or equal to 0",
+    ),
+    Case(
+        "price-entries-out-of-order",
+        sub(L_PRICES, "- effective_from: 2025-06-10", "- effective_from: 2025-03-10"),
+        L_PRICES,
+        "entries must be in effective_from order",
+    ),
+    Case(
+        "price-too-many-decimals",
+        sub(L_PRICES, 'input: "0.15",', 'input: "0.1500000000001",'),
+        L_PRICES,
+        "more than 12 decimals",
+    ),
+    Case(
+        "contracted-unknown-model",
+        sub(OPR, "models: [gpt-5-2025-08-07,", "models: [gpt-5-2025-08-08,"),
+        OPR,
+        "model 'gpt-5-2025-08-08' is not in the openai catalog, so no rate applies to it "
+        "(hint: did you mean 'gpt-5-2025-08-07'?",
+    ),
+    Case(
+        "contracted-without-rate",
+        sub(OPR, '    discount_percent: "15"\n', ""),
+        OPR,
+        "write discount_percent (off list) or prices (per 1M tokens)",
+    ),
+    Case(
+        "catalog-outside-library",
+        sub(OPR, '"@library/prices/openai.yml"', "openai.yml"),
+        OPR,
+        "name a catalog of configs/_library/prices",
+    ),
+    Case(
+        "price-table-not-overwritten",
+        sub(OP, "      schema: \"@library/prices/prices_schema.json\"\n      write_mode: overwrite",
+            "      schema: \"@library/prices/prices_schema.json\"\n      write_mode: append"),
+        OP,
+        "a price table is rewritten whole from config (hint: write write_mode: overwrite)",
+    ),
+    Case(
+        "budget-names-twice",
+        sub(BUDGETS, "  - name: cloud\n", "  - name: ai_apis\n"),
+        BUDGETS,
+        "budget names must be unique; ['ai_apis'] appear twice",
+    ),
+    Case(
+        "budget-thresholds-unordered",
+        sub(BUDGETS, "actual: [50, 80, 100]", "actual: [80, 50]"),
+        BUDGETS,
+        "thresholds must be increasing",
+    ),
+    Case(
+        "parameter-not-numeric",
+        sub(CIP, 'tolerance_absolute: {type: NUMERIC, value: "0.01"}',
+            'tolerance_absolute: {type: NUMERIC, value: "a cent"}'),
+        CIP,
+        "'a cent' is not a decimal number",
+    ),
+    Case(
+        "parameter-undeclared",
+        sub(CIP, '      tolerance_relative: {type: NUMERIC, value: "0.001"}\n', ""),
+        "_library/gold/cost_reconciliation.sql",
+        "unknown parameter @tolerance_relative (hint: did you mean @tolerance_absolute? this "
+        "step binds",
+        line=False,
+    ),
+    Case(
+        "parameter-shadows-builtin",
+        sub(CIP, "      tolerance_absolute:", "      dates:"),
+        CIP,
+        "parameter @dates is bound by every transform",
+    ),
+    Case(
+        "publishes-unknown-event",
+        sub(CIP, "publishes: budget_crossed", "publishes: budget_alert"),
+        CIP,
+        "steps[5].publishes: Input should be 'budget_crossed'",
+    ),
+    Case(
+        "focus-period-path-without-period",
+        sub(AWSS, 'period_path: "BILLING_PERIOD={start:%Y-%m}"', "period_path: current"),
+        AWSS,
+        "name the billing period with {start:%Y-%m}",
+    ),
+    Case(
+        "focus-destination-scope",
+        sub(AWSP, "replace_scope: {provider: aws}", "replace_scope: {provider: azure}"),
+        AWSP,
+        "each FOCUS source replaces only its own provider's rows",
+    ),
+]
+
+CASES = (
+    PIPELINE_CASES + DISCOVERY_CASES + SOURCE_CASES + DQ_CASES + SCHEMA_CASES + SQL_CASES
+    + COST_CASES
+)
 
 
 @pytest.fixture
