@@ -346,3 +346,22 @@ def write_source(
             written += write_period(folder, rows, source.format)
         period = (period + dt.timedelta(days=32)).replace(day=1)
     return written
+
+
+def read_rows(folder: Path, file_format: str) -> list[dict[str, Any]]:
+    """Every row of the export files under ``folder``, money read back exactly (a Parquet
+    double as the decimal it was written from, CSV text as written)."""
+    rows: list[dict[str, Any]] = []
+    for path in sorted(folder.rglob(f"*.{file_format}")):
+        if file_format == "parquet":
+            import pyarrow.parquet as pq
+
+            found = pq.read_table(path).to_pylist()
+        else:
+            with path.open(newline="", encoding="utf-8") as handle:
+                found = list(csv.DictReader(handle))
+        for row in found:
+            cost = row["BilledCost"]
+            row["BilledCost"] = Decimal(repr(cost) if isinstance(cost, float) else cost)
+            rows.append(row)
+    return rows
