@@ -15,6 +15,7 @@ from pydantic import TypeAdapter
 
 from lib.config.dq import DqRules
 from lib.config.pipeline import PipelineConfig
+from lib.config.prices import PriceCatalog
 from lib.config.source import SourceConfig
 from lib.schema import SchemaField
 
@@ -28,6 +29,7 @@ def schemas() -> dict[str, dict[str, Any]]:
         "source.schema.json": TypeAdapter(SourceConfig).json_schema(),
         "dq.schema.json": DqRules.model_json_schema(),
         "table_schema.schema.json": TypeAdapter(list[SchemaField]).json_schema(),
+        "prices.schema.json": PriceCatalog.model_json_schema(),
     }
     for name, schema in out.items():
         schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"

@@ -26,3 +26,29 @@ def test_editor_schema_rejects_an_unknown_key():
     doc = {"pipeline_id": "abc", "steps": [], "surprise": 1}
     errors = list(jsonschema.Draft202012Validator(schema).iter_errors(doc))
     assert any("surprise" in e.message for e in errors)
+
+
+def test_every_price_catalog_and_source_file_validates_against_its_editor_schema():
+    """Editors check what validate checks: the catalogs, price/budget/FOCUS-file sources."""
+    catalogs = json.loads((generate.SCHEMA_DIR / "prices.schema.json").read_text())
+    sources = json.loads((generate.SCHEMA_DIR / "source.schema.json").read_text())
+    files = sorted(CONFIGS.glob("_library/prices/*.yml"))
+    files += sorted(p for p in CONFIGS.glob("*/**/*.yml") if p.stem.endswith(("_source", "budgets")))
+    kinds = set()
+    for path in files:
+        doc = as_json(yaml.safe_load(path.read_text()))
+        kinds.add(doc.get("kind", "catalog"))
+        if doc.get("kind") not in ("rest", "bigquery_export"):
+            jsonschema.validate(doc, sources if "kind" in doc else catalogs)
+    assert {"catalog", "price_catalog", "budgets", "focus_files"} <= kinds
+
+
+def as_json(value):
+    """YAML dates as the ISO text an editor's JSON view shows."""
+    import datetime as dt
+
+    if isinstance(value, dict):
+        return {k: as_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [as_json(v) for v in value]
+    return value.isoformat() if isinstance(value, dt.date) else value
