@@ -173,7 +173,7 @@ def render_html(report: SpendReport) -> str:
         f"<h2>Cost anomalies</h2>{_anomaly_table(report)}"
         f"{render_intel(report.intel)}"
         "<p><small>Amounts are FOCUS BilledCost from the gold tables; anomalies use a "
-        "trailing 14-day baseline per provider; expected cost is usage × the tenant's "
+        "trailing 14-day baseline per provider; expected cost is usage x the tenant's "
         "contracted prices; forecasts are a trailing 28-day weekday run rate "
         "(docs/cost_intelligence.md).</small></p></body></html>\n"
     )

@@ -123,7 +123,7 @@ def _crossed(row: dict[str, Any]) -> str:
 def print_intel(intel: IntelReport, console: Console) -> None:
     """Print the reconciliation, unit-economics and budget tables (nothing when empty)."""
     if intel.reconciliation:
-        table = Table("provider", "billed", "expected (usage × price)", "difference",
+        table = Table("provider", "billed", "expected (usage x price)", "difference",
                       "line items", "flagged", "unpriced", title="Reconciliation")  # fmt: skip
         for r in intel.reconciliation:
             table.add_row(r["provider"], _money(r["billed"]), _money(r["expected"]),
@@ -141,7 +141,7 @@ def print_intel(intel: IntelReport, console: Console) -> None:
         table = Table("budget", "scope", "amount", "month to date", "%", "forecast",
                       "band", "crossed", title="Budgets")  # fmt: skip
         for r in intel.budgets:
-            band = f"{_money(r['forecast_low'])} – {_money(r['forecast_high'])}"
+            band = f"{_money(r['forecast_low'])} - {_money(r['forecast_high'])}"
             table.add_row(r["budget_name"], r["scope"], _money(r["budget_amount"]),
                           _money(r["actual_cost"]), _percent(r["actual_percent"]),
                           _money(r["forecast_cost"]), band, _crossed(r))  # fmt: skip
@@ -156,6 +156,11 @@ def _attr(**values: object) -> str:
 
 
 _NUMBER = ' class="n"'
+
+
+def _head(*names: str) -> str:
+    """A header row."""
+    return "<tr>" + "".join(f"<th>{escape(n)}</th>" for n in names) + "</tr>"
 
 
 def _cells(*values: object, numeric: int = 0) -> str:
@@ -174,17 +179,28 @@ def _tr(marks: dict[str, object], cells: str) -> str:
 def _reconciliation_html(intel: IntelReport) -> str:
     if not intel.reconciliation:
         return "<p>No usage priced this month.</p>"
-    head = ("<tr><th>provider</th><th>billed</th><th>expected (usage × price)</th>"
-            "<th>difference</th><th>line items</th><th>flagged</th><th>unpriced</th></tr>")  # fmt: skip
+    head = _head("provider", "billed", "expected (usage x price)", "difference", "line items",
+                 "flagged", "unpriced")  # fmt: skip
     rows = "".join(
         _tr(
-            {"data_chart": "reconciliation", "data_provider": r["provider"],
-             "data_billed": r["billed"], "data_expected": r["expected"],
-             "data_flagged": r["flagged"]},
-            _cells(r["provider"], _money(r["billed"]), _money(r["expected"]),
-                   _money(r["difference"]), r["line_items"], r["flagged"], r["unpriced"],
-                   numeric=6),
-        )  # fmt: skip
+            {
+                "data_chart": "reconciliation",
+                "data_provider": r["provider"],
+                "data_billed": r["billed"],
+                "data_expected": r["expected"],
+                "data_flagged": r["flagged"],
+            },
+            _cells(
+                r["provider"],
+                _money(r["billed"]),
+                _money(r["expected"]),
+                _money(r["difference"]),
+                r["line_items"],
+                r["flagged"],
+                r["unpriced"],
+                numeric=6,
+            ),
+        )
         for r in intel.reconciliation
     )
     return f"<table>{head}{rows}</table>" + _discrepancies_html(intel)
@@ -192,18 +208,31 @@ def _reconciliation_html(intel: IntelReport) -> str:
 
 def _discrepancies_html(intel: IntelReport) -> str:
     if not intel.discrepancies:
-        return "<p>Every billed line item matches its usage × price.</p>"
+        return "<p>Every billed line item matches its usage x price.</p>"
     head = ("<tr><th>day</th><th>provider</th><th>line item</th><th>status</th><th>billed</th>"
             "<th>expected</th><th>difference</th></tr>")  # fmt: skip
     rows = "".join(
         _tr(
-            {"class": "anomaly", "data_chart": "discrepancy", "data_date": r["charge_date"],
-             "data_provider": r["provider"], "data_label": r["line_item"],
-             "data_status": r["status"], "data_value": r["difference"]},
-            _cells(r["charge_date"], r["provider"], r["line_item"], r["status"],
-                   _money(r["billed_cost"]), _money(r["expected_cost"]),
-                   _money(r["difference"]), numeric=3),
-        )  # fmt: skip
+            {
+                "class": "anomaly",
+                "data_chart": "discrepancy",
+                "data_date": r["charge_date"],
+                "data_provider": r["provider"],
+                "data_label": r["line_item"],
+                "data_status": r["status"],
+                "data_value": r["difference"],
+            },
+            _cells(
+                r["charge_date"],
+                r["provider"],
+                r["line_item"],
+                r["status"],
+                _money(r["billed_cost"]),
+                _money(r["expected_cost"]),
+                _money(r["difference"]),
+                numeric=3,
+            ),
+        )
         for r in intel.discrepancies
     )
     return f"<h3>Flagged and unpriced line items</h3><table>{head}{rows}</table>"
@@ -215,21 +244,41 @@ def _unit_costs_html(intel: IntelReport) -> str:
     head = "<tr><th>provider</th><th>model</th><th>tokens</th><th>cost</th><th>per 1M</th></tr>"
     rows = "".join(
         _tr(
-            {"data_chart": "unit_costs", "data_provider": r["provider"], "data_label": r["model"],
-             "data_value": repr(r["cost_per_million_tokens"])},
-            _cells(r["provider"], r["model"], f"{int(r['tokens']):,}", _money(r["cost"]),
-                   f"{r['cost_per_million_tokens']:.4f}", numeric=3),
-        )  # fmt: skip
+            {
+                "data_chart": "unit_costs",
+                "data_provider": r["provider"],
+                "data_label": r["model"],
+                "data_value": repr(r["cost_per_million_tokens"]),
+            },
+            _cells(
+                r["provider"],
+                r["model"],
+                f"{int(r['tokens']):,}",
+                _money(r["cost"]),
+                f"{r['cost_per_million_tokens']:.4f}",
+                numeric=3,
+            ),
+        )
         for r in intel.unit_costs
     )
     movers = "".join(
         _tr(
-            {"data_chart": "movers", "data_provider": r["provider"],
-             "data_label": r["dimension_value"], "data_value": r["change"]},
-            _cells(r["dimension"], r["provider"], r["dimension_value"],
-                   _money(r["previous_week_cost"]), _money(r["this_week_cost"]),
-                   _money(r["change"]), numeric=3),
-        )  # fmt: skip
+            {
+                "data_chart": "movers",
+                "data_provider": r["provider"],
+                "data_label": r["dimension_value"],
+                "data_value": r["change"],
+            },
+            _cells(
+                r["dimension"],
+                r["provider"],
+                r["dimension_value"],
+                _money(r["previous_week_cost"]),
+                _money(r["this_week_cost"]),
+                _money(r["change"]),
+                numeric=3,
+            ),
+        )
         for r in intel.movers
     )
     table = f"<table>{head}{rows}</table>"
@@ -249,6 +298,7 @@ def _budget_bar(row: dict[str, Any], width: int = 520) -> str:
         return float(Decimal(value) / top) * width
 
     over = "#c0392b" if row["actual_cost"] >= amount else "#4285f4"
+    band = max(x(row["forecast_high"]) - x(row["forecast_low"]), 1)
     attrs = _attr(data_chart="budget", data_label=row["budget_name"],
                   data_value=row["actual_cost"], data_amount=amount,
                   data_forecast=row["forecast_cost"])  # fmt: skip
@@ -259,7 +309,7 @@ def _budget_bar(row: dict[str, Any], width: int = 520) -> str:
         f'<rect {attrs} x="0" y="6" width="{x(row["actual_cost"]):.1f}" height="14" '
         f'fill="{over}"><title>spend {escape(_money(row["actual_cost"]))}</title></rect>'
         f'<rect x="{x(row["forecast_low"]):.1f}" y="2" height="22" fill="#f1c40f" '
-        f'fill-opacity="0.4" width="{max(x(row["forecast_high"]) - x(row["forecast_low"]), 1):.1f}">'
+        f'fill-opacity="0.4" width="{band:.1f}">'
         f"<title>forecast band</title></rect>"
         f'<line x1="{x(row["forecast_cost"]):.1f}" x2="{x(row["forecast_cost"]):.1f}" y1="0" '
         f'y2="26" stroke="#333"><title>forecast {escape(_money(row["forecast_cost"]))}</title>'
@@ -275,9 +325,16 @@ def _budgets_html(intel: IntelReport) -> str:
             "<th>forecast</th><th>crossed</th><th></th></tr>")  # fmt: skip
     rows = "".join(
         "<tr>"
-        + _cells(r["budget_name"], r["scope"], _money(r["budget_amount"]),
-                 _money(r["actual_cost"]), _percent(r["actual_percent"]),
-                 _money(r["forecast_cost"]), _crossed(r), numeric=0)  # fmt: skip
+        + _cells(
+            r["budget_name"],
+            r["scope"],
+            _money(r["budget_amount"]),
+            _money(r["actual_cost"]),
+            _percent(r["actual_percent"]),
+            _money(r["forecast_cost"]),
+            _crossed(r),
+            numeric=0,
+        )
         + f"<td>{_budget_bar(r)}</td></tr>"
         for r in intel.budgets
     )
@@ -289,7 +346,7 @@ def render_intel(intel: IntelReport) -> str:
     if intel == IntelReport():
         return ""
     return (
-        f"<h2>Reconciliation: billed vs usage × price</h2>{_reconciliation_html(intel)}"
+        f"<h2>Reconciliation: billed vs usage x price</h2>{_reconciliation_html(intel)}"
         f"<h2>Unit economics</h2>{_unit_costs_html(intel)}"
         f"<h2>Budgets</h2>{_budgets_html(intel)}"
     )

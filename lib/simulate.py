@@ -43,9 +43,9 @@ from typing import Any, TextIO
 
 from lib import metadata
 from lib.clock import FixedClock
+from lib.config.focus_files import FocusFilesSourceConfig
 from lib.config.loader import Pipeline, load_pipeline_file, pipeline_files, tenants
 from lib.config.pipeline import IngestStep
-from lib.config.focus_files import FocusFilesSourceConfig
 from lib.config.source import BigQueryExportSourceConfig, RestSourceConfig, load_source
 from lib.ports import TableRef
 from lib.sql import table_sql
@@ -495,7 +495,7 @@ class Simulation:
         )
         if flagged:
             r = flagged[0]
-            key = f"{r['charge_date']} {r['provider']} {r['line_item']} (billed vs usage × price)"
+            key = f"{r['charge_date']} {r['provider']} {r['line_item']} (billed vs usage x price)"
             raise Violation(day, table, key, r["expected_cost"], r["billed_cost"])
         daily = _table(tenant, "gold_reporting", "daily_spend")
         sql = (

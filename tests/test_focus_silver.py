@@ -41,7 +41,7 @@ providers' rows are priced from the price catalog (list and negotiated rates) an
 exports bring their own unit prices: ContractedUnitPrice is checked (NEGOTIATED_PRICING).
 PUBLIC_PRICE_LIST_SUPPORTED is not claimed: focus-validator 2.2.1 then demands the
 virtual-currency columns (PricingCurrency…, CostAndUsage-D-047/051/055-C, whose criteria pair
-it reads as either-or); ListCost = ListUnitPrice × PricingQuantity is checked exactly below."""
+it reads as either-or); ListCost = ListUnitPrice x PricingQuantity is checked exactly below."""
 TENANT_OF = {"openai": "acme", "anthropic": "acme", "gcp": "acme", "aws": "acme", "azure": "globex"}
 
 VALIDATOR_DEFECTS = {

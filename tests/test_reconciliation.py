@@ -1,4 +1,4 @@
-"""Reconciliation: does the bill match tokens × price? Exact on constructed fixtures.
+"""Reconciliation: does the bill match tokens x price? Exact on constructed fixtures.
 
 The OpenAI sandbox answers with canned pages built here: one project's usage of one model,
 standard and Batch, uncached, cached and output tokens, on a day before and a day after the
@@ -41,12 +41,12 @@ models:
 USAGE = ((False, 1_000_000, 200_000, 100_000), (True, 2_000_000, 500_000, 300_000))
 # Worked by hand: standard 800k uncached, 200k cached, 100k out; batch 1.5M, 500k, 300k.
 EXPECTED = {
-    (D1, "input"): Decimal("3.10"),  # 800k × 2.00/1M + 1.5M × 1.00/1M
-    (D1, "cached input"): Decimal("0.225"),  # 200k × 0.50/1M + 500k × 0.25/1M
-    (D1, "output"): Decimal("2.00"),  # 100k × 8.00/1M + 300k × 4.00/1M
-    (D2, "input"): Decimal("2.325"),  # 800k × 1.50/1M + 1.5M × 0.75/1M
-    (D2, "cached input"): Decimal("0.16875"),  # 200k × 0.375/1M + 500k × 0.1875/1M
-    (D2, "output"): Decimal("1.50"),  # 100k × 6.00/1M + 300k × 3.00/1M
+    (D1, "input"): Decimal("3.10"),  # 800k x 2.00/1M + 1.5M x 1.00/1M
+    (D1, "cached input"): Decimal("0.225"),  # 200k x 0.50/1M + 500k x 0.25/1M
+    (D1, "output"): Decimal("2.00"),  # 100k x 8.00/1M + 300k x 4.00/1M
+    (D2, "input"): Decimal("2.325"),  # 800k x 1.50/1M + 1.5M x 0.75/1M
+    (D2, "cached input"): Decimal("0.16875"),  # 200k x 0.375/1M + 500k x 0.1875/1M
+    (D2, "output"): Decimal("1.50"),  # 100k x 6.00/1M + 300k x 3.00/1M
 }
 OVERBILLED = (D2, "output")
 BILLED = {**EXPECTED, OVERBILLED: Decimal("1.65")}  # 10 % over on one line item

@@ -333,7 +333,9 @@ class BigQueryWarehouse:
             config.autodetect = True
         else:
             config.schema = [bigquery.SchemaField(n, "STRING") for n in text_columns]
-            config.options.skip_leading_rows = 1
+            csv_options = config.options
+            assert isinstance(csv_options, bigquery.CSVOptions)
+            csv_options.skip_leading_rows = 1
         table = bigquery.Table(table_sql_ref(self._project, ref))
         table.external_data_configuration = config
         table.expires = load.staging_expiry()

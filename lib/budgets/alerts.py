@@ -98,11 +98,16 @@ def crossings(warehouse: Warehouse, status: TableRef) -> list[Crossing]:
         ):
             out += [
                 Crossing(
-                    budget_name=row["budget_name"], month=row["month"], basis=basis,
-                    threshold_percent=int(t), value=Decimal(value),
-                    budget_amount=Decimal(row["budget_amount"]), currency=row["currency"],
-                    scope=row["scope"], as_of=row["as_of_date"],
-                )  # fmt: skip
+                    budget_name=row["budget_name"],
+                    month=row["month"],
+                    basis=basis,
+                    threshold_percent=int(t),
+                    value=Decimal(value),
+                    budget_amount=Decimal(row["budget_amount"]),
+                    currency=row["currency"],
+                    scope=row["scope"],
+                    as_of=row["as_of_date"],
+                )
                 for t in crossed or ()
             ]
     return sorted(out)
@@ -110,9 +115,7 @@ def crossings(warehouse: Warehouse, status: TableRef) -> list[Crossing]:
 
 def _ledger_keys(warehouse: Warehouse, tenant_id: str) -> set[tuple[Any, ...]]:
     ledger = table_sql(metadata_table(tenant_id, "budget_alerts"))
-    rows = warehouse.query(
-        f"SELECT budget_name, month, basis, threshold_percent FROM {ledger}"  # noqa: S608
-    )
+    rows = warehouse.query(f"SELECT budget_name, month, basis, threshold_percent FROM {ledger}")
     return {(r["budget_name"], r["month"], r["basis"], int(r["threshold_percent"])) for r in rows}
 
 
@@ -146,7 +149,7 @@ def _event(ctx: StepContext, crossing: Crossing) -> BudgetCrossed:
         step_done=ctx.ref,
         budget_name=crossing.budget_name,
         month=crossing.month,
-        basis=crossing.basis,  # type: ignore[arg-type]
+        basis=crossing.basis,
         threshold_percent=crossing.threshold_percent,
         budget_amount=crossing.budget_amount,
         value=crossing.value,
@@ -162,11 +165,16 @@ def _record(ctx: StepContext, fresh: Sequence[Crossing], events: Sequence[Budget
     now = ctx.runtime.clock.now()
     rows = [
         {
-            "budget_name": c.budget_name, "month": c.month, "basis": c.basis,
-            "threshold_percent": c.threshold_percent, "value": c.value,
-            "budget_amount": c.budget_amount, "event_id": e.event_id,
-            "pipeline_logging_id": ctx.run_id, "emitted_at": now,
-        }  # fmt: skip
+            "budget_name": c.budget_name,
+            "month": c.month,
+            "basis": c.basis,
+            "threshold_percent": c.threshold_percent,
+            "value": c.value,
+            "budget_amount": c.budget_amount,
+            "event_id": e.event_id,
+            "pipeline_logging_id": ctx.run_id,
+            "emitted_at": now,
+        }
         for c, e in zip(fresh, events, strict=True)
     ]
     batch = pa.RecordBatch.from_pylist(rows, schema=_LEDGER)

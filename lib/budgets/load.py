@@ -63,17 +63,21 @@ def check_budget_destination(spec: TableSpec, write_mode: str, file: str, field:
     if write_mode != "overwrite":
         problems.append(
             ConfigProblem(
-                file, f"{field}.write_mode", "a budget table is rewritten whole from config",
+                file,
+                f"{field}.write_mode",
+                "a budget table is rewritten whole from config",
                 "write write_mode: overwrite",
-            )  # fmt: skip
+            )
         )
     missing = [c for c in BUDGET_COLUMNS if c not in spec.names]
     if missing:
         problems.append(
             ConfigProblem(
-                file, f"{field}.schema", f"the budget table schema lacks columns {missing}",
+                file,
+                f"{field}.schema",
+                f"the budget table schema lacks columns {missing}",
                 'use schema: "@library/budgets/budgets_schema.json"',
-            )  # fmt: skip
+            )
         )
     if problems:
         raise ConfigError(problems)

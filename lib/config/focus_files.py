@@ -1,6 +1,6 @@
 """FOCUS file sources: cost exports already in FOCUS (AWS Data Exports, Azure Cost Management).
 
-``kind: focus_files`` names a bucket prefix that receives a provider's FOCUS 1.0–1.2 export
+``kind: focus_files`` names a bucket prefix that receives a provider's FOCUS 1.0-1.2 export
 as CSV or Parquet files, one folder per billing period::
 
     kind: focus_files

@@ -262,9 +262,7 @@ def _parameter_names(value: dict[str, SqlParameter]) -> dict[str, SqlParameter]:
         if not _PARAMETER.fullmatch(name):
             raise ValueError(f"parameter name {name!r}: use 1-40 of lowercase a-z, 0-9 and _")
         if name in BUILTIN_PARAMETERS:
-            raise ValueError(
-                f"parameter @{name} is bound by every transform; choose another name"
-            )
+            raise ValueError(f"parameter @{name} is bound by every transform; choose another name")
     return value
 
 

@@ -175,9 +175,7 @@ class ContractedRate(_Strict):
     effective_to: dt.date | None = Field(
         default=None, description="first day it no longer applies (exclusive); none: open"
     )
-    discount_percent: Annotated[Decimal, Field(ge=0, le=100), AfterValidator(_exact)] | None = (
-        None
-    )
+    discount_percent: Annotated[Decimal, Field(ge=0, le=100), AfterValidator(_exact)] | None = None
     prices: TierPrices | None = None
 
     @model_validator(mode="after")

@@ -35,8 +35,8 @@ from pydantic import (
 )
 
 from events.ids import SLUG_PATTERN
-from lib.config.documents import read_document
 from lib.config.budgets import BudgetsSourceConfig
+from lib.config.documents import read_document
 from lib.config.focus_files import FocusFilesSourceConfig
 from lib.config.prices import PriceCatalogSourceConfig
 from lib.config.problems import load_model

@@ -20,8 +20,8 @@ from lib.config.loader import INGESTION_FIELDS
 from lib.config.prices import PriceCatalog, PriceCatalogSourceConfig
 from lib.config.problems import load_model
 from lib.errors import ConfigError, ConfigProblem
-from lib.pricing.rows import PRICE_COLUMNS, PriceRow, changed_days, price_rows
 from lib.ports import TableRef, Warehouse, WriteResult, WriteSpec
+from lib.pricing.rows import PRICE_COLUMNS, PriceRow, changed_days, price_rows
 from lib.sql import table_sql
 
 if TYPE_CHECKING:
@@ -41,17 +41,21 @@ def check_price_destination(spec: TableSpec, write_mode: str, file: str, field: 
     if write_mode != "overwrite":
         problems.append(
             ConfigProblem(
-                file, f"{field}.write_mode", "a price table is rewritten whole from config",
+                file,
+                f"{field}.write_mode",
+                "a price table is rewritten whole from config",
                 "write write_mode: overwrite",
-            )  # fmt: skip
+            )
         )
     missing = [c for c in PRICE_COLUMNS if c not in spec.names]
     if missing:
         problems.append(
             ConfigProblem(
-                file, f"{field}.schema", f"the price table schema lacks columns {missing}",
+                file,
+                f"{field}.schema",
+                f"the price table schema lacks columns {missing}",
                 'use schema: "@library/prices/prices_schema.json"',
-            )  # fmt: skip
+            )
         )
     if problems:
         raise ConfigError(problems)

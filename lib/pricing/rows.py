@@ -13,6 +13,7 @@ through the change log like any late data (lib/changes.py).
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from decimal import Decimal
@@ -103,7 +104,9 @@ def _list_segments(catalog: PriceCatalog) -> dict[_Key, list[_Segment]]:
             for context, tiers, standard in sets:
                 for tier, meters in tiers.tiers():
                     for meter, price in meters.items():
-                        key = _Key(model, tier, context, meter, "Tokens", TOKENS_PER_BLOCK, standard)
+                        key = _Key(
+                            model, tier, context, meter, "Tokens", TOKENS_PER_BLOCK, standard
+                        )
                         out.setdefault(key, []).append(_Segment(entry.effective_from, end, price))
     for tool, request_entries in catalog.requests.items():
         for i, request in enumerate(request_entries):
@@ -128,7 +131,7 @@ def _split(
     for seg in segments:
         inner = sorted(d for d in edges if d > seg.start and (seg.end is None or d < seg.end))
         bounds: list[dt.date | None] = [seg.start, *inner, seg.end]
-        for start, end in zip(bounds, bounds[1:], strict=False):
+        for start, end in itertools.pairwise(bounds):
             assert start is not None
             agreed = _contracted(key, seg.price, start, rates)
             last = pieces[-1] if pieces else None
@@ -211,9 +214,7 @@ def _unit(block_price: Decimal, key: _Key, file: str) -> Decimal:
     return unit
 
 
-def changed_days(
-    old: Iterable[PriceRow], new: Iterable[PriceRow], today: dt.date
-) -> set[dt.date]:
+def changed_days(old: Iterable[PriceRow], new: Iterable[PriceRow], today: dt.date) -> set[dt.date]:
     """The days, up to ``today``, on which some price differs between ``old`` and ``new``.
 
     Compared per (model, tier, context window, meter) and day: a row split or extended

@@ -209,26 +209,31 @@ def check_focus_destination(
     if target.write_mode != "replace_window" or target.window_column != PERIOD_COLUMN:
         problems.append(
             ConfigProblem(
-                file, field, "a FOCUS export replaces whole billing periods when re-delivered",
+                file,
+                field,
+                "a FOCUS export replaces whole billing periods when re-delivered",
                 f"write write_mode: replace_window and window_column: {PERIOD_COLUMN}",
-            )  # fmt: skip
+            )
         )
     if dict(target.replace_scope) != {"provider": source.provider}:
         problems.append(
             ConfigProblem(
-                file, f"{field}.replace_scope",
+                file,
+                f"{field}.replace_scope",
                 "each FOCUS source replaces only its own provider's rows",
                 f"write replace_scope: {{provider: {source.provider}}}",
-            )  # fmt: skip
+            )
         )
     needed = [*PLATFORM_COLUMNS, PERIOD_COLUMN, CHARGE_COLUMN]
     missing = [c for c in needed if c not in spec.names]
     if missing:
         problems.append(
             ConfigProblem(
-                file, f"{field}.schema", f"the raw table schema lacks columns {missing}",
+                file,
+                f"{field}.schema",
+                f"the raw table schema lacks columns {missing}",
                 'use schema: "@library/focus_files/focus_files_schema.json"',
-            )  # fmt: skip
+            )
         )
     return problems
 
@@ -273,4 +278,3 @@ def ingest_focus_files(
         write = step.destination.write_spec(ctx.run_id, sorted(staged))
         write = dataclasses.replace(write, date_column=CHARGE_COLUMN)
         return warehouse.write(table, query, write)
-

@@ -14,7 +14,7 @@
 | trailing_cursor   | the last page still returns a ``next_page`` (``has_more: false``) |
 | spike             | ``{day, factor, tenant?}``: multiply one day's usage and costs    |
 | overbill          | ``{day, model, factor, tenant?}``: bill one model's line items of |
-|                   | one day at ``factor`` × what its usage costs (usage unchanged)     |
+|                   | one day at ``factor`` x what its usage costs (usage unchanged)     |
 
 Over HTTP: ``POST /_sandbox/faults`` with a JSON object of switches (merged),
 ``GET`` shows them, ``DELETE`` clears them.

@@ -13,8 +13,8 @@ delivery (replacing the folder's earlier files, as a re-delivery does).
   ``x_BilledCostInUsd`` …); CSV, every value as text; folders ``YYYYMMDD-YYYYMMDD``. FOCUS 1.0
   has no ServiceSubcategory, InvoiceId or SkuMeter: the ingest fills them from the conventions.
 
-Every usage row is priced: ``ListCost = ListUnitPrice × PricingQuantity`` and
-``ContractedCost = ContractedUnitPrice × PricingQuantity`` exactly, as FOCUS requires; each
+Every usage row is priced: ``ListCost = ListUnitPrice x PricingQuantity`` and
+``ContractedCost = ContractedUnitPrice x PricingQuantity`` exactly, as FOCUS requires; each
 day also has a tax row (AWS) or a credit (Azure, every fifth day). ``as_of`` makes a delivery
 hold only the days finished by then, and a day's amounts are preliminary (97 %) until two days
 after it, then final — so a re-delivery restates earlier rows.
@@ -35,16 +35,51 @@ from typing import Any
 
 __all__ = ["FOCUS_1_0", "FOCUS_1_2", "SHAPES", "export_rows", "period_rows", "write_period"]
 
-FOCUS_1_0 = (
-    "AvailabilityZone BilledCost BillingAccountId BillingAccountName BillingCurrency "
-    "BillingPeriodEnd BillingPeriodStart ChargeCategory ChargeClass ChargeDescription "
-    "ChargeFrequency ChargePeriodEnd ChargePeriodStart CommitmentDiscountCategory "
-    "CommitmentDiscountId CommitmentDiscountName CommitmentDiscountStatus "
-    "CommitmentDiscountType ConsumedQuantity ConsumedUnit ContractedCost ContractedUnitPrice "
-    "EffectiveCost InvoiceIssuerName ListCost ListUnitPrice PricingCategory PricingQuantity "
-    "PricingUnit ProviderName PublisherName RegionId RegionName ResourceId ResourceName "
-    "ResourceType ServiceCategory ServiceName SkuId SkuPriceId SubAccountId SubAccountName Tags"
-).split()
+FOCUS_1_0 = [  # the 43 columns of FOCUS 1.0
+    "AvailabilityZone",
+    "BilledCost",
+    "BillingAccountId",
+    "BillingAccountName",
+    "BillingCurrency",
+    "BillingPeriodEnd",
+    "BillingPeriodStart",
+    "ChargeCategory",
+    "ChargeClass",
+    "ChargeDescription",
+    "ChargeFrequency",
+    "ChargePeriodEnd",
+    "ChargePeriodStart",
+    "CommitmentDiscountCategory",
+    "CommitmentDiscountId",
+    "CommitmentDiscountName",
+    "CommitmentDiscountStatus",
+    "CommitmentDiscountType",
+    "ConsumedQuantity",
+    "ConsumedUnit",
+    "ContractedCost",
+    "ContractedUnitPrice",
+    "EffectiveCost",
+    "InvoiceIssuerName",
+    "ListCost",
+    "ListUnitPrice",
+    "PricingCategory",
+    "PricingQuantity",
+    "PricingUnit",
+    "ProviderName",
+    "PublisherName",
+    "RegionId",
+    "RegionName",
+    "ResourceId",
+    "ResourceName",
+    "ResourceType",
+    "ServiceCategory",
+    "ServiceName",
+    "SkuId",
+    "SkuPriceId",
+    "SubAccountId",
+    "SubAccountName",
+    "Tags",
+]
 FOCUS_1_2 = sorted(
     [
         *FOCUS_1_0, "BillingAccountType", "CapacityReservationId", "CapacityReservationStatus",
@@ -290,7 +325,9 @@ def _parquet(path: Path, rows: Sequence[dict[str, Any]]) -> None:
     for name in rows[0]:
         values = [row[name] for row in rows]
         if any(isinstance(v, Decimal) for v in values):
-            columns[name] = pa.array([None if v is None else float(v) for v in values], pa.float64())
+            columns[name] = pa.array(
+                [None if v is None else float(v) for v in values], pa.float64()
+            )
         else:
             columns[name] = pa.array(values, pa.string())
     pq.write_table(pa.table(columns), path)

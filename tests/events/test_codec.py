@@ -8,8 +8,8 @@ from cloudevents.http import CloudEvent
 
 from events import codec
 from events.models import (
-    BudgetCrossed,
     EVENT_CLASSES,
+    BudgetCrossed,
     DqFailed,
     IngestCompleted,
     RunCompleted,

@@ -880,7 +880,9 @@ AWSP, AWSS = AWS + "aws_focus.yml", AWS + "aws_focus_source.yml"
 COST_CASES = [
     Case(
         "price-negative",
-        sub(L_PRICES, 'input: "2.50", cached_input: "1.25"', 'input: "-2.50", cached_input: "1.25"'),
+        sub(
+            L_PRICES, 'input: "2.50", cached_input: "1.25"', 'input: "-2.50", cached_input: "1.25"'
+        ),
         L_PRICES,
         "greater than or equal to 0",
     ),
@@ -917,8 +919,11 @@ COST_CASES = [
     ),
     Case(
         "price-table-not-overwritten",
-        sub(OP, "      schema: \"@library/prices/prices_schema.json\"\n      write_mode: overwrite",
-            "      schema: \"@library/prices/prices_schema.json\"\n      write_mode: append"),
+        sub(
+            OP,
+            '      schema: "@library/prices/prices_schema.json"\n      write_mode: overwrite',
+            '      schema: "@library/prices/prices_schema.json"\n      write_mode: append',
+        ),
         OP,
         "a price table is rewritten whole from config (hint: write write_mode: overwrite)",
     ),
@@ -936,8 +941,11 @@ COST_CASES = [
     ),
     Case(
         "parameter-not-numeric",
-        sub(CIP, 'tolerance_absolute: {type: NUMERIC, value: "0.01"}',
-            'tolerance_absolute: {type: NUMERIC, value: "a cent"}'),
+        sub(
+            CIP,
+            'tolerance_absolute: {type: NUMERIC, value: "0.01"}',
+            'tolerance_absolute: {type: NUMERIC, value: "a cent"}',
+        ),
         CIP,
         "'a cent' is not a decimal number",
     ),
@@ -976,7 +984,12 @@ COST_CASES = [
 ]
 
 CASES = (
-    PIPELINE_CASES + DISCOVERY_CASES + SOURCE_CASES + DQ_CASES + SCHEMA_CASES + SQL_CASES
+    PIPELINE_CASES
+    + DISCOVERY_CASES
+    + SOURCE_CASES
+    + DQ_CASES
+    + SCHEMA_CASES
+    + SQL_CASES
     + COST_CASES
 )
 

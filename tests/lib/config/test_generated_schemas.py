@@ -33,7 +33,9 @@ def test_every_price_catalog_and_source_file_validates_against_its_editor_schema
     catalogs = json.loads((generate.SCHEMA_DIR / "prices.schema.json").read_text())
     sources = json.loads((generate.SCHEMA_DIR / "source.schema.json").read_text())
     files = sorted(CONFIGS.glob("_library/prices/*.yml"))
-    files += sorted(p for p in CONFIGS.glob("*/**/*.yml") if p.stem.endswith(("_source", "budgets")))
+    files += sorted(
+        p for p in CONFIGS.glob("*/**/*.yml") if p.stem.endswith(("_source", "budgets"))
+    )
     kinds = set()
     for path in files:
         doc = as_json(yaml.safe_load(path.read_text()))

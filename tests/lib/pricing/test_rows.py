@@ -58,11 +58,18 @@ def test_each_entry_prices_until_the_next_and_unit_prices_are_exact():
 def test_a_discount_from_mid_period_splits_the_range_and_explicit_prices_win():
     rates = [
         ContractedRate(models=["m"], effective_from=D(2026, 3, 1), discount_percent=Decimal(10)),
-        ContractedRate(effective_from=D(2026, 4, 1), effective_to=D(2026, 5, 1),
-                       prices={"standard": {"input": "1.80"}}),  # fmt: skip
+        ContractedRate(
+            effective_from=D(2026, 4, 1),
+            effective_to=D(2026, 5, 1),
+            prices={"standard": {"input": "1.80"}},
+        ),
     ]
-    rows = [r for r in price_rows(catalog(**TWO_PRICES), rates)
-            if (r.service_tier, r.context_window, r.meter) == ("standard", "0-200k", "input")]  # fmt: skip
+    standard_input = ("standard", "0-200k", "input")
+    rows = [
+        r
+        for r in price_rows(catalog(**TWO_PRICES), rates)
+        if (r.service_tier, r.context_window, r.meter) == standard_input
+    ]
     assert [(r.effective_from, r.effective_to, r.contracted_block_price, r.contracted_source)
             for r in rows] == [
         (D(2026, 1, 1), D(2026, 3, 1), Decimal("2.00"), None),
@@ -100,7 +107,8 @@ def test_changed_days_are_the_days_whose_price_differs_up_to_today():
     assert changed_days([], old, D(2024, 12, 31)) == set()  # prices that start after today
     dropped = [r for r in old if r.service_tier != "batch"]  # the batch tier removed
     assert changed_days(old, dropped, D(2026, 11, 30)) == {
-        D(2026, 1, 1) + dt.timedelta(days=i) for i in range(151)  # Jan 1 .. May 31
+        D(2026, 1, 1) + dt.timedelta(days=i)
+        for i in range(151)  # Jan 1 .. May 31
     }
 
 
@@ -115,7 +123,7 @@ def test_the_shipped_catalogs_load_and_price_the_sandbox_models(name):
     for model, (price_in, price_cached, price_out) in (
         OPENAI_MODELS.items() if name == "openai" else {}
     ):
-        now = {(r.meter): r.list_block_price for r in rows
-               if r.model == model and r.service_tier == "standard" and r.effective_to is None}  # fmt: skip
+        current = [r for r in rows if r.model == model and r.effective_to is None]
+        now = {r.meter: r.list_block_price for r in current if r.service_tier == "standard"}
         assert now == {"input": Decimal(str(price_in)), "cached_input": Decimal(str(price_cached)),
                        "output": Decimal(str(price_out))}  # fmt: skip
