@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import functools
 import json
 import shutil
 from collections.abc import Callable, Iterator, Sequence
@@ -253,23 +254,11 @@ class Simulation:
 
     def reads_export(self, pipeline: Pipeline) -> bool:
         """Whether the pipeline ingests the tenant's billing export."""
-        return any(
-            isinstance(step, IngestStep)
-            and isinstance(
-                load_source(pipeline.path(step.source, "source")), BigQueryExportSourceConfig
-            )
-            for step in pipeline.config.steps
-        )
+        return any(isinstance(s, BigQueryExportSourceConfig) for s in _sources(pipeline))
 
     def focus_sources(self, pipeline: Pipeline) -> list[FocusFilesSourceConfig]:
         """The FOCUS file sources a pipeline ingests."""
-        found = []
-        for step in pipeline.config.steps:
-            if isinstance(step, IngestStep):
-                source = load_source(pipeline.path(step.source, "source"))
-                if isinstance(source, FocusFilesSourceConfig):
-                    found.append(source)
-        return found
+        return [s for s in _sources(pipeline) if isinstance(s, FocusFilesSourceConfig)]
 
     def deliver_focus_exports(self, pipeline: Pipeline, now: dt.datetime) -> None:
         """Re-deliver the current and previous billing period of each FOCUS export, as of
@@ -532,6 +521,20 @@ class Simulation:
             if rows:
                 key = ", ".join(str(rows[0][k]) for k in keys)
                 raise Violation(day, table, key, "1 row", f"{rows[0]['n']} rows")
+
+
+def _sources(pipeline: Pipeline) -> tuple[Any, ...]:
+    """The sources of a pipeline's ingest steps (read once: configs do not change)."""
+    return tuple(
+        _source(pipeline.path(step.source, "source"))
+        for step in pipeline.config.steps
+        if isinstance(step, IngestStep)
+    )
+
+
+@functools.cache
+def _source(path: Path) -> Any:
+    return load_source(path)
 
 
 def _table(tenant: str, dataset: str, table: str) -> str:

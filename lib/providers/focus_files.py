@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any
@@ -35,11 +36,12 @@ from sqlglot import exp
 from lib.config.focus_files import FocusFilesSourceConfig, period_folder
 from lib.config.loader import INGESTION_FIELDS
 from lib.errors import ConfigError, ConfigProblem, WarehouseError
-from lib.ports import FileReader, FileSet, Query, StagedFiles, TableRef, WriteResult
+from lib.ports import ColumnKind, FileReader, FileSet, Query, StagedFiles, TableRef, WriteResult
+from lib.schema import SchemaField
 
 if TYPE_CHECKING:
     from events.models import Window
-    from lib.schema import SchemaField, TableSpec
+    from lib.schema import TableSpec
     from lib.steps.base import StepContext
 
 __all__ = [
@@ -100,6 +102,8 @@ def _read(field: SchemaField, source: str, kind: str) -> exp.Expr:
     target = field.canonical_type
     if kind == "string":
         value = exp.Nullif(this=value, expression=exp.Literal.string(""))
+        if target == "STRING":
+            return value  # already text: no cast (and none of the engine's cast repairs)
     if target == "JSON":
         if kind == "string":
             return exp.func("PARSE_JSON", value)
@@ -137,17 +141,31 @@ def ingest_query(
         run_id: the run's pipeline_logging_id (stamped on every row).
         now: the ingestion time (stamped on every row).
     """
-    selects = [_select(s, fields, convention) for s in staged]
-    query: exp.Query = selects[0]
-    for select in selects[1:]:
-        query = exp.union(query, select, distinct=False)
+    shapes = tuple((s.table, tuple(s.columns.items()), s.file_column) for s in staged)
     params: dict[str, Any] = {
         "provider": provider,
         "ingestion_date": now.date(),
         "ingestion_timestamp": now,
         "pipeline_logging_id": run_id,
     }
-    return Query(query.sql(dialect="bigquery", pretty=True), params)
+    return Query(_query_text(shapes, tuple(fields), convention), params)
+
+
+@functools.lru_cache(maxsize=256)
+def _query_text(
+    shapes: tuple[tuple[TableRef, tuple[tuple[str, ColumnKind], ...], str], ...],
+    fields: tuple[SchemaField, ...],
+    convention: str,
+) -> str:
+    """The SQL of :func:`ingest_query`, memoised: a source reads the same folders every run."""
+    selects = [
+        _select(StagedFiles(table, dict(columns), file_column), fields, convention)
+        for table, columns, file_column in shapes
+    ]
+    query: exp.Query = selects[0]
+    for select in selects[1:]:
+        query = exp.union(query, select, distinct=False)
+    return query.sql(dialect="bigquery", pretty=True)
 
 
 _PLATFORM = {*PLATFORM_COLUMNS, *(f.name for f in INGESTION_FIELDS)}
