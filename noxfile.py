@@ -51,10 +51,11 @@ def simulate(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
-    """ruff: format check and lint."""
-    session.install("ruff>=0.6")
+    """ruff (format check and lint) and the import contracts (docs/architecture.md)."""
+    session.install("ruff>=0.6", "import-linter>=2.1", "-e", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("ruff", "check", ".")
+    session.run("lint-imports")
 
 
 @nox.session(python=PYTHON)
@@ -126,3 +127,14 @@ def infra(session: nox.Session) -> None:
                 "--var-file", ".ci/cmek.tfvars")  # fmt: skip
     session.run(*checkov, "-f", "Dockerfile", "--framework", "dockerfile")
     session.run("hadolint", "Dockerfile")
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """Benchmarks vs dlt, Great Expectations and the floor; rewrites BENCHMARKS.md.
+
+    ``nox -s bench -- --quick`` is a smoke run. dlt and GX get their own venvs under .nox/.
+    Not part of ``tests``: benchmarks assert correctness, never time.
+    """
+    session.install("-e", ".", "polars")
+    session.run("python", "benchmarks/harness.py", *session.posargs)

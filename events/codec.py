@@ -4,6 +4,11 @@ No I/O. On Pub/Sub the message data is the structured-mode JSON CloudEvent and t
 attributes copy ``ce-type``, ids, ``next_step_type`` and ``traceparent`` so subscriptions
 can filter and traces can follow. Every decode checks the data against the event's JSON
 Schema in ``events/schemas/`` before building the model.
+
+Per hop costs are paid once: each event type's validator is built once (``jsonschema`` is
+imported on the first decode), and the decoding of one message's bytes is remembered for a
+few recent messages, so a hop that looks at its event twice (progress display, then the
+handler) parses and validates it once. Events are frozen; treat their lists as read-only.
 """
 
 from __future__ import annotations
@@ -14,22 +19,23 @@ import datetime as dt
 import json
 import re
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
 from cloudevents.conversion import to_structured
 from cloudevents.http import CloudEvent, from_json
 from pydantic import ValidationError
 
 from events.models import BY_TYPE, Event
 
+if TYPE_CHECKING:
+    from jsonschema.protocols import Validator
+
 PUBSUB_PUBLISHED = "google.cloud.pubsub.topic.v1.messagePublished"
 PUBSUB_SOURCE = re.compile(r"^//pubsub\.googleapis\.com/projects/[^/]+/topics/([^/]+)$")
 ROUTING_ATTRIBUTE = "next_step_type"
 SCHEMA_DIR = Path(__file__).with_name("schemas")
-ATTRIBUTE_KEYS = ("ce-type", "tenant_id", "pipeline_id", "run_id", "next_step_type", "traceparent")
 
 
 class CodecError(ValueError):
@@ -106,16 +112,22 @@ def from_message(data: bytes, attributes: dict[str, str] | None = None) -> Event
     Raises:
         CodecError: the data is not a CloudEvent of a known type matching its schema.
     """
-    try:
-        cloud_event = from_json(data)
-    except Exception as exc:  # the SDK raises several unrelated classes
-        raise CodecError(f"message data is not a structured CloudEvent: {exc}") from exc
-    event = from_cloudevent(cloud_event)
+    event = _decoded(data.encode() if isinstance(data, str) else bytes(data))
     if attributes and attributes.get("ce-type") not in (None, event.TYPE):
         raise CodecError(
             f"attribute ce-type {attributes['ce-type']!r} disagrees with event type {event.TYPE!r}"
         )
     return event
+
+
+@lru_cache(maxsize=64)
+def _decoded(data: bytes) -> Event:
+    """One message's event, decoded and validated once however often it is asked for."""
+    try:
+        cloud_event = from_json(data)
+    except Exception as exc:  # the SDK raises several unrelated classes
+        raise CodecError(f"message data is not a structured CloudEvent: {exc}") from exc
+    return from_cloudevent(cloud_event)
 
 
 def from_cloudevent(cloud_event: Any) -> Event:
@@ -266,12 +278,18 @@ def schema_for(event_type: str) -> dict[str, Any]:
     return schema
 
 
+@cache
+def validator_for(event_type: str) -> Validator:
+    """The JSON Schema validator of ``event_type``, built once."""
+    import jsonschema
+
+    return jsonschema.Draft202012Validator(schema_for(event_type))
+
+
 def _validated(cls: type[Event], data: Any) -> Event:
-    errors = sorted(
-        jsonschema.Draft202012Validator(schema_for(cls.TYPE)).iter_errors(data),
-        key=lambda e: list(e.path),
-    )
-    if errors:
+    validator = validator_for(cls.TYPE)
+    if not validator.is_valid(data):
+        errors = sorted(validator.iter_errors(data), key=lambda e: list(e.path))
         where = "/".join(str(p) for p in errors[0].path) or "(root)"
         raise CodecError(f"{cls.TYPE} data invalid at {where}: {errors[0].message}")
     try:

@@ -15,7 +15,6 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from events.ids import PipelineId, RunId, StepName, TenantId
 
 StepType = Literal["ingest", "dq", "transform"]
-STEP_TYPES: tuple[StepType, ...] = ("ingest", "dq", "transform")
 MAX_CHANGED_DAYS = 3660
 """Ten years of days: the most a completion event lists (the step record keeps them all)."""
 

@@ -10,7 +10,7 @@ import json
 import re
 from functools import cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -18,6 +18,9 @@ TOPOLOGY_FILE = Path(__file__).with_name("topology.json")
 
 _CLAUSE = re.compile(r'^attributes\.([A-Za-z_][A-Za-z0-9_-]*)\s*=\s*"([^"\\]*)"$')
 _ABSENT = re.compile(r"^NOT\s+attributes:([A-Za-z_][A-Za-z0-9_-]*)$")
+_PRESENT = re.compile(r"^attributes:([A-Za-z_][A-Za-z0-9_-]*)$")
+PRESENT = object()
+"""The value :func:`parse_filter` gives an ``attributes:KEY`` clause (any value will do)."""
 
 
 class _Strict(BaseModel):
@@ -47,13 +50,11 @@ class Topic(_Strict):
 
 
 class Handler(_Strict):
-    """A Cloud Run handler: one functions-framework entry point, running one step type (or,
-    with no ``step_type``, acting on notifications such as ``budget.crossed``)."""
+    """A Cloud Run handler: one step type (or none: ``notify`` runs no step), one
+    functions-framework entry point."""
 
     name: str
-    step_type: Literal["ingest", "dq", "transform"] | None = Field(
-        default=None, description="the step type it runs; none for notification handlers"
-    )
+    step_type: Literal["ingest", "dq", "transform"] | None = None
     entry_point: str
     publishes: list[str] = Field(
         default_factory=list,
@@ -71,7 +72,10 @@ class Subscription(_Strict):
 
     def matches(self, attributes: dict[str, str]) -> bool:
         """Evaluate the Pub/Sub filter against message attributes (absent: value None)."""
-        return all(attributes.get(key) == value for key, value in parse_filter(self.filter))
+        return all(
+            key in attributes if value is PRESENT else attributes.get(key) == value
+            for key, value in parse_filter(self.filter)
+        )
 
 
 class Topology(_Strict):
@@ -125,27 +129,31 @@ class Topology(_Strict):
         raise KeyError(f"{dead_letter_topic!r} is not a dead-letter topic")
 
 
-def parse_filter(expression: str) -> list[tuple[str, str | None]]:
+def parse_filter(expression: str) -> list[tuple[str, Any]]:
     """Parse the subset of Pub/Sub filter syntax the topology uses.
 
-    Supports ``attributes.KEY = "VALUE"`` (→ ``(KEY, VALUE)``) and ``NOT attributes:KEY``
-    (the attribute is absent → ``(KEY, None)``) clauses joined by ``AND``. Anything else
-    raises, so the local bus can never silently route differently from Pub/Sub.
+    Supports ``attributes.KEY = "VALUE"`` (→ ``(KEY, VALUE)``), ``NOT attributes:KEY`` (the
+    attribute is absent → ``(KEY, None)``) and ``attributes:KEY`` (present with any value →
+    ``(KEY, PRESENT)``) clauses joined by ``AND``. Anything else raises, so the local bus can
+    never silently route differently from Pub/Sub.
 
     Raises:
         ValueError: the expression uses syntax outside the supported subset.
     """
     clauses = [c.strip() for c in expression.split(" AND ")] if expression.strip() else []
-    parsed: list[tuple[str, str | None]] = []
+    parsed: list[tuple[str, Any]] = []
     for clause in clauses:
         if absent := _ABSENT.match(clause):
             parsed.append((absent.group(1), None))
             continue
+        if present := _PRESENT.match(clause):
+            parsed.append((present.group(1), PRESENT))
+            continue
         match = _CLAUSE.match(clause)
         if not match:
             raise ValueError(
-                f"unsupported subscription filter clause {clause!r}: "
-                'write attributes.KEY = "VALUE" or NOT attributes:KEY, joined by AND'
+                f"unsupported subscription filter clause {clause!r}: write "
+                'attributes.KEY = "VALUE", attributes:KEY or NOT attributes:KEY, joined by AND'
             )
         parsed.append((match.group(1), match.group(2)))
     return parsed

@@ -1,5 +1,11 @@
 """Cloud Run handler for ``ingest`` steps (functions-framework target ``ingest``).
 
+A CloudEvent function: Cloud Run sets ``FUNCTION_SIGNATURE_TYPE=cloudevent`` (terraform/run.tf;
+the image defaults to it); by hand, ``functions-framework --target ingest --signature-type
+cloudevent``. It carries no ``@functions_framework.cloud_event`` decorator: importing
+functions_framework loads Flask, and this module imports nothing until its first event (the
+step machinery is imported then), so a cold start loads only what the step runs.
+
 Return → 2xx → ack; raise → non-2xx → Pub/Sub redelivers, then dead-letters.
 """
 
@@ -7,12 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import functions_framework
 
-from lib.steps.runner import handle_cloudevent
-
-
-@functions_framework.cloud_event
 def ingest(cloud_event: Any) -> None:
-    """Run the pipeline step this event names, if it is a ingest step."""
+    """Run the pipeline step this event names, if it is an ingest step."""
+    from lib.steps.runner import handle_cloudevent
+
     handle_cloudevent(cloud_event, "ingest")

@@ -8,21 +8,32 @@ import argparse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from rich.table import Table
-
-from lib.console import console, err_console
 from lib.settings import Settings
-from lib.wiring import Runtime, build_runtime
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from lib.wiring import Runtime
 
 DEFAULT_SCHEDULES = Path("terraform/schedules.json")
 DEFAULT_TENANTS = Path("terraform/tenants.json")
+
+
+def _out(*, stderr: bool = False) -> Console:
+    """The CLI's console, imported on first print (registering commands loads no rich)."""
+    from lib.console import console, err_console
+
+    return err_console if stderr else console
 
 
 @contextmanager
 def admin_runtime(settings: Settings) -> Iterator[Runtime]:
     """A runtime for one admin command (local: the DuckDB file and in-process bus)."""
     if settings.mode == "cloud":
+        from lib.wiring import build_runtime
+
         yield build_runtime(settings)
         return
     from lib.console import local_runtime
@@ -39,9 +50,9 @@ def cmd_tenants_create(args: argparse.Namespace) -> int:
         datasets = provision_tenant(rt, args.tenant)
         has_configs = (rt.config_dir / args.tenant).is_dir()
     for dataset in datasets:
-        console.print(f"[green]✓[/green] {dataset}", highlight=False)
+        _out().print(f"[green]✓[/green] {dataset}", highlight=False)
     if not has_configs:
-        console.print(f"no configs/{args.tenant}/ yet: add pipelines there, then run this again")
+        _out().print(f"no configs/{args.tenant}/ yet: add pipelines there, then run this again")
     return 0
 
 
@@ -52,8 +63,8 @@ def cmd_tenants_export(args: argparse.Namespace) -> int:
     exported = write_tenants(Path(args.config_dir), Path(args.output))
     for tenant in exported:
         for secret in tenant.secrets:
-            console.print(f"{tenant.tenant_id}: {secret.secret_id}", highlight=False)
-    console.print(f"wrote {len(exported)} tenant(s) to {args.output}", highlight=False)
+            _out().print(f"{tenant.tenant_id}: {secret.secret_id}", highlight=False)
+    _out().print(f"wrote {len(exported)} tenant(s) to {args.output}", highlight=False)
     return 0
 
 
@@ -65,14 +76,16 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
     with admin_runtime(Settings.from_env()) as rt:
         provision_tenant(rt, args.tenant)
         created = create_key(rt.warehouse, rt.clock, args.tenant, args.description)
-    console.print(f"key id: {created.key_id}", highlight=False)
-    console.print(f"key:    {created.key}", highlight=False, soft_wrap=True)
-    err_console.print("store the key now: it is shown only once and only its hash is kept")
+    _out().print(f"key id: {created.key_id}", highlight=False)
+    _out().print(f"key:    {created.key}", highlight=False, soft_wrap=True)
+    _out(stderr=True).print("store the key now: it is shown only once and only its hash is kept")
     return 0
 
 
 def cmd_keys_list(args: argparse.Namespace) -> int:
     """List a tenant's API keys (ids and status, never secrets)."""
+    from rich.table import Table
+
     from lib.keys import list_keys
 
     with admin_runtime(Settings.from_env()) as rt:
@@ -81,7 +94,7 @@ def cmd_keys_list(args: argparse.Namespace) -> int:
     table = Table("key id", "status", "description", "created at", "changed at")
     for k in keys:
         table.add_row(k.key_id, k.status, k.description or "", str(k.created_at), str(k.updated_at))
-    console.print(table)
+    _out().print(table)
     return 0
 
 
@@ -92,7 +105,7 @@ def cmd_keys_revoke(args: argparse.Namespace) -> int:
     with admin_runtime(Settings.from_env()) as rt:
         rt.ensure_tenant(args.tenant)
         revoke_key(rt.warehouse, rt.clock, args.tenant, args.key_id)
-    console.print(f"revoked {args.key_id}", highlight=False)
+    _out().print(f"revoked {args.key_id}", highlight=False)
     return 0
 
 
@@ -101,7 +114,7 @@ def cmd_schedules_export(args: argparse.Namespace) -> int:
     from lib.scheduler import write_schedules
 
     jobs = write_schedules(Path(args.config_dir), Path(args.output))
-    console.print(f"wrote {len(jobs)} scheduler job(s) to {args.output}", highlight=False)
+    _out().print(f"wrote {len(jobs)} scheduler job(s) to {args.output}", highlight=False)
     return 0
 
 

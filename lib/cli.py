@@ -4,13 +4,24 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from lib.console import console, err_console
 from lib.errors import ConfigError, ConvergenceError
 from lib.settings import Settings
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+def _out(*, stderr: bool = False) -> Console:
+    """The CLI's console (imported on first print: ``--help`` loads no rich, no bus, no SQL)."""
+    from lib.console import console, err_console
+
+    return err_console if stderr else console
 
 
 def _date(value: str) -> dt.date:
@@ -30,17 +41,40 @@ def _datetime(value: str) -> dt.datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
+_DURATION = re.compile(r"^(\d+)\s*([smhdw])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def _since(value: str) -> dt.datetime:
+    """A moment: a duration back from now (``24h``, ``7d``, ``30m``, ``2w``) or a time."""
+    from lib.clock import SystemClock
+
+    match = _DURATION.match(value.strip().lower())
+    if match:
+        amount = dt.timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+        return SystemClock().now() - amount
+    try:
+        return _datetime(value)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is neither a duration nor a time: write e.g. 24h, 7d, 30m or "
+            "YYYY-MM-DD[THH:MM]"
+        ) from None
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     """Check every config, schema and SQL file under PATH."""
     from lib.config.validate import validate_tree
 
     checked, problems = validate_tree(Path(args.path))
     for problem in problems:
-        err_console.print(f"[red]✗[/red] {problem}", markup=True, highlight=False, soft_wrap=True)
+        _out(stderr=True).print(
+            f"[red]✗[/red] {problem}", markup=True, highlight=False, soft_wrap=True
+        )
     if problems:
-        err_console.print(f"{len(problems)} problem(s) in {args.path}")
+        _out(stderr=True).print(f"{len(problems)} problem(s) in {args.path}")
         return 1
-    console.print(f"[green]✓[/green] {checked} config file(s) valid under {args.path}")
+    _out().print(f"[green]✓[/green] {checked} config file(s) valid under {args.path}")
     return 0
 
 
@@ -53,7 +87,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.start or args.end:
         start, end = args.start or args.end, args.end or args.start
         if end < start:
-            err_console.print(f"[red]error:[/red] --end {end} is before --start {start}")
+            _out(stderr=True).print(f"[red]error:[/red] --end {end} is before --start {start}")
             return 2
         window = Window(start=start, end=end)
     return run_pipelines(
@@ -65,14 +99,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """Start the sandboxes and run every demo tenant's pipelines for the last days."""
     from lib.demo import run_demo
 
-    return run_demo(Path(args.home), days=args.days, faults=args.faults)
+    home = Path(args.home) if args.home else Settings.from_env().home
+    return run_demo(home, days=args.days, faults=args.faults, fresh=args.fresh)
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
     """List a tenant's runs with their current status."""
     from lib.console import show_runs
 
-    return show_runs(Settings.from_env(), args.tenant, status=args.status, since=args.since)
+    return show_runs(
+        Settings.from_env(), args.tenant, status=args.status, since=args.since, limit=args.limit
+    )
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -80,6 +117,13 @@ def cmd_status(args: argparse.Namespace) -> int:
     from lib.console import show_run
 
     return show_run(Settings.from_env(), args.tenant, args.run_id)
+
+
+def cmd_trace(args: argparse.Namespace) -> int:
+    """Show a run's trace: its spans as a tree (local span file) or where Cloud Trace has it."""
+    from lib.trace_view import show_trace
+
+    return show_trace(Settings.from_env(), args.tenant, args.run_id)
 
 
 def cmd_recover(args: argparse.Namespace) -> int:
@@ -122,7 +166,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             start=args.start,
         )
     except ValueError as exc:
-        err_console.print(f"[red]error:[/red] {exc}", highlight=False)
+        _out(stderr=True).print(f"[red]error:[/red] {exc}", highlight=False)
         return 2
     try:
         run_simulation(spec, Path(args.home), sys.stdout)
@@ -156,7 +200,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("demo", help=cmd_demo.__doc__)
-    p.add_argument("--home", default=".convergence/demo", help="where the demo keeps its state")
+    p.add_argument(
+        "--home", help="where the demo keeps its state (default: CONVERGENCE_HOME or .convergence)"
+    )
+    p.add_argument(
+        "--fresh", action="store_true", help="replace state in the home the demo did not create"
+    )
     p.add_argument("--days", type=int, default=7, help="how many past days to ingest")
     p.add_argument("--faults", action="store_true", help="turn on the sandboxes' fault switches")
     p.set_defaults(func=cmd_demo)
@@ -185,13 +234,21 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("runs", help=cmd_runs.__doc__)
     p.add_argument("--tenant", required=True)
     p.add_argument("--status", choices=["REQUESTED", "RUNNING", "STALLED", "COMPLETE", "FAILED"])
-    p.add_argument("--since", type=_datetime)
+    p.add_argument(
+        "--since", type=_since, help="requested since: a duration (24h, 7d) or a time (UTC)"
+    )
+    p.add_argument("--limit", type=int, default=50, help="at most this many runs (default 50)")
     p.set_defaults(func=cmd_runs)
 
     p = sub.add_parser("status", help=cmd_status.__doc__)
     p.add_argument("run_id")
     p.add_argument("--tenant", required=True)
     p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("trace", help=cmd_trace.__doc__)
+    p.add_argument("run_id")
+    p.add_argument("--tenant", required=True)
+    p.set_defaults(func=cmd_trace)
 
     p = sub.add_parser("recover", help=cmd_recover.__doc__)
     p.add_argument("--tenant", required=True)
@@ -243,10 +300,10 @@ def cmd_create_topology(args: argparse.Namespace) -> int:
     endpoints = parse_push_endpoints(args.push_endpoint)
     report = create_topology(args.project, endpoints, args.oidc_service_account)
     for name in report.created:
-        console.print(f"[green]created[/green] {name}", highlight=False)
+        _out().print(f"[green]created[/green] {name}", highlight=False)
     for name in report.existing:
-        console.print(f"[dim]exists[/dim]  {name}", highlight=False)
-    console.print(f"{len(report.created)} created, {len(report.existing)} already present")
+        _out().print(f"[dim]exists[/dim]  {name}", highlight=False)
+    _out().print(f"{len(report.created)} created, {len(report.existing)} already present")
     return 0
 
 
@@ -254,16 +311,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``convergence`` script."""
     args = build_parser().parse_args(argv)
     try:
+        from lib.wiring import setup_logging
+
+        setup_logging(Settings.from_env(), default_level="WARNING")
+    except ValueError as exc:
+        _out(stderr=True).print(f"[red]error:[/red] {exc}", highlight=False)
+        return 2
+    try:
         code: int = args.func(args)
     except ConfigError as exc:
         for problem in exc.problems:
-            err_console.print(f"[red]✗[/red] {problem}", highlight=False)
+            _out(stderr=True).print(f"[red]✗[/red] {problem}", highlight=False)
         return 2
     except ConvergenceError as exc:
-        err_console.print(f"[red]error:[/red] {exc}", highlight=False)
+        _out(stderr=True).print(f"[red]error:[/red] {exc}", highlight=False)
         return 2
     except KeyboardInterrupt:
-        err_console.print("interrupted")
+        _out(stderr=True).print("interrupted")
         return 130
     return code
 

@@ -122,17 +122,22 @@ def run_pipelines(
 
 
 def show_runs(
-    settings: Settings, tenant: str, *, status: str | None, since: dt.datetime | None
+    settings: Settings,
+    tenant: str,
+    *,
+    status: str | None,
+    since: dt.datetime | None,
+    limit: int = 50,
 ) -> int:
-    """Print a tenant's runs; a run that stopped progressing shows as STALLED."""
+    """Print a tenant's runs (newest first); a run that stopped progressing shows as STALLED."""
     from lib.lifecycle import run_state
     from lib.states import RunStatus
 
     rt = build_runtime(settings) if settings.mode == "cloud" else None
     stored = None if status == RunStatus.STALLED else status
-    with _maybe_local(settings, rt) as rt:
+    with maybe_local(settings, rt) as rt:
         rt.ensure_tenant(tenant)
-        rows = metadata.list_runs(rt.warehouse, tenant, status=stored, since=since)
+        rows = metadata.list_runs(rt.warehouse, tenant, status=stored, since=since, limit=limit)
         shown = []
         for r in rows:
             state = None
@@ -142,7 +147,7 @@ def show_runs(
             if status == RunStatus.STALLED and current != RunStatus.STALLED:
                 continue
             shown.append((r, current, state))
-    table = Table("run", "pipeline", "status", "window", "requested at", "error")
+    table = Table("run", "pipeline", "status", "trigger", "window", "requested at", "error")
     for r, current, state in shown:
         window = f"{r['window_start']} → {r['window_end']}"
         note = r["error"] or ""
@@ -152,11 +157,14 @@ def show_runs(
             r["pipeline_logging_id"],
             r["pipeline_id"],
             str(current),
+            r.get("trigger_by") or "",
             window,
             str(r["requested_at"]),
             note[:80],
         )
     console.print(table)
+    if since is not None:
+        console.print(f"{len(shown)} run(s) requested since {since:%Y-%m-%d %H:%M} UTC")
     if any(current == RunStatus.STALLED for _, current, _ in shown):
         console.print(
             f"STALLED runs stopped progressing: `convergence recover --tenant {tenant}` "
@@ -204,7 +212,8 @@ def _print_recoveries(plans: Sequence[Any], dry_run: bool) -> None:
 
 
 @contextmanager
-def _maybe_local(settings: Settings, rt: Runtime | None) -> Iterator[Runtime]:
+def maybe_local(settings: Settings, rt: Runtime | None) -> Iterator[Runtime]:
+    """``rt`` (a cloud runtime), or a local runtime for the block when it is None."""
     if rt is not None:
         yield rt
         return
@@ -214,61 +223,80 @@ def _maybe_local(settings: Settings, rt: Runtime | None) -> Iterator[Runtime]:
 
 def show_run(settings: Settings, tenant: str, run_id: str) -> int:
     """Print one run; exit code 1 when it failed or is unknown."""
-    with _maybe_local(
-        settings, build_runtime(settings) if settings.mode == "cloud" else None
-    ) as rt:
+    with maybe_local(settings, build_runtime(settings) if settings.mode == "cloud" else None) as rt:
         return show_run_rt(rt, tenant, run_id)
 
 
 def show_run_rt(rt: Runtime, tenant: str, run_id: str) -> int:
-    """Print one run from an open runtime."""
+    """Print one run from an open runtime: provenance, timeline, DQ summary, error and cause."""
     from lib.ids import check_run_id, check_slug
+    from lib.run_view import load_run_view
 
     check_slug(tenant, "tenant id")
     check_run_id(run_id)
-    from lib.lifecycle import run_state
-
     rt.ensure_tenant(tenant)
-    status = metadata.run_status(rt.warehouse, tenant, run_id)
-    if status is None:
+    view = load_run_view(rt, tenant, run_id)
+    if view is None:
         console.print(f"[red]no run {run_id} for tenant {tenant}[/red]")
         return 1
-    current = run_state(rt.warehouse, rt.clock, tenant, run_id)
-    state = str(current.status) if current else status["status"]
-    colour = {"COMPLETE": "green", "FAILED": "red", "STALLED": "red"}.get(state, "yellow")
-    console.print(
-        f"[bold]{tenant}/{status['pipeline_id']}[/bold] {run_id}: [{colour}]{state}[/{colour}]"
-        f" window {status['window_start']} → {status['window_end']}"
-    )
-    table = Table("#", "step", "type", "status", "rows", "duration")
-    for step in _final_steps(metadata.step_history(rt.warehouse, tenant, run_id)):
-        ms = step["duration_ms"]
-        table.add_row(
-            str(step["step_index"]),
-            step["step_name"],
-            step["step_type"],
-            step["status"],
-            str(step["rows_processed"] if step["rows_processed"] is not None else ""),
-            f"{ms / 1000:.2f}s" if ms is not None else "",
-        )
-    console.print(table)
-    if status["error"]:
-        console.print(f"[red]error:[/red] {status['error']}", highlight=False)
-    if current is not None and state == "STALLED":
+    _print_view(view)
+    if view.stalled_note:
         console.print(
-            f"[red]stalled:[/red] no progress since {current.last_activity}; waits on step "
-            f"{current.waiting_on} (last error: {current.last_error or 'none recorded'}). "
+            f"[red]stalled:[/red] {view.stalled_note}. "
             f"Re-drive it: convergence recover --tenant {tenant} --run {run_id}",
             highlight=False,
         )
-    return 0 if status["status"] == "COMPLETE" else 1
+    return 0 if view.status == "COMPLETE" else 1
 
 
-def _final_steps(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    latest: dict[int, dict[str, Any]] = {}
-    for record in history:
-        latest[record["step_index"]] = record
-    return [latest[i] for i in sorted(latest)]
+def _print_view(view: Any) -> None:
+    colour = {"COMPLETE": "green", "FAILED": "red", "STALLED": "red"}.get(view.status, "yellow")
+    took = f" in {_seconds(view.duration.total_seconds())}" if view.duration else ""
+    console.print(
+        f"[bold]{view.tenant_id}/{view.pipeline_id}[/bold] {view.run_id}: "
+        f"[{colour}]{view.status}[/{colour}]{took} · window {view.window}",
+        highlight=False,
+    )
+    for line in _provenance_lines(view.provenance):
+        console.print(f"  {line}", highlight=False)
+    table = Table("time (UTC)", "what", "status", "attempt", "duration", "rows", "detail")
+    for entry in view.timeline:
+        table.add_row(
+            f"{entry.at:%Y-%m-%d %H:%M:%S}",
+            entry.what,
+            entry.status,
+            str(entry.attempt or ""),
+            _seconds(entry.duration_ms / 1000) if entry.duration_ms is not None else "",
+            "" if entry.rows is None else str(entry.rows),
+            entry.detail[:300],
+        )
+    console.print(table)
+    console.print(f"DQ: {view.dq.describe()}", highlight=False)
+    if view.error:
+        console.print(f"[red]error:[/red] {view.error}", highlight=False)
+    if view.cause and view.status != "COMPLETE":
+        console.print(f"[red]cause:[/red] {view.cause}", highlight=False)
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.2f}s" if value < 120 else f"{value / 60:.1f}min"
+
+
+def _provenance_lines(p: dict[str, Any]) -> list[str]:
+    if not p:
+        return ["provenance: not recorded (a run requested before provenance existed)"]
+    trigger = p.get("trigger") or {}
+    config = p.get("config_version") or {}
+    git = config.get("git_commit")
+    dirty = " (uncommitted changes)" if config.get("git_dirty") else ""
+    worker = p.get("worker") or {}
+    where = worker.get("revision") or worker.get("host") or "?"
+    return [
+        f"requested by {trigger.get('type')} ({trigger.get('by')}) on {where}",
+        f"config {str(config.get('sha256', '?'))[:12]} ({len(config.get('files') or {})} files"
+        f"{', git ' + git[:12] + dirty if git else ''}) · code {p.get('code_version')}",
+        f"trace {p.get('trace_id') or 'none'}",
+    ]
 
 
 def replay(
@@ -283,13 +311,18 @@ def replay(
     """Replay dead letters; in local mode also deliver them (and any journaled leftovers)."""
     selection = DeadLetterFilter(tenant_id=tenant, pipeline_id=pipeline, since=since, until=until)
     if settings.mode == "cloud":
-        moved = build_runtime(settings).bus.replay(selection, dry_run=dry_run)
+        rt = build_runtime(settings)
+        moved = rt.bus.replay(selection, dry_run=dry_run)
         _print_letters(moved, dry_run)
+        if not dry_run:
+            _note_replayed(rt, moved)
         return 0
     progress = new_progress()
     with progress, local_runtime(settings, progress) as rt:
         moved = rt.bus.replay(selection, dry_run=dry_run)
         _print_letters(moved, dry_run)
+        if not dry_run:
+            _note_replayed(rt, moved)
         pending = len(rt.bus.pending())  # type: ignore[attr-defined]
         if pending:
             console.print(f"{pending} delivery(ies) waiting in the local bus journal")
@@ -301,6 +334,14 @@ def replay(
     with local_runtime(settings) as rt:
         codes = [show_run_rt(rt, t, r) for t, r in sorted(runs)]
     return max([*codes, 1 if again else 0])
+
+
+def _note_replayed(rt: Runtime, moved: Sequence[Any]) -> None:
+    """Record on each run a replayed letter belongs to that (and by whom) it was replayed."""
+    from lib.recovery import note_redrive
+
+    for tenant, run in sorted(_runs_to_show(rt, moved)):
+        note_redrive(rt, tenant, run, "replay")
 
 
 def _dead_lettered_again(rt: Runtime, selection: DeadLetterFilter, moved: Sequence[Any]) -> int:

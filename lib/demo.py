@@ -2,6 +2,12 @@
 
 Runs entirely on the embedded default (DuckDB file + in-process bus) against local sandbox
 provider APIs on 127.0.0.1, so it needs no account and no network.
+
+It writes to the default home (``CONVERGENCE_HOME``, else ``.convergence``), so ``convergence
+runs``, ``status``, ``trace``, ``report`` and ``replay`` then work from the same folder with no
+setting. A re-run starts clean when the home's state was created by the demo (its marker file)
+or there is none; state the demo did not create is kept and the demo stops, saying so, unless
+``--fresh`` asks to replace it. Other folders in the home (``simulate/``) are never touched.
 """
 
 from __future__ import annotations
@@ -43,6 +49,8 @@ def demo_environment(home: Path, base_url: str, tenant_ids: Iterable[str]) -> di
         "CONVERGENCE_HOME": str(home),
         "CONVERGENCE_CONFIG_DIR": os.environ.get("CONVERGENCE_CONFIG_DIR", "configs"),
         "CONVERGENCE_BUS_BACKOFF_SCALE": DEMO_BACKOFF_SCALE,
+        # the sample FOCUS exports (AWS, Azure) go here, never into a bucket folder of the home
+        "CONVERGENCE_BUCKETS_DIR": str(home / DEMO_BUCKETS),
     }
     for provider in PROVIDERS:
         env[f"CONVERGENCE_{provider.upper()}_BASE_URL"] = base_url
@@ -52,14 +60,38 @@ def demo_environment(home: Path, base_url: str, tenant_ids: Iterable[str]) -> di
     return env
 
 
-def fresh_home(home: Path) -> None:
-    """Start the demo from an empty state folder (only ever deletes a previous demo's folder)."""
-    if home.exists():
-        if not (home / DEMO_MARKER).exists():
-            raise SystemExit(f"{home} exists and is not a demo folder; pass --home elsewhere")
-        shutil.rmtree(home)
-    home.mkdir(parents=True)
-    (home / DEMO_MARKER).write_text("created by convergence demo\n")
+DEMO_BUCKETS = "demo_buckets"
+"""The demo's stand-in for the tenants' export buckets (sample AWS and Azure FOCUS files)."""
+STATE = ("convergence.duckdb", "convergence.duckdb.wal", "bus", "traces", "reports", DEMO_BUCKETS)
+"""What a run leaves in a home (and what a re-run of the demo replaces)."""
+
+
+def fresh_home(home: Path, *, fresh: bool = False) -> list[str]:
+    """Make ``home`` ready for the demo; returns the entries of ``home`` it keeps.
+
+    The state of a previous demo (marker file present) is replaced; so is any state when
+    ``fresh``. Anything else in the home is kept.
+
+    Raises:
+        SystemExit: the home holds state the demo did not create and ``fresh`` is not set.
+    """
+    home.mkdir(parents=True, exist_ok=True)
+    marker = home / DEMO_MARKER
+    state = [name for name in STATE if (home / name).exists()]
+    if state and not marker.exists() and not fresh:
+        raise SystemExit(
+            f"{home} holds state the demo did not create ({', '.join(state)}): the demo keeps "
+            "it and stops. Run `convergence demo --fresh` to replace it with the demo's, or "
+            "`convergence demo --home DIR` (or CONVERGENCE_HOME=DIR) to run the demo elsewhere."
+        )
+    for name in state:
+        path = home / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    marker.write_text("created by convergence demo: a re-run of the demo replaces this state\n")
+    return sorted(p.name for p in home.iterdir() if p.name not in (DEMO_MARKER, *STATE))
 
 
 def demo_pipelines(config_dir: Path) -> list[Pipeline]:
@@ -71,13 +103,22 @@ def demo_pipelines(config_dir: Path) -> list[Pipeline]:
     return [p for p in out if p.config.enabled]
 
 
-def run_demo(home: Path, *, days: int = 7, faults: bool = False, clock: Clock | None = None) -> int:
+def run_demo(
+    home: Path,
+    *,
+    days: int = 7,
+    faults: bool = False,
+    clock: Clock | None = None,
+    fresh: bool = False,
+) -> int:
     """Run the demo and print its summary; exit code 0 when every run completed."""
     from lib.sandbox.server import SandboxServer
 
     config_dir = Path(os.environ.get("CONVERGENCE_CONFIG_DIR", "configs"))
     pipelines = demo_pipelines(config_dir)
-    fresh_home(home)
+    kept = fresh_home(home, fresh=fresh)
+    if kept:
+        console.print(f"{home}: starting the demo's state afresh, keeping {', '.join(kept)}")
     with SandboxServer(faults=dict(DEMO_FAULTS) if faults else None) as sandbox:
         tenant_ids = sorted({p.tenant_id for p in pipelines})
         settings = Settings.from_env(demo_environment(home, sandbox.base_url, tenant_ids))
@@ -109,6 +150,7 @@ def run_demo(home: Path, *, days: int = 7, faults: bool = False, clock: Clock | 
     console.print(f"\nDuckDB file: [bold]{settings.duckdb_path.resolve()}[/bold]")
     for path in reports:
         console.print(f"Spend report: [bold]{path.resolve()}[/bold]")
+    console.print(next_steps(home, requested))
     return max(codes, default=0)
 
 
@@ -143,6 +185,24 @@ def print_intelligence_summary(rt: Runtime, tenant_ids: list[str]) -> None:
         f"The sandbox over-bills {OVERBILLED_MODEL} for acme on one day: reconciliation "
         "flags those line items (see the report)."
     )
+
+
+def next_steps(home: Path, requested: list[RunRequested]) -> str:
+    """What to type next, from the same folder (the home is the default one, or named)."""
+    default = home == Settings.from_env().home
+    prefix = "" if default else f"CONVERGENCE_HOME={home} "
+    run = next((e for e in requested if e.tenant_id == "acme"), requested[0] if requested else None)
+    lines = ["\nNext, from this folder:"]
+    if run is not None:
+        tenant = run.tenant_id
+        lines += [
+            f"  {prefix}convergence runs --tenant {tenant}",
+            f"  {prefix}convergence status {run.pipeline_logging_id} --tenant {tenant}",
+            f"  {prefix}convergence trace {run.pipeline_logging_id} --tenant {tenant}",
+            f"  {prefix}convergence report --tenant {tenant}",
+            f"  {prefix}convergence replay --tenant {tenant} --dry-run",
+        ]
+    return "\n".join(lines)
 
 
 def split_gold(pipelines: list[Pipeline]) -> tuple[list[Pipeline], list[Pipeline]]:

@@ -15,7 +15,8 @@ Delivery behaviour is decided by the class, never by inspecting messages::
     │   └── UnknownTopic        a topic not in the topology (or not created in Pub/Sub)
     ├── PoisonEvent             a message no handler can ever process: dead-lettered at once
     │   ├── MalformedEvent      an event on the wire does not match its contract
-    │   └── UnknownTenant       an event for a tenant with no configs/<tenant>/ folder
+    │   ├── UnknownTenant       an event for a tenant with no configs/<tenant>/ folder
+    │   └── Undeliverable       a notification its channels refuse as configured
     └── InvalidIdentifier       a tenant/pipeline/run id that may not touch SQL or paths
 """
 
@@ -101,6 +102,12 @@ class MalformedEvent(PoisonEvent):
 
 class UnknownTenant(PoisonEvent):
     """An event names a tenant that has no folder under the config root."""
+
+
+class Undeliverable(PoisonEvent):
+    """A notification that no retry can deliver as configured (a channel refused it, the
+    tenant's notifications file is invalid, a secret is missing): kept as a dead letter, to be
+    replayed once the configuration is fixed."""
 
 
 class InvalidIdentifier(ConvergenceError, ValueError):

@@ -3,12 +3,17 @@
 Everything here is insert-only; the newest transition wins. Ties on ``recorded_at`` (a fixed
 clock, two writes in one microsecond) are broken by status precedence, so a terminal status
 always beats the one it follows.
+
+Every transition and step record is also logged as one INFO line with structured fields
+(``event``: ``run.recorded`` | ``step.recorded``, statuses, duration, rows, DQ counts): the
+Cloud Monitoring log-based metrics and alerts of ``terraform/monitoring.tf`` count them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,8 +34,10 @@ TABLES = (
     "change_consumption",
     "step_claims",
     "budget_alerts",
+    "notifications",
 )
 _PRECEDENCE = PRECEDENCE_SQL
+log = logging.getLogger(__name__)
 
 
 def metadata_table(tenant_id: str, table: str) -> TableRef:
@@ -90,6 +97,10 @@ def record_run(warehouse: Warehouse, clock: Clock, t: RunTransition) -> None:
         "recorded_at": clock.now(),
     }
     _insert(warehouse, metadata_table(t.tenant_id, "pipeline_runs"), row, {"run_metadata"})
+    fields = {"event": "run.recorded", "run_status": str(t.status), "tenant_id": t.tenant_id,
+              "pipeline_id": t.pipeline_id, "run_id": t.pipeline_logging_id,
+              "trigger_by": t.trigger_by}  # fmt: skip
+    log.info("run %s is %s", t.pipeline_logging_id, t.status, extra={"fields": fields})
 
 
 @dataclass(frozen=True)
@@ -138,6 +149,37 @@ def record_step(warehouse: Warehouse, clock: Clock, r: StepRecord) -> None:
         "recorded_at": clock.now(),
     }
     _insert(warehouse, metadata_table(r.tenant_id, "step_logs"), row, {"metadata"})
+    log.info(
+        "step %s of run %s is %s",
+        r.step_name,
+        r.pipeline_logging_id,
+        r.status,
+        extra={"fields": _step_fields(r)},
+    )
+
+
+def _step_fields(r: StepRecord) -> dict[str, Any]:
+    meta = r.metadata or {}
+    fields: dict[str, Any] = {
+        "event": "step.recorded",
+        "step_status": str(r.status),
+        "tenant_id": r.tenant_id,
+        "pipeline_id": r.pipeline_id,
+        "run_id": r.pipeline_logging_id,
+        "step_name": r.step_name,
+        "step_type": r.step_type,
+        "attempt": r.attempt,
+        "duration_ms": r.duration_ms,
+        "rows": r.rows_processed,
+    }
+    if r.step_type == "dq" and "expectations" in meta:
+        fields["dq_expectations"] = meta.get("expectations", 0)
+        fields["dq_warnings"] = meta.get("warnings", 0)
+        fields["dq_critical_failures"] = len(meta.get("failed") or [])
+    for key in ("api_calls", "pages", "bytes_billed"):
+        if key in meta:
+            fields[key] = meta[key]
+    return fields
 
 
 def latest_step(
@@ -162,6 +204,15 @@ def run_status(warehouse: Warehouse, tenant_id: str, run_id: str) -> dict[str, A
         {"run_id": run_id},
     )
     return rows[0] if rows else None
+
+
+def run_history(warehouse: Warehouse, tenant_id: str, run_id: str) -> list[dict[str, Any]]:
+    """Every transition of a run, oldest first."""
+    return warehouse.query(
+        f"SELECT * FROM {table_sql(metadata_table(tenant_id, 'pipeline_runs'))} "
+        f"WHERE pipeline_logging_id = @run_id ORDER BY recorded_at, {_PRECEDENCE}",
+        {"run_id": run_id},
+    )
 
 
 def step_history(warehouse: Warehouse, tenant_id: str, run_id: str) -> list[dict[str, Any]]:

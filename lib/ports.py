@@ -16,6 +16,7 @@ import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
@@ -109,11 +110,28 @@ class WriteResult:
     dates: frozenset[dt.date] = frozenset()
 
 
+class Capability(StrEnum):
+    """What an engine can do that another cannot; code asks ``Warehouse.capabilities``."""
+
+    WILDCARD_TABLES = "wildcard_tables"
+    """``FROM `project.dataset.prefix*``` reads every matching table (the billing export)."""
+    PARTITIONING = "partitioning"
+    """Tables are partitioned by ``TableSpec.partition_field``."""
+    CLUSTERING = "clustering"
+    """Tables are clustered by ``TableSpec.cluster_by``."""
+    LABELS = "labels"
+    """Datasets carry labels."""
+    FILES = "files"
+    """Files in a folder (``gs://`` or local) read in place as a table (:class:`FileReader`)."""
+
+
 @runtime_checkable
 class Warehouse(Protocol):
     """Datasets, tables, atomic writes and BigQuery-dialect queries."""
 
     name: str
+    capabilities: frozenset[Capability]
+    """What this engine can do (partitioning, wildcard tables, …): never probe with getattr."""
 
     def ensure_dataset(self, dataset: str, labels: Mapping[str, str] | None = None) -> None:
         """Create the dataset if missing."""

@@ -17,9 +17,12 @@ at once, otherwise recovery waits until the claim's lease has expired (a stalled
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from events.models import Event, RunCompleted, RunFailed
 from lib import metadata
@@ -32,6 +35,8 @@ from lib.lifecycle import (
     stalled_runs,
 )
 from lib.metadata import RunTransition
+from lib.observability import current_traceparent
+from lib.provenance import default_trigger
 from lib.runs import requested_event
 from lib.states import RunStatus, StepStatus
 from lib.steps.base import StepOutcome
@@ -40,7 +45,7 @@ from lib.wiring import Runtime
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Recovery", "plan_recovery", "recover"]
+__all__ = ["Recovery", "note_redrive", "plan_recovery", "recover", "run_trace_span"]
 
 
 @dataclass(frozen=True)
@@ -65,7 +70,7 @@ def plan_recovery(rt: Runtime, state: RunState) -> Recovery:
     """The events that carry ``state``'s run forward from where its metadata says it stopped."""
     run = state.run
     pipeline = load_pipeline(rt.config_dir, run["tenant_id"], run["pipeline_id"])
-    cause = requested_event(rt, pipeline, run)
+    cause = requested_event(rt, pipeline, run)  # stamped with the current span's traceparent
     base = {"tenant_id": run["tenant_id"], "run_id": run["pipeline_logging_id"],
             "pipeline_id": run["pipeline_id"], "waiting_on": state.waiting_on}  # fmt: skip
     failed = [s for s in state.steps if s["status"] == StepStatus.FAILED]
@@ -74,7 +79,7 @@ def plan_recovery(rt: Runtime, state: RunState) -> Recovery:
         ref = pipeline.config.step_ref(step["step_index"])
         reason = str(step.get("error") or "step failed")
         event = run_failed(cause, ref, reason, "StepFailed", now=rt.clock.now(),
-                           traceparent=None)  # fmt: skip
+                           traceparent=current_traceparent())  # fmt: skip
         why = f"step {step['step_name']} failed; the run was never ended"
         return Recovery(**base, events=(event,), records=RunStatus.FAILED, reason=why)
     done = state.waiting_on - 1
@@ -86,7 +91,7 @@ def plan_recovery(rt: Runtime, state: RunState) -> Recovery:
     ref = pipeline.config.step_ref(done)
     assert ref is not None
     events = completion_events(
-        pipeline.config, cause, ref, outcome, now=rt.clock.now(), traceparent=None
+        pipeline.config, cause, ref, outcome, now=rt.clock.now(), traceparent=current_traceparent()
     )
     terminal = next((e for e in events if isinstance(e, RunCompleted | RunFailed)), None)
     records = None
@@ -132,10 +137,11 @@ def recover(
         states = stalled_runs(rt.warehouse, rt.clock, tenant_id, stall_after=stall_after)
     plans = []
     for state in states:
-        plan = plan_recovery(rt, state)
-        plans.append(plan)
-        if not dry_run:
-            _apply(rt, state, plan, force=force or state.stalled)
+        with run_trace_span(rt, tenant_id, state.run["pipeline_logging_id"], "run.recover"):
+            plan = plan_recovery(rt, state)
+            plans.append(plan)
+            if not dry_run:
+                _apply(rt, state, plan, force=force or state.stalled)
     return plans
 
 
@@ -167,5 +173,47 @@ def _transition(
         window_start=run.get("window_start"),
         window_end=run.get("window_end"),
         error=error,
-        run_metadata={"recovered_by": trigger} if trigger else None,
+        run_metadata=_redrive_metadata(trigger) if trigger else None,
     )
+
+
+def _redrive_metadata(kind: str) -> dict[str, Any]:
+    trigger = default_trigger(kind)
+    return {"recovered_by": kind, "trigger": {"type": trigger.type, "by": trigger.by}}
+
+
+@contextlib.contextmanager
+def run_trace_span(rt: Runtime, tenant_id: str, run_id: str, name: str) -> Iterator[None]:
+    """A span in the run's own trace (its REQUESTED record's traceparent), so what a recovery
+    or replay publishes continues the trace the run started with."""
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    from lib.observability import tracer
+
+    first = next(iter(metadata.run_history(rt.warehouse, tenant_id, run_id)), None)
+    meta = first.get("run_metadata") if first else None
+    parent = meta.get("traceparent") if isinstance(meta, dict) else None
+    context = TraceContextTextMapPropagator().extract({"traceparent": parent}) if parent else None
+    attributes = {"tenant_id": tenant_id, "run_id": run_id}
+    with tracer().start_as_current_span(name, context=context, attributes=attributes):
+        yield
+
+
+def note_redrive(rt: Runtime, tenant_id: str, run_id: str, kind: str) -> bool:
+    """Record on a run that it was re-driven (``replay``, ``recover``) and by whom: a transition
+    with its current status (a run that has ended is left alone). Returns whether recorded."""
+    run = metadata.run_status(rt.warehouse, tenant_id, run_id)
+    if run is None or RunStatus(run["status"]).terminal:
+        return False
+    transition = RunTransition(
+        tenant_id=tenant_id,
+        pipeline_id=run["pipeline_id"],
+        pipeline_logging_id=run_id,
+        status=run["status"],
+        trigger_by=run.get("trigger_by"),
+        window_start=run.get("window_start"),
+        window_end=run.get("window_end"),
+        run_metadata=_redrive_metadata(kind),
+    )
+    metadata.record_run(rt.warehouse, rt.clock, transition)
+    return True

@@ -19,7 +19,9 @@ from lib.config.loader import Pipeline, load_pipeline
 from lib.errors import ConfigError, ConfigProblem
 from lib.metadata import RunTransition
 from lib.observability import current_traceparent, tracer
+from lib.provenance import Trigger, default_trigger, run_metadata
 from lib.states import RunStatus
+from lib.step_telemetry import trace_id_of
 from lib.wiring import Runtime
 
 _NAMESPACE = uuid.UUID("2b8f6c1e-5d0a-4f3b-9a61-3e7c2d9f4a18")
@@ -69,8 +71,12 @@ def request_run(
     trigger_by: str = "cli",
     run_id: str | None = None,
     today: dt.date | None = None,
+    trigger: Trigger | None = None,
 ) -> RunRequested:
-    """Record REQUESTED and publish ``run.requested`` for a tenant's pipeline.
+    """Record REQUESTED (with the run's provenance) and publish ``run.requested``.
+
+    The run's trace starts here: the span ``run.request`` is the root every handler's span
+    continues (its ``traceparent`` travels in the events).
 
     Args:
         rt: the runtime.
@@ -81,6 +87,7 @@ def request_run(
         trigger_by: who asked (``cli``, ``api``, ``cloud-scheduler``, ``demo`` …).
         run_id: a given run id (scheduled runs derive theirs); default a fresh one.
         today: the day the default window ends before (default: the clock's today).
+        trigger: what asked and for whom (default: ``trigger_by`` by this process's user).
 
     Raises:
         InvalidIdentifier: tenant or pipeline id is unsafe.
@@ -91,7 +98,10 @@ def request_run(
     assert first is not None  # steps has min_length=1
     window = window or default_window(rt, pipeline.config.default_window_days, today)
     run_id = run_id or new_run_id()
-    with tracer().start_as_current_span("run.request", attributes={"tenant_id": tenant_id}):
+    trigger = trigger or default_trigger(trigger_by)
+    attributes = {"tenant_id": tenant_id, "pipeline_id": pipeline_id, "run_id": run_id,
+                  "trigger.type": trigger.type, "trigger.by": trigger.by}  # fmt: skip
+    with tracer().start_as_current_span("run.request", attributes=attributes):
         event = RunRequested(
             event_id=requested_event_id(run_id),
             occurred_at=rt.clock.now(),
@@ -103,14 +113,23 @@ def request_run(
             trigger_by=trigger_by,
             traceparent=current_traceparent(),
         )
+        provenance = run_metadata(
+            pipeline,
+            rt.config_dir,
+            trigger,
+            trace_id=trace_id_of(event.traceparent),
+            traceparent=event.traceparent,
+        )
         rt.ensure_tenant(tenant_id)
-        metadata.record_run(rt.warehouse, rt.clock, requested_transition(event))
+        metadata.record_run(rt.warehouse, rt.clock, requested_transition(event, provenance))
         rt.bus.publish(event)
     return event
 
 
-def requested_transition(event: RunRequested) -> RunTransition:
-    """The REQUESTED record of a run about to be published."""
+def requested_transition(
+    event: RunRequested, provenance: Mapping[str, Any] | None = None
+) -> RunTransition:
+    """The REQUESTED record of a run about to be published (with its provenance)."""
     return RunTransition(
         tenant_id=event.tenant_id,
         pipeline_id=event.pipeline_id,
@@ -119,6 +138,7 @@ def requested_transition(event: RunRequested) -> RunTransition:
         trigger_by=event.trigger_by,
         window_start=event.window.start,
         window_end=event.window.end,
+        run_metadata=provenance,
     )
 
 

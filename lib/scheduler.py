@@ -80,6 +80,11 @@ def trigger_event(pipeline: Pipeline) -> RunRequested:
     )
 
 
+def schedule_job_name(tenant_id: str, pipeline_id: str) -> str:
+    """The Cloud Scheduler job name of a tenant's pipeline."""
+    return f"convergence-{tenant_id}-{pipeline_id}".replace("_", "-")
+
+
 def schedule_job(pipeline: Pipeline) -> ScheduleJob:
     """The scheduler job of a pipeline that has a ``schedule:`` block."""
     schedule = pipeline.config.schedule
@@ -87,7 +92,7 @@ def schedule_job(pipeline: Pipeline) -> ScheduleJob:
     message = to_message(trigger_event(pipeline))
     pipeline_id = pipeline.config.pipeline_id
     return ScheduleJob(
-        name=f"convergence-{pipeline.tenant_id}-{pipeline_id}".replace("_", "-"),
+        name=schedule_job_name(pipeline.tenant_id, pipeline_id),
         tenant_id=pipeline.tenant_id,
         pipeline_id=pipeline_id,
         cron=schedule.cron,
@@ -182,6 +187,7 @@ def start_scheduled_run(
     Raises:
         InvalidIdentifier: the trigger names an unsafe tenant or pipeline.
     """
+    from lib.provenance import Trigger
     from lib.runs import enabled_pipeline, request_run, requested_event
 
     try:
@@ -194,6 +200,7 @@ def start_scheduled_run(
     rt.ensure_tenant(event.tenant_id)
     existing = metadata.run_status(rt.warehouse, event.tenant_id, run_id)
     if existing is None:
+        job = schedule_job_name(event.tenant_id, event.pipeline_id)
         return request_run(
             rt,
             event.tenant_id,
@@ -201,6 +208,7 @@ def start_scheduled_run(
             trigger_by=TRIGGER_BY,
             run_id=run_id,
             today=tick.date(),
+            trigger=Trigger(type=TRIGGER_BY, by=f"scheduler-job:{job}@{tick.isoformat()}"),
         )
     if existing["status"] != RunStatus.REQUESTED or metadata.step_history(
         rt.warehouse, event.tenant_id, run_id

@@ -13,6 +13,12 @@
 | CONVERGENCE_BUS_BACKOFF_SCALE        | 1            | local bus: times the topology's backoff   |
 | CONVERGENCE_API_BODY_TIMEOUT_SECONDS | 10           | API: a body read stalling longer → 408    |
 | CONVERGENCE_BUCKETS_DIR              | HOME/buckets | local mode: folder standing in for GCS    |
+
+Read from the same environment by the logging and tracing setup (lib/observability.py,
+lib/tracing.py): ``CONVERGENCE_LOG_FORMAT`` (``json`` | ``text``; json in cloud mode),
+``CONVERGENCE_LOG_LEVEL`` (INFO; the CLI defaults to WARNING), ``OTEL_TRACES_EXPORTER``,
+``OTEL_EXPORTER_OTLP_ENDPOINT`` and the other standard ``OTEL_*`` variables;
+``CONVERGENCE_BUILD_COMMIT`` (set in the image) is the commit runs record as their version.
 """
 
 from __future__ import annotations

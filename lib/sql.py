@@ -77,6 +77,7 @@ def check_identifier(name: str, what: str = "identifier") -> str:
     )
 
 
+@functools.lru_cache(maxsize=4096)
 def table_sql(ref: TableRef, dialect: str = "bigquery") -> str:
     """Render ``ref`` as a quoted two-part identifier in ``dialect``.
 

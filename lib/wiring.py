@@ -31,6 +31,13 @@ class Runtime:
     topology: Topology
     tenants_ready: set[str] = field(default_factory=set)
 
+    def __post_init__(self) -> None:
+        from lib.traced_warehouse import traced
+        from lib.tracing import instrument_http
+
+        self.warehouse = traced(self.warehouse)  # one span per warehouse statement
+        instrument_http()  # one span per provider call, counted on the step's meter
+
     @property
     def config_dir(self) -> Path:
         """The config-as-code root."""
@@ -73,13 +80,21 @@ def build_runtime(
 
     ``backoff_scale`` (local bus) overrides ``settings.bus_backoff_scale``.
 
+    Installs the trace exporters the settings select (``lib/tracing.py``).
+
     Raises:
-        ValueError: cloud mode without a project, or DISABLE_AUTH in cloud mode.
+        ValueError: cloud mode without a project, DISABLE_AUTH in cloud mode, or OTEL_*
+            variables asking for an unknown exporter.
     """
+    from lib.tracing import configure_tracing
+
     clock = clock or SystemClock()
     topology = load_topology()
     if settings.mode == "cloud":
-        return _cloud(settings, clock, topology, warehouse)
+        rt = _cloud(settings, clock, topology, warehouse)
+        configure_tracing(settings)
+        return rt
+    configure_tracing(settings)
     from lib.adapters.duckdb_warehouse import DuckDBWarehouse
     from lib.adapters.env_secrets import EnvSecrets
     from lib.adapters.local_bus import LocalBus
@@ -123,11 +138,12 @@ def _cloud(
             project=settings.project,
             location=settings.bq_location,
             kms_key_name=settings.bq_kms_key_name,
+            clock=clock,
         )
     return Runtime(
         settings=settings,
         warehouse=warehouse,
-        bus=PubSubBus(PublisherClient(), SubscriberClient(), settings.project, topology),
+        bus=PubSubBus(PublisherClient(), SubscriberClient(), settings.project, topology, clock),
         secrets=SecretManagerSecrets(secretmanager.SecretManagerServiceClient(), settings.project),
         clock=clock,
         topology=topology,
@@ -135,6 +151,20 @@ def _cloud(
 
 
 _installed: Runtime | None = None
+
+
+def setup_logging(settings: Settings, default_level: str = "INFO") -> None:
+    """The one logging setup: ``CONVERGENCE_LOG_FORMAT`` (json in cloud, text locally) at
+    ``CONVERGENCE_LOG_LEVEL`` (else ``default_level``).
+
+    Raises:
+        ValueError: an unknown log format.
+    """
+    from lib.observability import configure_logging, log_format
+
+    fmt = log_format(settings.environ, settings.mode)
+    level = settings.environ.get("CONVERGENCE_LOG_LEVEL") or default_level
+    configure_logging(settings.project, level.upper(), fmt)
 
 
 def install(rt: Runtime | None) -> None:
@@ -148,10 +178,7 @@ def runtime() -> Runtime:
     global _installed
     if _installed is None:
         settings = Settings.from_env()
-        if settings.mode == "cloud":
-            from lib.observability import configure_logging
-
-            configure_logging(settings.project)
+        setup_logging(settings)
         _installed = build_runtime(settings)
         if settings.mode == "local":  # a local functions-framework server: deliver as published
             _installed.bus.deliver_in_background()  # type: ignore[attr-defined]

@@ -1,8 +1,9 @@
 # Least privilege, one service account per Cloud Run service:
 # - every service runs BigQuery jobs and edits data: tenant datasets are created on a tenant's
 #   first run, so no dataset-level grant can exist before them;
-# - each publishes only to the topics topology.json lists for it (the API: run-requested);
-# - only ingest reads tenant secrets (main.tf);
+# - each publishes only to the topics topology.json lists for it (the API: run-requested), and
+#   to the dead-letter topics of the topics it is subscribed to (poison messages);
+# - only ingest reads provider keys, only notify reads notification channel secrets (main.tf);
 # - only the push invoker may call the handlers (run.tf).
 
 resource "google_service_account" "service" {
@@ -43,6 +44,15 @@ resource "google_project_iam_member" "trace_agent" {
 resource "google_pubsub_topic_iam_member" "service_publish" {
   for_each = local.publish_grants
   topic    = google_pubsub_topic.topic[each.value.topic].id
+  role     = "roles/pubsub.publisher"
+  member   = "serviceAccount:${google_service_account.service[each.value.service].email}"
+}
+
+# A handler dead-letters a message no retry can fix (poison, or a notification its channel
+# refuses) itself: only to the dead-letter topics of the topics it is subscribed to.
+resource "google_pubsub_topic_iam_member" "service_reject" {
+  for_each = local.reject_grants
+  topic    = google_pubsub_topic.dead_letter[each.value.topic].id
   role     = "roles/pubsub.publisher"
   member   = "serviceAccount:${google_service_account.service[each.value.service].email}"
 }

@@ -36,6 +36,17 @@ locals {
     ]) : "${g.service}/${g.topic}" => g
   }
 
+  # Dead-letter grants: a handler dead-letters a poison (or undeliverable) message at once by
+  # publishing it to the dead-letter topic of the topic it came from (lib/steps/poison.py).
+  reject_grants = {
+    for g in flatten([
+      for h in local.topology.handlers : [
+        for t in local.topology.topics : { service = h.name, topic = t.dead_letter_topic }
+        if t.dead_letter_topic != null && contains([for s in local.topology.subscriptions : s.topic if s.handler == h.name], t.name)
+      ]
+    ]) : "${g.service}/${g.topic}" => g
+  }
+
   sizing = { for name, _ in local.services : name => lookup(var.service_sizing, name, var.default_service_sizing) }
 
   # The control plane's health endpoints (lib/api): liveness never touches the warehouse,

@@ -11,10 +11,11 @@ import pytest
 
 from lib.adapters.duckdb_warehouse import DuckDBWarehouse
 from lib.clock import FixedClock
-from lib.demo import run_demo
+from lib.demo import DEMO_MARKER, fresh_home, run_demo
 from lib.ports import TableRef
 from lib.sandbox.gcp_export import export_rows
 from lib.sql import table_sql
+from tests.platform import CONFIGS
 
 NOW = dt.datetime(2026, 11, 20, 6, 0, tzinfo=dt.UTC)
 
@@ -104,10 +105,64 @@ def net(rows) -> Decimal:
     )
 
 
-def test_demo_refuses_to_wipe_a_folder_it_did_not_create(tmp_path):
-    precious = tmp_path / "precious"
-    precious.mkdir()
-    (precious / "data.txt").write_text("keep me")
-    with pytest.raises(SystemExit, match="is not a demo folder"):
-        run_demo(precious, days=1, clock=FixedClock(NOW))
-    assert (precious / "data.txt").read_text() == "keep me"
+def test_demo_keeps_state_it_did_not_create_unless_asked_for_a_fresh_start(tmp_path, capsys):
+    home = tmp_path / "home"
+    home.mkdir()
+    wh = DuckDBWarehouse(home / "convergence.duckdb")  # somebody's own runs
+    wh.ensure_dataset("acme_metadata")
+    wh.close()
+    (home / "simulate").mkdir()
+    (home / "simulate" / "keep.txt").write_text("keep me")
+    before = (home / "convergence.duckdb").read_bytes()
+    with pytest.raises(SystemExit, match="holds state the demo did not create") as info:
+        run_demo(home, days=1, clock=FixedClock(NOW))
+    assert "convergence demo --fresh" in str(info.value)
+    assert (home / "convergence.duckdb").read_bytes() == before
+
+    assert fresh_home(home, fresh=True) == ["simulate"]
+    assert not (home / "convergence.duckdb").exists()
+    assert (home / "simulate" / "keep.txt").read_text() == "keep me"
+    assert (home / DEMO_MARKER).is_file()
+
+
+def test_a_rerun_of_the_demo_replaces_only_the_demos_own_state(tmp_path):
+    home = tmp_path / "home"
+    assert fresh_home(home) == []
+    (home / "bus").mkdir()
+    (home / "convergence.duckdb").write_text("a previous demo")
+    (home / "notes.md").write_text("mine")
+    assert fresh_home(home) == ["notes.md"]
+    assert not (home / "bus").exists() and not (home / "convergence.duckdb").exists()
+
+
+@pytest.mark.integration
+def test_after_the_demo_the_readme_commands_work_from_the_same_folder(
+    tmp_path, monkeypatch, capsys
+):
+    from lib.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CONVERGENCE_HOME", raising=False)
+    monkeypatch.setenv("CONVERGENCE_CONFIG_DIR", str(CONFIGS))
+    assert main(["demo", "--days", "1"]) == 0
+    out = capsys.readouterr().out.replace("\n", " ")
+    assert (tmp_path / ".convergence" / "convergence.duckdb").is_file()
+    assert "convergence runs --tenant acme" in out and "CONVERGENCE_HOME=" not in out
+    run_id = re.search(r"convergence status (run-[0-9a-f]{20}) --tenant acme", out).group(1)
+
+    assert main(["runs", "--tenant", "acme"]) == 0
+    listed = capsys.readouterr().out
+    assert run_id in listed and "COMPLETE" in listed and "demo" in listed
+    assert main(["status", run_id, "--tenant", "acme"]) == 0
+    assert "requested by demo" in capsys.readouterr().out.replace("\n", " ")
+    assert main(["trace", run_id, "--tenant", "acme"]) == 0
+    assert "run.request" in capsys.readouterr().out
+    assert main(["report", "--tenant", "acme"]) == 0
+    assert "acme" in capsys.readouterr().out
+    assert main(["replay", "--tenant", "acme", "--dry-run"]) == 0
+    assert "would move 0 dead-lettered event(s)" in capsys.readouterr().out
+
+    assert main(["demo", "--days", "1"]) == 0  # a re-run starts clean
+    capsys.readouterr()
+    assert main(["runs", "--tenant", "acme"]) == 0
+    assert run_id not in capsys.readouterr().out

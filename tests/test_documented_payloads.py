@@ -48,7 +48,19 @@ def spend(platform, tenant: str, provider: str) -> dict[str, Decimal]:
     }  # fmt: skip
 
 
-def test_openais_documented_examples_complete_with_exact_amounts(make_platform):
+def assert_silver_passes_focus_validator(platform, provider: str, tmp_path: Path) -> None:
+    from tests.support.focus_validator import validate, write_csv
+    from tests.test_focus_silver import BASE_CRITERIA, VALIDATOR_DEFECTS
+
+    silver = table_sql(TableRef("acme_silver_cost", "focus_daily"))
+    data = one(platform, f"SELECT * FROM {silver} WHERE x_provider = @p", p=provider)
+    path = tmp_path / f"{provider}-documented.csv"
+    write_csv(data, path)
+    failing = {c.rule: c.message for c in validate(path, BASE_CRITERIA).problems}
+    assert set(failing) <= set(VALIDATOR_DEFECTS), failing
+
+
+def test_openais_documented_examples_complete_with_exact_amounts(make_platform, tmp_path):
     platform = make_platform(
         tenants=("acme",),
         canned={
@@ -74,9 +86,10 @@ def test_openais_documented_examples_complete_with_exact_amounts(make_platform):
     usage = table_sql(TableRef("acme_raw_openai", "usage_completions"))
     [row] = one(platform, f"SELECT model, batch, input_tokens FROM {usage}")
     assert (row["model"], row["batch"], row["input_tokens"]) == (None, None, 1000)
+    assert_silver_passes_focus_validator(platform, "openai", tmp_path)
 
 
-def test_anthropics_documented_shapes_complete_with_sub_cent_precision(make_platform):
+def test_anthropics_documented_shapes_complete_with_sub_cent_precision(make_platform, tmp_path):
     platform = make_platform(
         tenants=("acme",),
         canned={
@@ -93,6 +106,7 @@ def test_anthropics_documented_shapes_complete_with_sub_cent_precision(make_plat
     assert spend(platform, "acme", "anthropic") == dict.fromkeys(
         ("silver", "daily", "monthly"), exact
     )
+    assert_silver_passes_focus_validator(platform, "anthropic", tmp_path)
 
 
 def answer(results: list[dict], start: int = 1730419200) -> dict:

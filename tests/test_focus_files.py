@@ -119,7 +119,7 @@ def test_aws_parquet_and_azure_csv_land_in_gold_equal_to_the_files(platform):
     run_pipeline(platform, "globex", "azure_focus", span)
     for tenant in ("acme", "globex"):
         run_pipeline(platform, tenant, "spend_reporting", span)
-        files = expected_focus(platform.rt.settings.home, tenant)
+        files = expected_focus(platform.rt.settings, tenant)
         got = {
             (r["d"], r["p"]): r["t"]
             for r in rows(

@@ -13,7 +13,7 @@ from tests.support.focus_validator import Report, validate, write_csv, write_par
 from tests.support.spend_runs import (
     PROVIDERS,
     expected_daily,
-    platform_home,
+    platform_settings,
     rows,
     run_everything,
     run_pipeline,
@@ -96,7 +96,7 @@ def test_validator_reports_a_broken_row(platform, tmp_path):
 
 @pytest.mark.parametrize("tenant", ["acme", "globex"])
 def test_silver_totals_per_day_and_provider_equal_the_raw_sources(platform, tenant):
-    expected = expected_daily(platform.sandbox.base_url, tenant, SPAN, platform_home(platform))
+    expected = expected_daily(platform.sandbox.base_url, tenant, SPAN, platform_settings(platform))
     got = {
         (r["d"], r["p"]): r["t"]
         for r in rows(

@@ -9,7 +9,7 @@ import pytest
 from tests.support.spend_runs import (
     expected_daily,
     gold,
-    platform_home,
+    platform_settings,
     rows,
     run_everything,
     run_pipeline,
@@ -39,7 +39,7 @@ def spiked(tmp_path_factory):
 
 @pytest.mark.parametrize("tenant", ["acme", "globex"])
 def test_daily_spend_equals_independent_sums_from_raw_fixture_data(flat, tenant):
-    expected = expected_daily(flat.sandbox.base_url, tenant, SPAN, platform_home(flat))
+    expected = expected_daily(flat.sandbox.base_url, tenant, SPAN, platform_settings(flat))
     got = {
         (r["d"], r["p"]): r["t"]
         for r in rows(
@@ -54,7 +54,7 @@ def test_daily_spend_equals_independent_sums_from_raw_fixture_data(flat, tenant)
 
 
 def test_monthly_spend_equals_independent_sums_per_month(flat):
-    daily = expected_daily(flat.sandbox.base_url, "acme", SPAN, platform_home(flat))
+    daily = expected_daily(flat.sandbox.base_url, "acme", SPAN, platform_settings(flat))
     expected: dict[tuple[object, str], Decimal] = {}
     for (day, provider), value in daily.items():
         key = (day.replace(day=1), provider)

@@ -37,9 +37,9 @@ class Chunk:
     source_format: str  # "PARQUET" or "NEWLINE_DELIMITED_JSON"
 
 
-def staging_expiry() -> dt.datetime:
+def staging_expiry(now: dt.datetime) -> dt.datetime:
     """When an abandoned staging table expires by itself."""
-    return dt.datetime.now(dt.UTC) + STAGING_TTL
+    return now + STAGING_TTL
 
 
 def chunks(

@@ -28,8 +28,20 @@ from lib.adapters.bigquery_sql import (
     table_sql,
     write_statement,
 )
+from lib.clock import SystemClock
 from lib.errors import ConvergenceError, DataError, WarehouseError, WarehouseUnavailable
-from lib.ports import ColumnKind, FileSet, Query, StagedFiles, TableRef, WriteResult, WriteSpec
+from lib.ports import (
+    Capability,
+    Clock,
+    ColumnKind,
+    FileSet,
+    Query,
+    StagedFiles,
+    TableRef,
+    WriteResult,
+    WriteSpec,
+)
+from lib.step_telemetry import observe_job
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -66,8 +78,8 @@ class BigQueryWarehouse:
     """
 
     name = "bigquery"
-    SUPPORTS_WILDCARD_TABLES = True
-    """``FROM `project.dataset.prefix*``` reads every matching table (billing export)."""
+    capabilities: frozenset[Capability] = frozenset(Capability)
+    """Partitioning, clustering, dataset labels and wildcard tables (the billing export)."""
 
     def __init__(
         self,
@@ -78,6 +90,7 @@ class BigQueryWarehouse:
         labels: Mapping[str, str] | None = None,
         retry_deadline: float = 600.0,
         kms_key_name: str | None = None,
+        clock: Clock | None = None,
     ) -> None:
         from google.cloud import bigquery
         from google.cloud.bigquery.retry import DEFAULT_JOB_RETRY
@@ -87,6 +100,7 @@ class BigQueryWarehouse:
         self._location = location
         self._labels = dict(labels or {})
         self._kms_key_name = kms_key_name
+        self._clock = clock or SystemClock()
         self._retry = bigquery.DEFAULT_RETRY.with_deadline(retry_deadline)
         self._job_retry = DEFAULT_JOB_RETRY.with_deadline(retry_deadline)
 
@@ -265,6 +279,7 @@ class BigQueryWarehouse:
                     location=self._location, rewind=True,
                 )  # fmt: skip
                 job.result(retry=self._retry)
+            _observe(job)
             rows += chunk.rows
         return rows, columns
 
@@ -338,7 +353,7 @@ class BigQueryWarehouse:
             csv_options.skip_leading_rows = 1
         table = bigquery.Table(table_sql_ref(self._project, ref))
         table.external_data_configuration = config
-        table.expires = load.staging_expiry()
+        table.expires = load.staging_expiry(self._clock.now())
         try:
             with translate(f"files {uri}"):
                 created = self._client.create_table(table, retry=self._retry)
@@ -374,7 +389,9 @@ class BigQueryWarehouse:
                 sql, job_config=config, location=self._location, project=self._project,
                 retry=self._retry, job_retry=self._job_retry,
             )  # fmt: skip
-            return job.result(retry=self._retry)
+            result = job.result(retry=self._retry)
+        _observe(job)
+        return result
 
     def _get_table(self, table: TableRef) -> Any:
         from google.api_core.exceptions import NotFound
@@ -409,7 +426,7 @@ class BigQueryWarehouse:
         from google.cloud import bigquery
 
         bq_table = bigquery.Table(table_sql_ref(self._project, staging), schema=fields)
-        bq_table.expires = load.staging_expiry()
+        bq_table.expires = load.staging_expiry(self._clock.now())
         with translate(f"table {staging}"):
             self._client.create_table(bq_table, retry=self._retry)
 
@@ -419,6 +436,16 @@ class BigQueryWarehouse:
             self._client.delete_table(
                 table_sql_ref(self._project, staging), not_found_ok=True, retry=self._retry
             )
+
+
+def _observe(job: Any) -> None:
+    """Report a finished job's statistics to the statement's span (lib/step_telemetry.py)."""
+    observe_job(
+        job_id=getattr(job, "job_id", None),
+        bytes_processed=getattr(job, "total_bytes_processed", None),
+        bytes_billed=getattr(job, "total_bytes_billed", None),
+        rows_affected=getattr(job, "num_dml_affected_rows", None),
+    )
 
 
 def table_sql_ref(project: str, table: TableRef) -> str:

@@ -8,8 +8,9 @@ Datasets are DuckDB schemas; SQL arrives in BigQuery dialect and is translated b
   RECORD cannot be NOT NULL in DuckDB, so REQUIRED is enforced on top-level columns only.
 * Partitioning, clustering and labels do not exist here (capability flags below); the table
   comment records the partition field and clustering so nothing is lost silently.
-* Writes stream each Arrow batch (or a query's result, without leaving DuckDB) into a
-  per-call TEMP staging table, then apply delete + insert in ONE transaction.
+* Writes stream the Arrow batches (one INSERT reading a RecordBatchReader) or a query's
+  result (without leaving DuckDB) into a per-call TEMP staging table, then apply delete +
+  insert in ONE transaction.
 * Query results are Python values: Decimal for NUMERIC, aware UTC datetimes for TIMESTAMP,
   naive datetimes for DATETIME, dates, and parsed JSON (dict/list/…) for top-level JSON
   columns (JSON nested inside a STRUCT or LIST stays JSON text).
@@ -19,7 +20,9 @@ Datasets are DuckDB schemas; SQL arrives in BigQuery dialect and is translated b
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
+import functools
 import hashlib
 import json
 import threading
@@ -45,6 +48,7 @@ from lib.errors import (
     WarehouseUnavailable,
 )
 from lib.ports import (
+    Capability,
     ColumnKind,
     FileSet,
     Query,
@@ -76,6 +80,7 @@ Columns = dict[str, tuple[str, bool]]
 """Column name → (normalised DuckDB type, nullable)."""
 
 
+@functools.lru_cache(maxsize=4096)
 def _q(name: str) -> str:
     return exp.to_identifier(name, quoted=True).sql("duckdb")
 
@@ -112,10 +117,9 @@ class DuckDBWarehouse:
     """
 
     name = "duckdb"
-    SUPPORTS_PARTITIONING = False
-    SUPPORTS_CLUSTERING = False
-    SUPPORTS_LABELS = False
-    SUPPORTS_WILDCARD_TABLES = False
+    capabilities: frozenset[Capability] = frozenset({Capability.FILES})
+    """No partitioning, clustering, labels or wildcard tables: the table comment records the
+    partition field and clustering; readers UNION ALL over ``list_tables`` for wildcards."""
     """No ``prefix*`` wildcard tables: readers UNION ALL over ``list_tables`` instead."""
 
     def __init__(
@@ -136,6 +140,7 @@ class DuckDBWarehouse:
         self._on_statement = on_statement
         self._lock = threading.RLock()
         self._known: dict[TableRef, Columns] = {}
+        self._datasets: set[str] = set()
         """Columns of tables this adapter has seen; dropped whenever it changes a table."""
         with _translated(f"DuckDB file {path}"):
             self._con = duckdb.connect(
@@ -186,9 +191,12 @@ class DuckDBWarehouse:
 
     def ensure_dataset(self, dataset: str, labels: Mapping[str, str] | None = None) -> None:
         """Create the schema ``dataset`` if missing (labels are not supported and ignored)."""
+        if dataset in self._datasets:
+            return
         sql = f"CREATE SCHEMA IF NOT EXISTS {_q(check_identifier(dataset, 'dataset name'))}"
         with self._lock, self._cursor() as cur, _translated(f"dataset {dataset}"):
             self._run(cur, sql)
+        self._datasets.add(dataset)
 
     def ensure_table(self, table: TableRef, spec: TableSpec) -> list[str]:
         """Create ``table`` from ``spec``, or add its new NULLABLE columns.
@@ -251,6 +259,10 @@ class DuckDBWarehouse:
                 raise WarehouseError(f"table {table} does not exist: call ensure_table first")
             _check_spec(table, spec, columns)
             target = table_sql(table, "duckdb")
+            if _in_memory_append(source, spec):
+                batches = list(source)  # type: ignore[arg-type]  # a Sequence, checked above
+                with self._lock:
+                    return self._append(cur, table, target, batches, spec, columns)
             self._run(cur, f"CREATE TEMP TABLE {_STAGE} AS SELECT * FROM {target} LIMIT 0")
             if isinstance(source, Query):
                 self._stage_query(cur, table, source, columns)
@@ -260,6 +272,38 @@ class DuckDBWarehouse:
             with self._lock:
                 return self._apply(cur, table, target, spec, rows)
 
+    def _append(
+        self,
+        cur: duckdb.DuckDBPyConnection,
+        table: TableRef,
+        target: str,
+        batches: list[pa.RecordBatch],
+        spec: WriteSpec,
+        columns: Columns,
+    ) -> WriteResult:
+        """A small append of batches already in memory (metadata, DQ results): no staging
+        table — the scope's delete and the inserts in one transaction."""
+        names = [f"{_BATCH}_{i}" for i in range(len(batches))]
+        for name, batch in zip(names, batches, strict=True):
+            _check_names(table, batch.schema.names, columns)
+            cur.register(name, batch)
+        try:
+            self._run(cur, "BEGIN TRANSACTION")
+            try:
+                for sql, params in _deletes(target, spec):
+                    self._run(cur, sql, params)
+                for name in names:
+                    self._run(cur, f"INSERT INTO {target} BY NAME SELECT * FROM {_q(name)}")
+                faultpoints.at("in_commit")
+                self._run(cur, "COMMIT")
+            except BaseException:
+                self._run(cur, "ROLLBACK")
+                raise
+        finally:
+            for name in names:
+                cur.unregister(name)
+        return WriteResult(rows=sum(b.num_rows for b in batches))
+
     def _stage_batches(
         self,
         cur: duckdb.DuckDBPyConnection,
@@ -267,16 +311,24 @@ class DuckDBWarehouse:
         batches: Iterable[pa.RecordBatch],
         columns: Columns,
     ) -> int:
-        rows = 0
-        for batch in batches:
-            _check_names(table, batch.schema.names, columns)
-            cur.register(_BATCH, batch)
+        """One streaming INSERT per run of same-schema batches (normally one per write).
+
+        DuckDB pulls the batches from a RecordBatchReader, possibly on its own threads, so
+        each pull runs in the caller's context (trace, logging) and an exception raised
+        by the source (a TransientError while fetching, say) is re-raised as itself.
+        """
+        stream = _BatchStream(iter(batches), contextvars.copy_context())
+        while (reader := stream.next_run()) is not None:
+            _check_names(table, reader.schema.names, columns)
+            cur.register(_BATCH, reader)
             try:
                 self._run(cur, f"INSERT INTO {_STAGE} BY NAME SELECT * FROM {_q(_BATCH)}")
+            except duckdb.Error:
+                stream.reraise()
+                raise
             finally:
                 cur.unregister(_BATCH)
-            rows += batch.num_rows
-        return rows
+        return stream.rows
 
     def _stage_query(
         self, cur: duckdb.DuckDBPyConnection, table: TableRef, query: Query, columns: Columns
@@ -442,6 +494,7 @@ class DuckDBWarehouse:
         statements = translate(sql)
         if not all(st.sql.lstrip().upper().startswith(_DML) for st in statements):
             self._known.clear()  # a script may create, alter or drop tables
+            self._datasets.clear()
         with self._lock, self._cursor() as cur, _translated(f"statement {_snippet(sql)!r}"):
             for st in statements:
                 self._run(cur, st.sql, _bind(st, params or {}))
@@ -450,6 +503,51 @@ class DuckDBWarehouse:
         """Close the database file."""
         with self._lock:
             self._con.close()
+
+
+class _BatchStream:
+    """Splits an iterable of batches into RecordBatchReaders, one per run of equal schemas."""
+
+    def __init__(self, batches: Iterator[pa.RecordBatch], context: contextvars.Context) -> None:
+        self._batches = batches
+        self._context = context
+        self._pending: pa.RecordBatch | None = None
+        self._failure: BaseException | None = None
+        self.rows = 0
+        """Rows pulled so far (all of them once the stream is read to its end)."""
+
+    def _pull(self) -> pa.RecordBatch | None:
+        try:
+            batch: pa.RecordBatch | None = self._context.run(next, self._batches, None)
+        except BaseException as exc:
+            self._failure = exc
+            raise
+        if batch is not None:
+            self.rows += batch.num_rows
+        return batch
+
+    def next_run(self) -> pa.RecordBatchReader | None:
+        """A reader over the next batches sharing one schema, or None when all are read."""
+        import pyarrow as pa
+
+        first = self._pending if self._pending is not None else self._pull()
+        self._pending = None
+        if first is None:
+            return None
+        return pa.RecordBatchReader.from_batches(first.schema, self._run(first))
+
+    def _run(self, first: pa.RecordBatch) -> Iterator[pa.RecordBatch]:
+        yield first
+        while (batch := self._pull()) is not None:
+            if batch.schema != first.schema:
+                self._pending = batch
+                return
+            yield batch
+
+    def reraise(self) -> None:
+        """Raise the source's own exception if it is why DuckDB's read failed."""
+        if self._failure is not None:
+            raise self._failure
 
 
 # --- helpers ------------------------------------------------------------------------------
@@ -479,6 +577,15 @@ _KINDS: tuple[tuple[str, ColumnKind], ...] = (
 def _kind(duckdb_type: str) -> ColumnKind:
     upper = duckdb_type.upper()
     return next((kind for prefix, kind in _KINDS if upper.startswith(prefix)), "other")
+
+
+def _in_memory_append(source: object, spec: WriteSpec) -> bool:
+    """Batches already in a list or tuple, appended (optionally replacing a run's own rows)."""
+    return (
+        isinstance(source, list | tuple)
+        and spec.mode == "append"
+        and not (spec.replace_dates or spec.replace_range or spec.dated_by)
+    )
 
 
 def _snippet(sql: str) -> str:

@@ -35,8 +35,9 @@ from events.codec import to_message
 from events.models import Event
 from events.topology import Topic, Topology, load_topology
 from lib.adapters.dead_letter_store import REJECTION_ATTRIBUTE, dead_letter_attributes
+from lib.clock import SystemClock
 from lib.errors import TerminalError, TransientError, UnknownTopic
-from lib.ports import DeadLetter, DeadLetterFilter, Rejected
+from lib.ports import Clock, DeadLetter, DeadLetterFilter, Rejected
 
 DEAD_LETTER_PREFIX = "CloudPubSubDeadLetterSource"
 DELIVERY_COUNT = "CloudPubSubDeadLetterSourceDeliveryCount"
@@ -66,12 +67,18 @@ class PubSubBus:
     """
 
     def __init__(
-        self, publisher: Any, subscriber: Any, project: str, topology: Topology | None = None
+        self,
+        publisher: Any,
+        subscriber: Any,
+        project: str,
+        topology: Topology | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self._publisher = publisher
         self._subscriber = subscriber
         self._project = project
         self._topology = topology or load_topology()
+        self._clock = clock or SystemClock()
 
     def publish(self, event: Event) -> str:
         """Publish ``event`` to ``event.TOPIC``; return the Pub/Sub message id.
@@ -184,7 +191,9 @@ class PubSubBus:
             if not fresh:
                 break
             for received in fresh:
-                letter = to_dead_letter(received.message, str(source.dead_letter_topic))
+                letter = to_dead_letter(
+                    received.message, str(source.dead_letter_topic), self._clock.now()
+                )
                 found[letter.message_id] = _Held(letter, received.ack_id, path, source.name)
         return list(found.values())
 
@@ -205,8 +214,9 @@ class PubSubBus:
             self._subscriber.acknowledge(request={"subscription": hold, "ack_ids": ack_ids})
 
 
-def to_dead_letter(message: Any, dead_letter_topic: str) -> DeadLetter:
-    """A ``DeadLetter`` from a ``PubsubMessage`` pulled off a dead-letter hold subscription."""
+def to_dead_letter(message: Any, dead_letter_topic: str, now: dt.datetime) -> DeadLetter:
+    """A ``DeadLetter`` from a ``PubsubMessage`` pulled off a dead-letter hold subscription
+    (``now`` stands in for a missing publish time)."""
     attributes = dict(message.attributes)
     published = message.publish_time
     when = dt.datetime.fromtimestamp(published.timestamp(), tz=dt.UTC) if published else None
@@ -216,7 +226,7 @@ def to_dead_letter(message: Any, dead_letter_topic: str) -> DeadLetter:
         subscription=attributes.get(SOURCE_SUBSCRIPTION, ""),
         attributes=attributes,
         data=bytes(message.data),
-        dead_lettered_at=when or dt.datetime.now(dt.UTC),
+        dead_lettered_at=when or now,
         attempts=int(attributes.get(DELIVERY_COUNT, "0") or 0),
         last_error=attributes.get(REJECTION_ATTRIBUTE, ""),
     )

@@ -11,7 +11,7 @@ import logging
 
 from lib.api import validation
 from lib.api.http import ApiProblem, ApiRequest
-from lib.keys import verify_key
+from lib.keys import parse_key, verify_key
 from lib.settings import Settings
 from lib.wiring import Runtime
 
@@ -37,6 +37,14 @@ def presented_key(request: ApiRequest) -> str | None:
         return token.strip()
     key = (request.header("X-API-Key") or "").strip()
     return key or None
+
+
+def requester(request: ApiRequest) -> str:
+    """Who made an (authenticated) request, for run provenance: ``api-key:<key id>`` (the
+    key's public prefix, never its secret), or ``auth-disabled`` locally."""
+    key = presented_key(request)
+    parsed = parse_key(key) if key else None
+    return f"api-key:{parsed[1]}" if parsed else "auth-disabled"
 
 
 def unauthorized() -> ApiProblem:

@@ -11,9 +11,11 @@ from typing import Any
 
 from lib import metadata
 from lib.api import validation
+from lib.api.auth import requester
 from lib.api.http import ApiProblem, ApiRequest, ApiResponse
 from lib.config.loader import RESERVED_FOLDERS, pipeline_files
 from lib.errors import ConfigError
+from lib.provenance import Trigger
 from lib.runs import request_run
 from lib.sql import table_sql
 from lib.wiring import Runtime
@@ -47,7 +49,14 @@ def trigger_run(rt: Runtime, request: ApiRequest, tenant_id: str, raw_id: str) -
     if not _pipeline_exists(rt, tenant_id, pipeline_id):
         raise ApiProblem(404, "not-found", f"no pipeline {pipeline_id!r} for this tenant")
     try:
-        event = request_run(rt, tenant_id, pipeline_id, body.window, trigger_by=body.trigger_by)
+        event = request_run(
+            rt,
+            tenant_id,
+            pipeline_id,
+            body.window,
+            trigger_by=body.trigger_by,
+            trigger=Trigger(type="api", by=requester(request)),
+        )
     except ConfigError as exc:
         problems = "; ".join(f"{p.field}: {p.message}" for p in exc.problems)
         raise ApiProblem(

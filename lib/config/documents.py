@@ -13,6 +13,8 @@ Every config file is read through here:
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -123,9 +125,24 @@ def read_document(path: Path) -> Document:
             key written twice in one mapping.
     """
     text = read_text(path)
-    if path.suffix in YAML_SUFFIXES:
-        return _yaml_document(path, text)
-    return _json_document(path, text)
+    key = (str(path), text)
+    parsed = _PARSED.get(key)
+    if parsed is None:
+        parsed = (
+            _yaml_document(path, text)
+            if path.suffix in YAML_SUFFIXES
+            else (_json_document(path, text))
+        )
+        if len(_PARSED) >= _PARSED_MAX:
+            _PARSED.clear()
+        _PARSED[key] = parsed
+    return dataclasses.replace(parsed, data=copy.deepcopy(parsed.data))
+
+
+_PARSED: dict[tuple[str, str], Document] = {}
+"""Parsed files by (path, text): handlers read the same configs on every event; a file whose
+text changed is parsed again. Callers get their own copy of the data."""
+_PARSED_MAX = 2048
 
 
 def _yaml_document(path: Path, text: str) -> Document:

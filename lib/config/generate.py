@@ -17,6 +17,7 @@ from lib.config.dq import DqRules
 from lib.config.pipeline import PipelineConfig
 from lib.config.prices import PriceCatalog
 from lib.config.source import SourceConfig
+from lib.notify.config import NotificationsConfig
 from lib.schema import SchemaField
 
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "configs" / "_schemas"
@@ -30,6 +31,7 @@ def schemas() -> dict[str, dict[str, Any]]:
         "dq.schema.json": DqRules.model_json_schema(),
         "table_schema.schema.json": TypeAdapter(list[SchemaField]).json_schema(),
         "prices.schema.json": PriceCatalog.model_json_schema(),
+        "notifications.schema.json": NotificationsConfig.model_json_schema(),
     }
     for name, schema in out.items():
         schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"

@@ -2,7 +2,8 @@
 
 Per tenant folder (its name must be a valid tenant id):
 
-1. discovery: pipeline files are ``{pipeline}/{pipeline}.yml``; a ``.yaml`` one, a pipeline
+1. discovery: pipeline files are ``{pipeline}/{pipeline}.yml`` (and ``notifications.yml`` at the
+   tenant's root holds its alert channels); a ``.yaml`` one, a pipeline
    id used by two folders, a pipeline file not named after its folder and any config file no
    pipeline uses are problems (nothing is silently ignored);
 2. every pipeline file, and every source, rules, schema and SQL file it references;
@@ -165,6 +166,7 @@ class _Tenant:
         self.problems.extend(conflicts)
         for deferred in self.deferred:
             self._with_catalog(deferred, catalog)
+        self._notifications()
         self._unused_files()
 
     # --- discovery ------------------------------------------------------------------------
@@ -218,6 +220,20 @@ class _Tenant:
             self.failed_folders.add(path.parent.resolve())
         else:
             self.pipelines.append(pipeline)
+
+    def _notifications(self) -> None:
+        """The tenant's ``notifications.yml`` (lib/notify/config.py), when it has one."""
+        from lib.notify.config import FILE_NAME, NotificationsConfig
+
+        path = self.dir / FILE_NAME
+        if not path.is_file():
+            return
+        self.referenced.add(path.resolve())
+        doc = self.run.attempt(str(path), "(file)", partial(self.run.document, path))
+        if doc is not None:
+            self.run.attempt(
+                str(path), "(file)", partial(load_model, path, NotificationsConfig, doc)
+            )
 
     def _unused_files(self) -> None:
         unused = [p for p in self._config_files() if p.resolve() not in self.referenced]

@@ -1,16 +1,30 @@
 """Compile every expectation of one table into ONE aggregate query (BigQuery dialect).
 
-Shape of the statement — the base table is read exactly once; a CTE appears only when a
-uniqueness check needs its duplicate-count window column::
+Shape of the statement — one aggregate pass over the (scoped) rows computes every per-row
+and table measure; each uniqueness check adds a GROUP BY of its key columns only, keeping
+the duplicated keys (``HAVING COUNT(*) > 1``), never a window over whole rows::
 
-    WITH __dq_scoped AS (
-        SELECT *, COUNT(*) OVER (PARTITION BY `id`) AS `__dq_e2_dupes`
-        FROM `ds`.`table` WHERE `pipeline_logging_id` = @scope_pipeline_logging_id)
-    SELECT COUNT(*) AS element_count,
-           COUNTIF(<unexpected>) AS `e1_unexpected`, COUNT(`col`) AS `e1_domain`,
-           ARRAY_AGG(IF(<unexpected>, CAST(`col` AS STRING), NULL)
-                     IGNORE NULLS ORDER BY ... LIMIT 20) AS `e1_sample`, ...
-    FROM __dq_scoped
+    SELECT `__dq_rows`.`element_count`, ..., `__dq_e2`.`e2_unexpected`,
+           `__dq_rows`.`e2_domain`, `__dq_e2`.`e2_sample`, ...
+    FROM (SELECT COUNT(*) AS element_count,
+                 COUNTIF(<unexpected>) AS `e1_unexpected`, COUNT(`col`) AS `e1_domain`,
+                 ARRAY_AGG(IF(<unexpected>, CAST(`col` AS STRING), NULL)
+                           IGNORE NULLS ORDER BY ... LIMIT 20) AS `e1_sample`, ...
+          FROM `ds`.`table` WHERE `pipeline_logging_id` = @scope_pipeline_logging_id) AS __dq_rows
+    CROSS JOIN (
+        SELECT COALESCE(SUM(IF(__dq_copy = 1, __dq_n, 0)), 0) AS `e2_unexpected`,
+               ARRAY_AGG(__dq_v ORDER BY __dq_v LIMIT 20) AS `e2_sample`
+        FROM (SELECT CAST(`id` AS STRING) AS __dq_v, COUNT(*) AS __dq_n FROM `ds`.`table`
+              WHERE <scope> AND `id` IS NOT NULL GROUP BY `id` HAVING COUNT(*) > 1)
+        CROSS JOIN UNNEST(GENERATE_ARRAY(1, LEAST(__dq_n, 20))) AS __dq_copy) AS __dq_e2
+
+A duplicated key counts all its rows (as Great Expectations does); each key is repeated
+``min(rows, 20)`` times before sampling, so the sample is exactly the first 20 duplicated
+values in ascending order, repeats included, as a row-level sample would be. Without a
+uniqueness check the statement is just the inner aggregate. Each pass reads only the
+columns it names (both engines are columnar). Reading the table literally once — a CTE
+shared by the aggregate and the GROUP BYs — makes DuckDB materialise the scoped rows; it
+measured about 2.5 times slower at 10M rows than these key-only passes, so they stay separate.
 
 ``ARRAY_AGG(... LIMIT 20)`` keeps BigQuery's memory bounded; plain sqlglot refuses to render
 it for DuckDB, and :func:`lib.sql.transpile` rewrites it to ``LIST_SLICE(...)``, so run the
@@ -36,7 +50,8 @@ from lib.sql import check_identifier
 SAMPLE_LIMIT = 20
 ELEMENT_COUNT = "element_count"
 NOW_PARAM = "now"
-_SCOPED = "__dq_scoped"
+_ROWS = "__dq_rows"
+_VALUE, _COUNT, _COPY = "__dq_v", "__dq_n", "__dq_copy"
 
 
 def measure_alias(index: int, measure: str) -> str:
@@ -54,24 +69,23 @@ def column(path: str) -> exp.Expr:
 
 
 class _Plan:
-    """Collects window columns, aggregate measures and parameters while compiling."""
+    """Collects measures (each with the pass computing it) and parameters while compiling."""
 
-    def __init__(self) -> None:
-        self.windows: list[exp.Expr] = []
-        self.measures: list[exp.Expr] = [exp.alias_(exp.Count(this=exp.Star()), ELEMENT_COUNT)]
+    def __init__(self, base: exp.Table) -> None:
+        self.base = base
+        self.where: exp.Expr | None = None
+        self.measures: list[tuple[str, exp.Expr, str]] = [
+            (ELEMENT_COUNT, exp.Count(this=exp.Star()), _ROWS)
+        ]
+        self.duplicates: dict[str, exp.Select] = {}
         self.params: dict[str, Any] = {}
 
     def param(self, name: str, value: Any) -> exp.Expr:
         self.params[name] = value
         return exp.Parameter(this=exp.var(name))
 
-    def measure(self, index: int, name: str, expression: exp.Expr) -> None:
-        self.measures.append(exp.alias_(expression, measure_alias(index, name), quoted=True))
-
-    def window(self, index: int, name: str, expression: exp.Expr) -> exp.Expr:
-        alias = f"__dq_{measure_alias(index, name)}"
-        self.windows.append(exp.alias_(expression, alias, quoted=True))
-        return exp.column(alias, quoted=True)
+    def measure(self, index: int, name: str, expression: exp.Expr, source: str = _ROWS) -> None:
+        self.measures.append((measure_alias(index, name), expression, source))
 
     def column_map(
         self, index: int, unexpected: exp.Expr, domain: exp.Expr, value: exp.Expr | None
@@ -82,6 +96,19 @@ class _Plan:
         if value is not None:
             self.measure(index, "sample", _sample(unexpected, value))
 
+    def duplicated(
+        self, index: int, keys: list[exp.Expr], present: exp.Expr, text: exp.Expr, domain: exp.Expr
+    ) -> None:
+        """Measures of a uniqueness check: rows of duplicated keys, rows checked, samples."""
+        pass_name = f"__dq_e{index}"
+        self.duplicates[pass_name] = _duplicates(index, keys, present, text, self)
+        self.measure(index, "unexpected", exp.column(measure_alias(index, "unexpected")), pass_name)
+        self.measure(index, "domain", domain)
+        self.measure(index, "sample", exp.column(measure_alias(index, "sample")), pass_name)
+
+
+_SAMPLE_LIMIT = exp.Literal.number(SAMPLE_LIMIT)
+
 
 def _sample(unexpected: exp.Expr, value: exp.Expr) -> exp.Expr:
     """``ARRAY_AGG(IF(u, v, NULL) IGNORE NULLS ORDER BY IF(u, v, NULL) LIMIT 20)``."""
@@ -89,7 +116,7 @@ def _sample(unexpected: exp.Expr, value: exp.Expr) -> exp.Expr:
     ordered = exp.Order(
         this=flagged, expressions=[exp.Ordered(this=flagged.copy(), nulls_first=True)]
     )
-    limited = exp.Limit(this=ordered, expression=exp.Literal.number(SAMPLE_LIMIT))
+    limited = exp.Limit(this=ordered, expression=_SAMPLE_LIMIT.copy())
     return exp.IgnoreNulls(this=exp.ArrayAgg(this=limited))
 
 
@@ -136,30 +163,64 @@ def _match_regex(index: int, e: Any, plan: _Plan) -> None:
     plan.column_map(index, unexpected, exp.Count(this=col), _as_string(col))
 
 
-def _duplicates(index: int, cols: list[exp.Expr], plan: _Plan) -> exp.Expr:
-    window = exp.Window(this=exp.Count(this=exp.Star()), partition_by=cols)
-    return plan.window(index, "dupes", window) > 1
+def _duplicates(
+    index: int, keys: list[exp.Expr], present: exp.Expr, text: exp.Expr, plan: _Plan
+) -> exp.Select:
+    """One GROUP BY of the key columns: duplicated keys' rows and a 20-value sample."""
+    count = exp.Count(this=exp.Star())
+    groups = (
+        exp.select(exp.alias_(text, _VALUE), exp.alias_(count.copy(), _COUNT))
+        .from_(plan.base.copy())
+        .where(exp.and_(plan.where.copy(), present) if plan.where is not None else present)
+        .group_by(*keys)
+        .having(count.copy() > 1)
+    )
+    copies = exp.GenerateSeries(start=exp.Literal.number(1), end=_least_copies())
+    first_copy = exp.column(_COPY).eq(exp.Literal.number(1))
+    rows = exp.If(this=first_copy, true=exp.column(_COUNT), false=exp.Literal.number(0))
+    unexpected = exp.func("COALESCE", exp.Sum(this=rows), exp.Literal.number(0))
+    value = exp.column(_VALUE)
+    ordered = exp.Order(this=value, expressions=[exp.Ordered(this=value.copy(), nulls_first=True)])
+    sample = exp.ArrayAgg(this=exp.Limit(this=ordered, expression=_SAMPLE_LIMIT.copy()))
+    return (
+        exp.select(
+            exp.alias_(unexpected, measure_alias(index, "unexpected"), quoted=True),
+            exp.alias_(sample, measure_alias(index, "sample"), quoted=True),
+        )
+        .from_(groups.subquery("__dq_groups"))
+        .join(
+            exp.Unnest(
+                expressions=[copies],
+                alias=exp.TableAlias(columns=[exp.to_identifier(_COPY)]),
+            ),
+            join_type="CROSS",
+        )
+    )
+
+
+def _least_copies() -> exp.Expr:
+    return exp.Least(this=exp.column(_COUNT), expressions=[_SAMPLE_LIMIT.copy()])
 
 
 def _unique(index: int, e: Any, plan: _Plan) -> None:
     col = column(e.kwargs.column)
     present = exp.not_(col.is_(exp.null()))
-    unexpected = exp.and_(present, _duplicates(index, [col.copy()], plan))
-    plan.column_map(index, unexpected, exp.Count(this=col), _as_string(col))
+    plan.duplicated(index, [col.copy()], present, _as_string(col), exp.Count(this=col.copy()))
 
 
 def _compound_unique(index: int, e: Any, plan: _Plan) -> None:
     cols = [column(c) for c in e.kwargs.column_list]
     present = exp.not_(exp.paren(exp.and_(*[c.is_(exp.null()) for c in cols])))
-    unexpected = exp.and_(present, _duplicates(index, [c.copy() for c in cols], plan))
     text: list[exp.Expr] = [exp.Literal.string("(")]
     for position, col in enumerate(cols):
         if position:
             text.append(exp.Literal.string(", "))
         text.append(exp.func("COALESCE", _as_string(col), exp.Literal.string("NULL")))
     text.append(exp.Literal.string(")"))
-    domain = exp.CountIf(this=present.copy())
-    plan.column_map(index, unexpected, domain, exp.Concat(expressions=text))
+    keys = [c.copy() for c in cols]
+    plan.duplicated(
+        index, keys, present, exp.Concat(expressions=text), exp.CountIf(this=present.copy())
+    )
 
 
 def _row_count(index: int, e: Any, plan: _Plan) -> None:
@@ -215,13 +276,23 @@ def _scope_filter(scope: Mapping[str, object], plan: _Plan) -> exp.Expr | None:
     return exp.and_(*predicates) if predicates else None
 
 
-def _assemble(table: TableRef, plan: _Plan, where: exp.Expr | None) -> exp.Select:
-    dataset = check_identifier(table.dataset, "dataset name")
-    base = exp.table_(check_identifier(table.table, "table name"), db=dataset, quoted=True)
-    if not plan.windows:
-        return exp.select(*plan.measures).from_(base).where(where)
-    scoped = exp.select(exp.Star(), *plan.windows).from_(base).where(where)
-    return exp.select(*plan.measures).from_(_SCOPED).with_(_SCOPED, as_=scoped)
+def _assemble(plan: _Plan) -> exp.Select:
+    main = [
+        exp.alias_(e, name, quoted=name != ELEMENT_COUNT)
+        for name, e, s in plan.measures
+        if s == _ROWS
+    ]
+    rows = exp.select(*main).from_(plan.base.copy()).where(plan.where)
+    if not plan.duplicates:
+        return rows
+    outer = [
+        exp.alias_(exp.column(name, table=source, quoted=True), name, quoted=name != ELEMENT_COUNT)
+        for name, _, source in plan.measures
+    ]
+    query = exp.select(*outer).from_(rows.subquery(_ROWS))
+    for name, duplicates in plan.duplicates.items():
+        query = query.join(duplicates.subquery(name), join_type="CROSS")
+    return query
 
 
 def plan_dq(
@@ -248,13 +319,34 @@ def plan_dq(
         ValueError: a scope key is not a column name, or ``now`` is missing for a
             freshness check.
     """
-    plan = _Plan()
-    where = _scope_filter(scope or {}, plan)
-    for index, expectation in enumerate(rules.expectations):
-        _COMPILERS[type(expectation)](index, expectation, plan)
+    scope = dict(scope or {})
+    shape = tuple(sorted((key, value is None) for key, value in scope.items()))
+    key = (table, rules.model_dump_json(), shape)
+    planned = _PLANNED.get(key)
+    if planned is None:  # the SQL depends only on the table, the rules and the scope's keys
+        planned = _plan(table, rules, {k: (None if null else "") for k, null in shape})
+        _PLANNED[key] = planned
+    sql, fixed = planned
+    params = {**fixed, **{f"scope_{k}": v for k, v in scope.items() if v is not None}}
     if any(isinstance(e, cfg.ExpectColumnMaxToBeRecent) for e in rules.expectations):
         if now is None or now.tzinfo is None:
             raise ValueError("a freshness expectation needs now= (a timezone-aware datetime)")
-        plan.params[NOW_PARAM] = now
-    sql = _assemble(table, plan, where).sql(dialect="bigquery")
-    return Query(sql=sql, params=dict(plan.params))
+        params[NOW_PARAM] = now
+    return Query(sql=sql, params=params)
+
+
+_PLANNED: dict[tuple[TableRef, str, tuple[tuple[str, bool], ...]], tuple[str, dict[str, Any]]] = {}
+"""Plans already compiled: a DQ step checks the same rules every run (only values change)."""
+
+
+def _plan(
+    table: TableRef, rules: cfg.DqRules, scope: Mapping[str, object]
+) -> tuple[str, dict[str, Any]]:
+    dataset = check_identifier(table.dataset, "dataset name")
+    plan = _Plan(exp.table_(check_identifier(table.table, "table name"), db=dataset, quoted=True))
+    plan.where = _scope_filter(scope, plan)
+    for index, expectation in enumerate(rules.expectations):
+        _COMPILERS[type(expectation)](index, expectation, plan)
+    sql = _assemble(plan).sql(dialect="bigquery", copy=False)
+    fixed = {k: v for k, v in plan.params.items() if not k.startswith("scope_")}
+    return sql, fixed

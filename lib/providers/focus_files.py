@@ -29,14 +29,24 @@ import datetime as dt
 import functools
 from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from sqlglot import exp
 
 from lib.config.focus_files import FocusFilesSourceConfig, period_folder
 from lib.config.loader import INGESTION_FIELDS
 from lib.errors import ConfigError, ConfigProblem, WarehouseError
-from lib.ports import ColumnKind, FileReader, FileSet, Query, StagedFiles, TableRef, WriteResult
+from lib.ports import (
+    Capability,
+    ColumnKind,
+    FileReader,
+    FileSet,
+    Query,
+    StagedFiles,
+    TableRef,
+    Warehouse,
+    WriteResult,
+)
 from lib.schema import SchemaField
 
 if TYPE_CHECKING:
@@ -52,6 +62,11 @@ __all__ = [
     "ingest_focus_files",
     "ingest_query",
 ]
+
+
+class FileReaderWarehouse(Warehouse, FileReader, Protocol):
+    """A warehouse whose capabilities include :attr:`Capability.FILES`."""
+
 
 PERIOD_COLUMN = "BillingPeriodStart"
 CHARGE_COLUMN = "ChargePeriodStart"
@@ -274,9 +289,9 @@ def ingest_focus_files(
     problems = check_focus_destination(source, spec, step.destination, file, field)
     if problems:
         raise ConfigError(problems)
-    warehouse = ctx.runtime.warehouse
-    if not isinstance(warehouse, FileReader):
-        raise WarehouseError(f"the {warehouse.name} warehouse cannot read files")
+    if Capability.FILES not in ctx.runtime.warehouse.capabilities:
+        raise WarehouseError(f"the {ctx.runtime.warehouse.name} warehouse cannot read files")
+    warehouse = cast(FileReaderWarehouse, ctx.runtime.warehouse)
     periods = billing_periods(ctx.event.window, source.reload_previous_periods)
     settings = ctx.runtime.settings
     with ExitStack() as stack:

@@ -12,8 +12,8 @@ What the query does (see ``docs/gcp_billing.md``):
 * **Which tables.** Every table whose name starts with ``table_prefix``. BigQuery reads them
   as one wildcard table (```project.dataset.gcp_billing_export_v1_*```); an engine without
   wildcard tables gets a ``UNION ALL`` over ``Warehouse.list_tables(dataset)`` filtered by the
-  prefix. The choice is the adapter's capability flag :data:`WILDCARD_CAPABILITY`
-  (absent = False), never a test of the adapter's name.
+  prefix. The choice is the warehouse's declared capability
+  (``Capability.WILDCARD_TABLES in warehouse.capabilities``), never a test of its name.
 * **Which rows.** Rows whose ``usage_start_time`` lies in the run's window, and every row
   exported since the newest ``export_time`` already in the raw table minus ``overlap_days``
   (:func:`scan_from`): whatever its usage day, a row that lands late is read by the next run,
@@ -44,7 +44,7 @@ from events.models import Window
 from lib.config.loader import INGESTION_FIELDS, tenant_dataset
 from lib.config.source import BigQueryExportSourceConfig
 from lib.errors import ConfigError, ConfigProblem, InvalidIdentifier
-from lib.ports import Query, TableRef, Warehouse, WriteResult
+from lib.ports import Capability, Query, TableRef, Warehouse, WriteResult
 from lib.sql import check_identifier, table_sql
 
 if TYPE_CHECKING:
@@ -54,7 +54,6 @@ if TYPE_CHECKING:
 __all__ = [
     "EXPORT_COLUMNS",
     "ROW_KEY",
-    "WILDCARD_CAPABILITY",
     "ExportLocation",
     "export_location",
     "export_source",
@@ -73,8 +72,6 @@ EXPORT_COLUMNS = (
 )  # fmt: skip
 """Standard-export columns read, in export order (the row key covers exactly these)."""
 ROW_KEY = "row_key"
-WILDCARD_CAPABILITY = "SUPPORTS_WILDCARD_TABLES"
-"""Adapter class flag: True when ``FROM `p.d.prefix*``` reads every matching table."""
 _PROJECT = re.compile(r"^[a-z][a-z0-9\-]{4,28}[a-z0-9]$")
 _EXPORT_CTE = "export_rows"
 
@@ -114,8 +111,8 @@ def output_columns() -> list[str]:
 
 
 def supports_wildcard_tables(warehouse: Warehouse) -> bool:
-    """Whether ``warehouse`` reads ``prefix*`` wildcard tables (its :data:`WILDCARD_CAPABILITY`)."""
-    return bool(getattr(warehouse, WILDCARD_CAPABILITY, False))
+    """Whether ``warehouse`` reads ``prefix*`` wildcard tables."""
+    return Capability.WILDCARD_TABLES in warehouse.capabilities
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,14 @@
 """Shape one parsed provider page into Arrow record batches typed by the BigQuery schema.
 
 Pure: no I/O. ``build_plan`` checks a source's column mapping against the raw table's schema
-once; ``shape_page`` turns a page (JSON parsed with ``parse_float=Decimal``) into batches.
-Problems in a page raise ``PageProblem`` (a plain message); the connector adds provider,
-endpoint, page number and a payload sample and raises ``DataError``.
+once (paths split, converters chosen); ``shape_page`` turns a page (JSON parsed with
+``parse_float=Decimal``: numbers keep their exact text) into batches, column by column:
+parent-scope values once per bucket, strings/integers/booleans and decimals converted by
+Arrow. ``shape_rows`` is the reference it must equal (value by value, per-value converters in
+``lib.providers.convert``); the fast path hands it any batch it declines, so problems are
+located exactly (the location is built only then). Problems in a page raise ``PageProblem``
+(a plain message); the connector adds provider, endpoint, page number and a payload sample
+and raises ``DataError``.
 
 Conversion is decided by the column's BigQuery type:
 
@@ -21,17 +26,15 @@ Conversion is decided by the column's BigQuery type:
 Arrow types come from ``lib.arrow_schema`` (NUMERIC → decimal128(38, 9), BIGNUMERIC →
 decimal128(38, 18), or the field's ``precision``/``scale``). A decimal that does not fit its
 column exactly is a ``PageProblem`` — never silently rounded — unless the column mapping says
-``rounding: half_even``.
+``rounding: half_even``. Arrow's decimal conversion (from ``Decimal`` or from text) raises on
+any loss of digits, and the row-by-row path then names the column, JSON path and value.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import decimal
-import json
+import itertools
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from decimal import Decimal
+from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
@@ -39,29 +42,47 @@ import pyarrow as pa
 from lib.arrow_schema import arrow_type
 from lib.config.source import ColumnConfig, RecordsConfig
 from lib.errors import ConfigError, ConfigProblem
+from lib.providers.convert import CONVERTERS, Converter, PageProblem, decimal_converter, dig
 from lib.schema import SchemaField
 
-EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+__all__ = ["Column", "PageProblem", "Plan", "build_plan", "dig", "shape_page", "shape_rows"]
+
 _DECIMALS = ("NUMERIC", "BIGNUMERIC")
-_WIDE = decimal.Context(prec=200)
+
+Vector = Callable[[list[Any]], pa.Array]
+"""Converts a column's raw values at once, or raises (see ``_VECTOR_ERRORS``) to decline."""
 
 
-class PageProblem(ValueError):
-    """A page does not match what the source's record mapping expects."""
+class NotVectorised(Exception):
+    """The vectorised path declines a page or batch; the row-by-row path takes it."""
 
 
-Converter = Callable[[Any], Any]
+_VECTOR_ERRORS = (pa.ArrowException, TypeError, ValueError, OverflowError, NotVectorised)
 
 
 @dataclass(frozen=True)
 class Column:
-    """One output column: where it comes from, how it is converted, its Arrow type."""
+    """One output column: where it comes from, how it is converted, its Arrow type.
+
+    ``parts`` is ``spec.path`` split once; ``vector`` (if any) converts a whole column
+    in Arrow and ``convert`` converts one value (the reference, also the fallback).
+    """
 
     name: str
     spec: ColumnConfig
     required: bool
     arrow_type: pa.DataType
     convert: Converter
+    vector: Vector | None = None
+    parts: tuple[str, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "parts", tuple(self.spec.path.split(".")))
+
+    @property
+    def parent(self) -> bool:
+        """Whether the value comes from the enclosing bucket (``scope: parent``)."""
+        return self.spec.scope == "parent"
 
 
 @dataclass(frozen=True)
@@ -73,164 +94,55 @@ class Plan:
     schema: pa.Schema
 
 
-def dig(obj: Any, path: str) -> Any:
-    """Follow a dotted path through objects; None when a step is missing or null.
+def _inferred(kind: pa.DataType) -> Vector:
+    """Arrow's own conversion when it infers exactly ``kind`` (strict: no coercion)."""
 
-    Raises:
-        PageProblem: a step of the path is not an object.
+    def vector(values: list[Any]) -> pa.Array:
+        array = pa.array(values)
+        if array.type == kind:
+            return array
+        if array.type == pa.null():
+            return pa.nulls(len(values), kind)
+        raise NotVectorised
+
+    return vector
+
+
+def _decimal(kind: pa.DataType) -> Vector:
+    """Integers and decimals, or decimal strings cast as text; Arrow raises on any loss."""
+
+    def vector(values: list[Any]) -> pa.Array:
+        try:
+            return pa.array(values, kind)
+        except pa.ArrowTypeError:
+            text = pa.array(values)
+            if text.type != pa.string():
+                raise NotVectorised from None
+            return text.cast(kind)
+
+    return vector
+
+
+_VECTORS: dict[str, pa.DataType] = {"STRING": pa.string(), "INT64": pa.int64(), "BOOL": pa.bool_()}
+
+
+def _column(schema_field: SchemaField, spec: ColumnConfig, required: bool) -> Column | None:
+    """The column's Arrow type (``lib.arrow_schema``) and converters; None if REST cannot fill it.
+
+    Vectorised: STRING, INT64, BOOL (when Arrow infers exactly that type) and NUMERIC /
+    BIGNUMERIC without rounding (Arrow's exact conversion). The rest convert value by value.
     """
-    for part in path.split("."):
-        if obj is None:
-            return None
-        if not isinstance(obj, Mapping):
-            raise PageProblem(f"expected an object at {part!r} of {path!r}, got {_kind(obj)}")
-        obj = obj.get(part)
-    return obj
-
-
-def _kind(value: Any) -> str:
-    return {dict: "object", list: "array", str: "string", bool: "boolean"}.get(
-        type(value), "number" if isinstance(value, int | Decimal) else type(value).__name__
-    )
-
-
-def _bad(value: Any, want: str) -> PageProblem:
-    return PageProblem(f"expected {want}, got {_kind(value)} {str(value)[:40]!r}")
-
-
-def _to_string(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, int | Decimal) and not isinstance(value, bool):
-        return str(value)
-    raise _bad(value, "a string")
-
-
-def _decimal_default(value: Any) -> str:
-    if isinstance(value, Decimal):
-        return str(value)
-    raise TypeError(type(value).__name__)
-
-
-def _to_json(value: Any) -> str:
-    return json.dumps(value, default=_decimal_default, separators=(",", ":"), sort_keys=True)
-
-
-def _to_int(value: Any) -> int:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
-        return int(value)
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value)
-    raise _bad(value, "an integer")
-
-
-def _to_float(value: Any) -> float:
-    if isinstance(value, int | Decimal) and not isinstance(value, bool):
-        return float(value)
-    raise _bad(value, "a number")
-
-
-def _to_bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    raise _bad(value, "true or false")
-
-
-def _parse_decimal(value: Any) -> Decimal:
-    if isinstance(value, Decimal):
-        return value
-    if isinstance(value, int) and not isinstance(value, bool):
-        return Decimal(value)
-    if isinstance(value, str):
-        try:
-            return Decimal(value.strip())
-        except decimal.InvalidOperation:
-            pass
-    raise _bad(value, "a decimal number or decimal string")
-
-
-def decimal_converter(precision: int, scale: int, *, round_half_even: bool = False) -> Converter:
-    """A converter to an exact Decimal that must fit ``(precision, scale)``.
-
-    Digits beyond ``scale`` are an error unless ``round_half_even`` (the column's explicit
-    ``rounding: half_even``) asks to round them away.
-    """
-    quantum = Decimal(1).scaleb(-scale)
-
-    def convert(value: Any) -> Decimal:
-        number = _parse_decimal(value)
-        if not number.is_finite():
-            raise _bad(value, "a finite decimal")
-        places = max(0, -int(number.normalize(_WIDE).as_tuple().exponent))
-        if places > scale and round_half_even:
-            number = number.quantize(quantum, decimal.ROUND_HALF_EVEN, _WIDE)
-        elif places > scale:
-            raise PageProblem(
-                f"{number} has {places} decimal places but the column holds {scale}; widen "
-                "the column in the schema file (e.g. BIGNUMERIC with precision 38, scale 30) "
-                "or set rounding: half_even on the column"
-            )
-        if number != 0 and number.adjusted() + 1 > precision - scale:
-            raise PageProblem(f"{number} has too many integer digits for the column")
-        return number
-
-    return convert
-
-
-def _to_timestamp(value: Any) -> dt.datetime:
-    if isinstance(value, int | Decimal) and not isinstance(value, bool):
-        return EPOCH + dt.timedelta(microseconds=int(Decimal(value) * 1_000_000))
-    if isinstance(value, str):
-        try:
-            parsed = dt.datetime.fromisoformat(value.strip())
-        except ValueError:
-            pass
-        else:
-            return parsed.replace(tzinfo=dt.UTC) if parsed.tzinfo is None else parsed
-    raise _bad(value, "unix seconds or an RFC 3339 timestamp")
-
-
-def _to_datetime(value: Any) -> dt.datetime:
-    if isinstance(value, str):
-        try:
-            return dt.datetime.fromisoformat(value.strip()).replace(tzinfo=None)
-        except ValueError:
-            pass
-    raise _bad(value, "an ISO datetime string")
-
-
-def _to_date(value: Any) -> dt.date:
-    if isinstance(value, str) and len(value.strip()) == 10:
-        try:
-            return dt.date.fromisoformat(value.strip())
-        except ValueError:
-            pass
-    return _to_timestamp(value).astimezone(dt.UTC).date()
-
-
-_CONVERTERS: dict[str, Converter] = {
-    "STRING": _to_string,
-    "JSON": _to_json,
-    "INT64": _to_int,
-    "FLOAT64": _to_float,
-    "BOOL": _to_bool,
-    "TIMESTAMP": _to_timestamp,
-    "DATETIME": _to_datetime,
-    "DATE": _to_date,
-}
-
-
-def _column_type(field: SchemaField, spec: ColumnConfig) -> tuple[pa.DataType, Converter] | None:
-    """Arrow type (from ``lib.arrow_schema``) and converter, or None if REST cannot fill it."""
-    if field.mode == "REPEATED" or field.canonical_type not in (*_CONVERTERS, *_DECIMALS):
+    kind = schema_field.canonical_type
+    if schema_field.mode == "REPEATED" or kind not in (*CONVERTERS, *_DECIMALS):
         return None
-    arrow = arrow_type(field)
+    arrow = arrow_type(schema_field)
     if isinstance(arrow, pa.Decimal128Type | pa.Decimal256Type):
         rounding = spec.rounding == "half_even"
-        return arrow, decimal_converter(arrow.precision, arrow.scale, round_half_even=rounding)
-    return arrow, _CONVERTERS[field.canonical_type]
+        convert = decimal_converter(arrow.precision, arrow.scale, round_half_even=rounding)
+        vector = None if rounding else _decimal(arrow)
+        return Column(schema_field.name, spec, required, arrow, convert, vector)
+    inferred = _inferred(_VECTORS[kind]) if kind in _VECTORS else None
+    return Column(schema_field.name, spec, required, arrow, CONVERTERS[kind], inferred)
 
 
 def build_plan(records: RecordsConfig, schema: Sequence[SchemaField], where: str) -> Plan:
@@ -259,23 +171,22 @@ def build_plan(records: RecordsConfig, schema: Sequence[SchemaField], where: str
         if name not in by_name
     ]
     columns = []
-    for field in schema:
-        spec = records.columns.get(field.name)
+    for schema_field in schema:
+        spec = records.columns.get(schema_field.name)
         if spec is None:
             continue
-        typed = _column_type(field, spec)
-        if typed is None:
+        column = _column(schema_field, spec, spec.required or schema_field.mode == "REQUIRED")
+        if column is None:
             problems.append(
                 ConfigProblem(
                     where,
-                    f"records.columns.{field.name}",
-                    f"a REST column cannot fill a {field.mode} {field.type} field",
+                    f"records.columns.{schema_field.name}",
+                    f"a REST column cannot fill a {schema_field.mode} {schema_field.type} field",
                     "map nested values to flat columns with dotted paths, or use type JSON",
                 )
             )
             continue
-        required = spec.required or field.mode == "REQUIRED"
-        columns.append(Column(field.name, spec, required, typed[0], typed[1]))
+        columns.append(column)
     if problems:
         raise ConfigError(problems)
     schema_out = pa.schema([pa.field(c.name, c.arrow_type, not c.required) for c in columns])
@@ -317,15 +228,28 @@ def _value(column: Column, parent: Any, row: Any, where: str) -> Any:
         raise PageProblem(f"{scope}.{column.spec.path} (column {column.name}): {exc}") from None
 
 
-def shape_page(payload: Any, plan: Plan, batch_rows: int) -> Iterator[pa.RecordBatch]:
-    """Turn one page into record batches of at most ``batch_rows`` rows.
+def shape_rows(
+    payload: Any, plan: Plan, batch_rows: int, rows: range | None = None
+) -> Iterator[pa.RecordBatch]:
+    """The reference shaping: row by row, value by value, each problem located exactly.
+
+    :func:`shape_page` gives the same batches faster and falls back to this path to explain a
+    problem (or to convert values its vectorised path does not take).
+
+    Args:
+        payload: the parsed page.
+        plan: the source's plan.
+        batch_rows: maximum rows per batch.
+        rows: only these rows of the page (all by default).
 
     Raises:
-        PageProblem: the page is not shaped as the mapping expects, or a value does not fit
-            its column.
+        PageProblem: the first problem in row order, naming its JSON path and column.
     """
     values: list[list[Any]] = [[] for _ in plan.columns]
-    for parent, row, where in _items(payload, plan.records):
+    items = _items(payload, plan.records)
+    if rows is not None:
+        items = itertools.islice(items, rows.start, rows.stop)
+    for parent, row, where in items:
         for column, out in zip(plan.columns, values, strict=True):
             out.append(_value(column, parent, row, where))
         if len(values[0]) >= batch_rows:
@@ -338,3 +262,150 @@ def shape_page(payload: Any, plan: Plan, batch_rows: int) -> Iterator[pa.RecordB
 def _batch(plan: Plan, values: list[list[Any]]) -> pa.RecordBatch:
     arrays = [pa.array(v, type=c.arrow_type) for c, v in zip(plan.columns, values, strict=True)]
     return pa.RecordBatch.from_arrays(arrays, schema=plan.schema)
+
+
+def shape_page(payload: Any, plan: Plan, batch_rows: int) -> Iterator[pa.RecordBatch]:
+    """Turn one page into record batches of at most ``batch_rows`` rows.
+
+    Vectorised: the page's rows are gathered once, each column is extracted by its
+    pre-split path and converted as a whole (parent-scope columns once per bucket, decimals
+    by Arrow, exactly or not at all). Whatever that path declines — a problem, or a value
+    only a per-value converter takes — goes through :func:`shape_rows` for that batch (the
+    whole page if its structure is off), so batches and problems are the row-by-row ones.
+
+    Raises:
+        PageProblem: the page is not shaped as the mapping expects, or a value does not fit
+            its column.
+    """
+    try:
+        page = _Page.collect(payload, plan)
+    except NotVectorised:
+        yield from shape_rows(payload, plan, batch_rows)
+        return
+    for start in range(0, len(page.rows), batch_rows):
+        stop = min(start + batch_rows, len(page.rows))
+        try:
+            batch = page.batch(start, stop)
+        except NotVectorised:
+            yield from shape_rows(payload, plan, batch_rows, range(start, stop))
+        else:
+            yield batch
+
+
+@dataclass(frozen=True)
+class _Page:
+    """A page's rows, with each row's bucket and the parent-scope columns per bucket."""
+
+    plan: Plan
+    rows: list[Any]
+    owners: list[int]
+    parents: dict[str, pa.Array]
+
+    @classmethod
+    def collect(cls, payload: Any, plan: Plan) -> _Page:
+        """Gather the rows; convert parent-scope columns once per (non-empty) bucket.
+
+        Raises:
+            NotVectorised: anything unusual; the row-by-row path explains or handles it.
+        """
+        records = plan.records
+        try:
+            items = dig(payload, records.path)
+        except PageProblem:
+            raise NotVectorised from None
+        if type(items) is not list:
+            raise NotVectorised
+        rows: list[Any] = []
+        owners: list[int] = []
+        buckets: list[Any] = []
+        if records.each is None:
+            rows = items
+        else:
+            for item in items:
+                inner = item.get(records.each) if type(item) is dict else None
+                if type(inner) is not list:
+                    raise NotVectorised
+                if inner:
+                    owners += [len(buckets)] * len(inner)
+                    buckets.append(item)
+                    rows += inner
+        if rows and set(map(type, rows)) != {dict}:
+            raise NotVectorised
+        parents = {
+            c.name: _convert(c, _extract(buckets, c.parts)) for c in plan.columns if c.parent
+        }
+        return cls(plan, rows, owners, parents)
+
+    def batch(self, start: int, stop: int) -> pa.RecordBatch:
+        """Rows ``[start, stop)`` as one batch.
+
+        Raises:
+            NotVectorised: a value the vectorised path does not take (or a problem).
+        """
+        rows = self.rows[start:stop]
+        steps: dict[tuple[str, ...], list[Any]] = {}
+        arrays = [
+            self._parent(c.name, start, stop)
+            if c.parent
+            else _convert(c, _extract(rows, c.parts, steps))
+            for c in self.plan.columns
+        ]
+        return pa.RecordBatch.from_arrays(arrays, schema=self.plan.schema)
+
+    def _parent(self, name: str, start: int, stop: int) -> pa.Array:
+        """A parent-scope column for rows ``[start, stop)``: each row gets its bucket's value."""
+        values = self.parents[name]
+        if len(values) == 1:  # one bucket (a daily fetch): repeat its value
+            return pa.repeat(values[0], stop - start)
+        return values.take(pa.array(self.owners[start:stop], pa.int32()))
+
+
+def _extract(
+    rows: list[Any], parts: tuple[str, ...], steps: dict[tuple[str, ...], list[Any]] | None = None
+) -> list[Any]:
+    """The value at ``parts`` in every row (rows are dicts); None where a step is missing.
+
+    ``steps`` keeps intermediate lists, so ``amount.value`` and ``amount.currency`` walk
+    ``amount`` once.
+    """
+    steps = {} if steps is None else steps
+    values = steps.get(parts[:1])
+    if values is None:
+        values = steps[parts[:1]] = [row.get(parts[0]) for row in rows]
+    for depth in range(2, len(parts) + 1):
+        known = steps.get(parts[:depth])
+        if known is None:
+            part = parts[depth - 1]
+            known = [v.get(part) if type(v) is dict else _not_object(v) for v in values]
+            steps[parts[:depth]] = known
+        values = known
+    return values
+
+
+def _not_object(value: Any) -> Any:
+    if value is None:
+        return None
+    raise NotVectorised
+
+
+def _convert(column: Column, values: list[Any]) -> pa.Array:
+    """One column's values as an Arrow array: vectorised if it can, else value by value.
+
+    Raises:
+        NotVectorised: a problem (the row-by-row path names it) or a value Arrow refuses.
+    """
+    array = None
+    if column.vector is not None:
+        try:
+            array = column.vector(values)
+        except _VECTOR_ERRORS:
+            array = None
+    if array is None:
+        try:
+            converted = [None if v is None else column.convert(v) for v in values]
+            array = pa.array(converted, column.arrow_type)
+        except (PageProblem, *_VECTOR_ERRORS):
+            raise NotVectorised from None
+    if column.required and array.null_count:
+        raise NotVectorised
+    return array

@@ -30,13 +30,13 @@ def stamp(
     batches: Iterable[pa.RecordBatch], *, run_id: str, now: dt.datetime
 ) -> Iterator[pa.RecordBatch]:
     """Add ``ingestion_date``, ``ingestion_timestamp`` and ``pipeline_logging_id`` to each batch."""
+    constants = {
+        "ingestion_date": pa.scalar(now.date(), pa.date32()),
+        "ingestion_timestamp": pa.scalar(now, pa.timestamp("us", tz="UTC")),
+        "pipeline_logging_id": pa.scalar(run_id, pa.string()),
+    }
     for batch in batches:
-        n = batch.num_rows
-        columns = {
-            "ingestion_date": pa.array([now.date()] * n, pa.date32()),
-            "ingestion_timestamp": pa.array([now] * n, pa.timestamp("us", tz="UTC")),
-            "pipeline_logging_id": pa.array([run_id] * n, pa.string()),
-        }
+        columns = {name: pa.repeat(value, batch.num_rows) for name, value in constants.items()}
         arrays = list(batch.columns)
         names = list(batch.schema.names)
         for name, array in columns.items():

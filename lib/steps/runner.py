@@ -19,6 +19,7 @@ record (docs/reliability.md):
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import logging
 from collections.abc import Callable
@@ -40,15 +41,18 @@ from lib.errors import (
 )
 from lib.lifecycle import Claim, claim_step, release_claims, step_state
 from lib.metadata import RunTransition, StepRecord
-from lib.observability import current_traceparent, handler_span
+from lib.observability import current_traceparent, handler_span, mark_logged
+from lib.provenance import step_metadata
 from lib.scheduler import is_trigger, start_scheduled_run
 from lib.states import RunStatus, StepStatus
+from lib.step_telemetry import current_meter, current_trace_id, fail_current_span, step_span
 from lib.steps import poison
 from lib.steps.base import StepContext, StepOutcome
 from lib.steps.next_events import completion_events, run_failed
 from lib.wiring import Runtime, runtime
 
 log = logging.getLogger(__name__)
+_delivery: contextvars.ContextVar[str | None] = contextvars.ContextVar("delivery", default=None)
 Executor = Callable[[StepContext], StepOutcome]
 
 
@@ -89,6 +93,10 @@ def handle_cloudevent(cloud_event: Any, step_type: StepType) -> None:
         handle(runtime(), event, step_type, delivery_of(cloud_event, event))
     except PoisonEvent as exc:
         poison.reject(runtime(), cloud_event, exc)
+    finally:
+        from lib.tracing import flush
+
+        flush()  # Cloud Run may idle the CPU once the response is sent
 
 
 def delivery_of(cloud_event: Any, event: Event) -> Delivery:
@@ -129,7 +137,18 @@ def handle(
         "step": event.next_step.name,
     }
     with handler_span(f"{step_type}.handle", event.traceparent, labels):
-        _run(rt, event, step_type, delivery)
+        try:
+            _run(rt, event, step_type, delivery)
+        except TransientError as exc:  # redelivered: a warning, with the run's labels
+            log.warning("step %s will be retried: %s: %s", labels["step"], type(exc).__name__, exc)
+            mark_logged(exc)
+            raise
+        except PoisonEvent:
+            raise
+        except Exception as exc:  # a bug: one Error Reporting event with labels and trace
+            log.exception("step %s failed unexpectedly: %s", labels["step"], exc)
+            mark_logged(exc)
+            raise
 
 
 def _run(rt: Runtime, event: Event, step_type: StepType, delivery: Delivery) -> None:
@@ -168,8 +187,12 @@ def _run(rt: Runtime, event: Event, step_type: StepType, delivery: Delivery) -> 
             delivery.message_id,
         )
         return
-    _execute(rt, pipeline, event, step_type, StepContext(rt, pipeline, event, ref,
-             pipeline.config.steps[ref.index]), prior.attempts + 1)  # fmt: skip
+    ctx = StepContext(rt, pipeline, event, ref, pipeline.config.steps[ref.index])
+    attempt = prior.attempts + 1
+    attributes = {"step": ref.name, "step.type": ref.type, "step.index": ref.index,
+                  "step.attempt": attempt, "run_id": event.pipeline_logging_id}  # fmt: skip
+    with step_span(f"step {ref.name}", attributes):
+        _execute(rt, pipeline, event, step_type, ctx, attempt, delivery.message_id)
 
 
 def _execute(
@@ -179,7 +202,9 @@ def _execute(
     step_type: StepType,
     ctx: StepContext,
     attempt: int,
+    delivery_id: str | None = None,
 ) -> None:
+    _delivery.set(delivery_id)
     with faultpoints.step(step_type):
         started = rt.clock.now()
         _record_step(ctx, StepStatus.RUNNING, started, attempt)
@@ -247,6 +272,17 @@ def _record_step(
     error: str | None = None,
 ) -> None:
     ended = None if status is StepStatus.RUNNING else ctx.runtime.clock.now()
+    meter = current_meter()
+    extra = step_metadata(
+        ctx.pipeline,
+        ctx.runtime.config_dir,
+        ctx.ref.index,
+        None if status is StepStatus.RUNNING or meter is None else meter.snapshot(),
+        delivery=_delivery.get(),
+        trace_id=current_trace_id(),
+    )
+    if error:
+        fail_current_span(f"{status}: {error}")
     record = StepRecord(
         tenant_id=ctx.event.tenant_id,
         pipeline_id=ctx.event.pipeline_id,
@@ -260,7 +296,7 @@ def _record_step(
         ended_at=ended,
         rows_processed=outcome.rows if outcome else None,
         error=error[:4000] if error else None,
-        metadata=outcome.to_metadata() if outcome else None,
+        metadata={**(outcome.to_metadata() if outcome else {}), **extra},
     )
     metadata.record_step(ctx.runtime.warehouse, ctx.runtime.clock, record)
 
@@ -352,7 +388,9 @@ def _ensure_failed(rt: Runtime, event: Event, ref: StepRef, reason: str) -> None
 
 
 def _fail(rt: Runtime, event: Event, ref: StepRef | None, exc: TerminalError) -> None:
-    log.error("terminal failure: %s", exc)
+    # One Error Reporting event per failed run: the message, its cause and the stack.
+    log.error("run failed: %s: %s", type(exc).__name__, exc, exc_info=exc)
+    mark_logged(exc)
     failed = run_failed(
         event,
         ref,

@@ -89,7 +89,12 @@ class Handlers:
     """One recording handler per topology handler; ``failing`` ones raise (nack)."""
 
     def __init__(self) -> None:
-        self.received: dict[str, list[CloudEvent]] = {"ingest": [], "dq": [], "transform": []}
+        self.received: dict[str, list[CloudEvent]] = {
+            "ingest": [],
+            "dq": [],
+            "transform": [],
+            "notify": [],
+        }
         self.fail_first: dict[str, int] = {}
         self.broken: set[str] = set()
         self._lock = threading.Lock()

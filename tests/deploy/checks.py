@@ -160,19 +160,28 @@ def _push_problems(tf: Terraform, sub: Any, body: dict[str, Any]) -> list[str]:
     return []
 
 
-def expected_secret_ids(config_dir: Path) -> dict[str, str]:
-    """secret id → tenant, for every ``auth.secret`` in ``configs/<tenant>/**/*_source.yml``."""
-    out = {}
+def expected_secret_ids(config_dir: Path) -> dict[str, set[str]]:
+    """secret id → the services that read it: ``ingest`` for every ``auth.secret`` in
+    ``configs/<tenant>/**/*_source.yml``, ``notify`` for the secrets of every enabled channel
+    in ``configs/<tenant>/notifications.yml`` (read here straight from the YAML)."""
+    out: dict[str, set[str]] = {}
     for tenant in tenants(config_dir):
         for path in sorted((config_dir / tenant).rglob("*_source.yml")):
             auth = (yaml.safe_load(path.read_text()) or {}).get("auth")
             if auth:
-                out[secret_id(tenant, auth["secret"])] = tenant
+                out.setdefault(secret_id(tenant, auth["secret"]), set()).add("ingest")
+        notifications = config_dir / tenant / "notifications.yml"
+        if notifications.is_file():
+            for channel in (yaml.safe_load(notifications.read_text()) or {}).get("channels", []):
+                name = channel.get("signing_secret") or channel.get("url_secret")
+                if channel.get("enabled", True) and name:
+                    out.setdefault(secret_id(tenant, name), set()).add("notify")
     return out
 
 
 def secret_problems(tf: Terraform, config_dir: Path) -> list[str]:
-    """A secret per referenced (tenant, name) with the adapter's exact id; only ingest reads."""
+    """A secret per referenced (tenant, name) with the adapter's exact id, readable by exactly
+    the services that use it (ingest: provider keys, notify: channel secrets)."""
     problems = []
     expected = expected_secret_ids(config_dir)
     secrets = tf.instances("google_secret_manager_secret.tenant")
@@ -191,10 +200,12 @@ def secret_problems(tf: Terraform, config_dir: Path) -> list[str]:
             for body in tf.instances(address).values():
                 if "secretmanager" in body["role"]:
                     problems.append(f"{address}: project-wide {body['role']} for {body['member']}")
-    accessor = f"roles/secretmanager.secretAccessor {sa_member('ingest')}"
     for secret in set(ids) & set(expected):
-        if readers.get(secret) != [accessor]:
-            problems.append(f"secret {secret}: bindings {readers.get(secret)} != [{accessor}]")
+        wanted = sorted(
+            f"roles/secretmanager.secretAccessor {sa_member(s)}" for s in expected[secret]
+        )
+        if sorted(readers.get(secret, [])) != wanted:
+            problems.append(f"secret {secret}: bindings {readers.get(secret)} != {wanted}")
     return problems
 
 

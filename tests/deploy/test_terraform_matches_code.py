@@ -61,8 +61,15 @@ def test_entry_point_is_a_function_of_the_right_type(tf: Terraform, service) -> 
         for node in ast.parse(source.read_text()).body
         if isinstance(node, ast.FunctionDef)
     }
-    decorator = f"functions_framework.{DECORATOR[env['FUNCTION_SIGNATURE_TYPE']]}"
-    assert decorator in functions.get(env["FUNCTION_TARGET"], set()), (source, functions)
+    assert env["FUNCTION_TARGET"] in functions, (source, functions)
+    decorators = functions[env["FUNCTION_TARGET"]]
+    # The step handlers carry no decorator (importing functions_framework loads Flask): the
+    # signature type Terraform sets is what functions-framework uses. A decorator, if present,
+    # must agree with it.
+    signature = env["FUNCTION_SIGNATURE_TYPE"]
+    framework = {d for d in decorators if d.startswith("functions_framework.")}
+    assert framework <= {f"functions_framework.{DECORATOR[signature]}"}, (source, decorators)
+    assert signature == ("http" if service == "api" else "cloudevent")
 
 
 def test_service_env_is_what_settings_reads_in_cloud_mode(tf: Terraform) -> None:
@@ -109,12 +116,17 @@ def test_sizing_comes_from_variables_and_new_handlers_get_the_default() -> None:
 def test_api_probes_its_health_endpoints_and_handlers_keep_the_tcp_default(tf: Terraform) -> None:
     services = tf.instances(checks.SERVICES)
     assert checks.probe_paths(services["api"]) == checks.HEALTH
-    for handler in ("ingest", "dq", "transform"):
+    for handler in ("ingest", "dq", "transform", "notify"):
         assert checks.probe_paths(services[handler]) == {}
 
 
 def test_each_service_publishes_only_to_its_topics(tf: Terraform) -> None:
-    expected = {h.name: set(h.publishes) for h in load_topology().handlers if h.publishes}
+    """What topology.json lists, plus the dead-letter topics of the topics a handler hears
+    (it dead-letters poison and undeliverable messages there itself)."""
+    topology = load_topology()
+    expected = {h.name: set(h.publishes) for h in topology.handlers}
+    for sub in topology.subscriptions:
+        expected[sub.handler].add(topology.topic(sub.topic).dead_letter_topic)
     expected["api"] = {"run-requested"}
     assert checks.publisher_grants(tf) == expected
 
@@ -146,6 +158,8 @@ API_OF = {
     "google_cloud_run_": "run.googleapis.com",
     "google_cloud_scheduler_": "cloudscheduler.googleapis.com",
     "google_kms_": "cloudkms.googleapis.com",
+    "google_logging_": "logging.googleapis.com",
+    "google_monitoring_": "monitoring.googleapis.com",
     "google_project_iam_": "cloudresourcemanager.googleapis.com",
     "google_pubsub_": "pubsub.googleapis.com",
     "google_secret_manager_": "secretmanager.googleapis.com",
@@ -293,3 +307,33 @@ def test_fmt_check_fails_on_a_misformatted_file(tmp_path) -> None:
     code, output = fmt_check(copy)
     assert code != 0 and "outputs.tf" in output
     assert path.read_text() == before  # a check, not a rewrite
+
+
+def test_notification_secrets_exist_and_only_notify_reads_them(tmp_path) -> None:
+    import shutil
+
+    import yaml
+
+    from lib.tenant_export import export_tenants, render
+
+    configs = tmp_path / "configs"
+    shutil.copytree(CONFIGS, configs)
+    path = configs / "acme" / "notifications.yml"
+    doc = yaml.safe_load(path.read_text())
+    for channel in doc["channels"]:
+        channel["enabled"] = True
+    path.write_text(yaml.safe_dump(doc))
+    copy = _copy_tree(tmp_path / "tree")
+    (copy / "tenants.json").write_text(render(export_tenants(configs)))
+    tf = Terraform(copy, TF_VARS)
+
+    assert checks.secret_problems(tf, configs) == []
+    readers = {
+        tf.target(b["secret_id"])["secret_id"]: b["member"]
+        for b in tf.instances("google_secret_manager_secret_iam_member.notify_access").values()
+    }
+    assert readers == {
+        "convergence-acme-oncall_webhook_key": checks.sa_member("notify"),
+        "convergence-acme-finops_slack_webhook_url": checks.sa_member("notify"),
+    }
+    assert checks.secret_problems(Terraform(_copy_tree(tmp_path / "old"), TF_VARS), configs)

@@ -165,3 +165,26 @@ def test_functions_framework_converts_raw_push_into_the_eventarc_shape(tmp_path,
     received = json.loads(out.read_text())
     assert received["type"] == codec.PUBSUB_PUBLISHED
     assert codec.from_push(received["data"]) == golden_event()
+
+
+def test_a_hop_decodes_its_message_once_and_validators_are_built_once(make_event, monkeypatch):
+    message = codec.to_message(
+        make_event(RunFailed, reason="provider down", error_type="TransientError", next_step=None)
+    )
+    calls = []
+    real = codec.validator_for
+
+    def counting(event_type):
+        calls.append(event_type)
+        return real(event_type)
+
+    monkeypatch.setattr(codec, "validator_for", counting)
+    first = codec.from_message(message.data, message.attributes)
+    again = codec.from_message(message.data, message.attributes)  # e.g. progress, then handler
+    assert again is first
+    assert calls == [RunFailed.TYPE]
+    assert real(RunFailed.TYPE) is real(RunFailed.TYPE)
+    bad = message.data.replace(b'"tenant_id"', b'"tenant"', 1)
+    for _ in range(2):  # failures are not remembered: each attempt raises
+        with pytest.raises(codec.CodecError):
+            codec.from_message(bad)

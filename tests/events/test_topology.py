@@ -2,7 +2,7 @@ import pytest
 
 from events.codec import to_message
 from events.models import BY_TOPIC, StepRef
-from events.topology import load_topology, parse_filter
+from events.topology import PRESENT, load_topology, parse_filter
 
 
 def routed(topology, event):
@@ -25,11 +25,11 @@ def test_every_progress_topic_routes_to_every_step_type():
         "dq-failed",
         "transform-completed",
     ):
-        handlers = {s.handler for s in topology.subscriptions_for(topic)}
+        handlers = {s.handler for s in topology.subscriptions_for(topic)} - {"notify"}
         assert handlers == {"ingest", "dq", "transform"}, topic
 
 
-def test_terminal_events_reach_no_handler(make_event):
+def test_completed_runs_reach_no_handler(make_event):
     from events.models import RunCompleted
 
     event = make_event(
@@ -76,7 +76,37 @@ def test_absent_attribute_clause():
 
 def test_a_message_without_routing_attributes_reaches_the_unroutable_subscription_only():
     topology = load_topology()
-    for topic in ("run-requested", "ingest-completed", "dq-passed", "dq-failed"):
+    for topic in ("run-requested", "ingest-completed", "dq-passed", "dq-failed", "run-failed"):
         subs = topology.subscriptions_for(topic)
         assert [s.name for s in subs if s.matches({})] == [f"unroutable-on-{topic}"]
-        assert [s.name for s in subs if s.matches({"next_step_type": "none"})] == []
+        routed = [s.name for s in subs if s.matches({"next_step_type": "none"})]
+        assert routed == ([f"notify-on-{topic}"] if topic in ("dq-failed", "run-failed") else [])
+
+
+def test_present_attribute_clause():
+    assert parse_filter("attributes:next_step_type") == [("next_step_type", PRESENT)]
+
+
+@pytest.mark.parametrize("next_step", [None, "transform"])
+def test_notify_hears_every_dq_failure_whatever_comes_next(make_event, next_step):
+    from events.models import DqFailed
+
+    ref = StepRef(name="silver", index=2, type=next_step) if next_step else None
+    event = make_event(
+        DqFailed,
+        step_done=StepRef(name="check_costs", index=1, type="dq"),
+        next_step=ref,
+        expectations=3,
+        failed=["amount_not_negative"],
+        on_failure="alert" if next_step else "stop",
+    )
+    expected = sorted(["notify", *([next_step] if next_step else [])])
+    assert routed(load_topology(), event) == expected
+
+
+def test_notify_hears_failed_runs_and_runs_no_step(make_event):
+    from events.models import RunFailed
+
+    event = make_event(RunFailed, next_step=None, reason="boom", error_type="DataError")
+    assert routed(load_topology(), event) == ["notify"]
+    assert load_topology().handler("notify").step_type is None

@@ -1,7 +1,7 @@
 """functions-framework source for the cloud end-to-end test: the real handlers, on emulators.
 
 Served as ``functions-framework --target ingest --source tests/integration/cloud_handlers.py``
-(likewise ``dq`` and ``transform``). The entry points are the production ones from
+(likewise ``dq``, ``transform`` and ``notify``). The entry points are the production ones from
 ``handlers/``; only the Runtime is built here, pointing at the emulators (see
 ``tests/support/cloud_runtime.py`` for why it is not ``lib.wiring.runtime()``). The Pub/Sub
 emulator ignores subscription filters, so each entry point first applies the filter of the
@@ -18,6 +18,7 @@ import functions_framework
 
 from handlers import dq as dq_handler
 from handlers import ingest as ingest_handler
+from handlers import notify as notify_handler
 from handlers import transform as transform_handler
 from lib.wiring import install
 from tests.support.cloud_runtime import emulator_runtime
@@ -47,4 +48,11 @@ def transform(cloud_event: Any) -> None:
         transform_handler.transform(cloud_event)
 
 
-__all__ = ["dq", "ingest", "transform"]
+@functions_framework.cloud_event
+def notify(cloud_event: Any) -> None:
+    """The production ``notify`` entry point behind the emulated filter."""
+    if filter_passes(flask.request.path, cloud_event, "notify"):
+        notify_handler.notify(cloud_event)
+
+
+__all__ = ["dq", "ingest", "notify", "transform"]

@@ -58,3 +58,13 @@ def test_cli_writes_the_document_terraform_reads(configs: Path, tmp_path: Path, 
     doc = json.loads(out.read_text())
     assert [t["tenant_id"] for t in doc["tenants"]] == ["acme", "globex"]
     assert "acme: convergence-acme-openai_admin_key" in capsys.readouterr().out
+
+
+def test_enabled_notification_channels_export_their_secrets_for_notify(configs: Path) -> None:
+    path = configs / "acme" / "notifications.yml"
+    path.write_text(path.read_text().replace("enabled: false", "enabled: true", 1))
+    [acme] = [t for t in export_tenants(configs) if t.tenant_id == "acme"]
+    readers = {s.name: s.readers for s in acme.secrets}
+    assert readers["oncall_webhook_key"] == ["notify"]  # the webhook, now enabled
+    assert "finops_slack_webhook_url" not in readers  # still disabled
+    assert readers["openai_admin_key"] == ["ingest"]

@@ -4,6 +4,7 @@ from lib.adapters.duckdb_warehouse import DuckDBWarehouse
 from lib.adapters.env_secrets import EnvSecrets
 from lib.adapters.local_bus import LocalBus
 from lib.settings import Settings
+from lib.traced_warehouse import TracedWarehouse
 from lib.wiring import build_runtime
 
 
@@ -11,7 +12,8 @@ def test_local_mode_wires_the_embedded_adapters(tmp_path):
     settings = Settings.from_env({"CONVERGENCE_HOME": str(tmp_path)})
     rt = build_runtime(settings)
     try:
-        assert isinstance(rt.warehouse, DuckDBWarehouse)
+        assert isinstance(rt.warehouse, TracedWarehouse)  # one span per statement
+        assert isinstance(rt.warehouse.inner, DuckDBWarehouse)
         assert isinstance(rt.bus, LocalBus)
         assert isinstance(rt.secrets, EnvSecrets)
         assert (tmp_path / "convergence.duckdb").exists()

@@ -29,6 +29,7 @@ from lib.ports import DeadLetterFilter
 from lib.report import build_report
 from lib.report_html import render_html
 from lib.runs import request_run
+from lib.span_file import span_file
 from lib.sql import table_sql
 from tests.lib.api import harness
 from tests.support.warehouse_dump import warehouse_text
@@ -176,6 +177,7 @@ def test_canary_secrets_reach_no_log_table_dead_letter_or_report(
     rt.close()
     tables = warehouse_text(rt.settings.duckdb_path)
     captured = capsys.readouterr()
+    spans = span_file(rt.settings.home)
 
     assert {k: s["status"] for k, s in status.items() if k[0] == "acme"} == dict.fromkeys(
         [k for k in status if k[0] == "acme"], "COMPLETE"
@@ -187,6 +189,7 @@ def test_canary_secrets_reach_no_log_table_dead_letter_or_report(
     warnings = [r.getMessage() for r in caplog.records if "whitespace" in r.getMessage()]
     assert any("CONVERGENCE_SECRET_ACME_OPENAI_ADMIN_KEY" in w for w in warnings)
     assert len(tables) > 10 and any("step_logs" in t for t in tables)  # really read
+    assert '"kind": "CLIENT"' in spans.read_text()  # provider calls were traced
 
     formatter = logging.Formatter("%(name)s %(levelname)s %(message)s %(args)r")
     haystacks = {
@@ -196,6 +199,7 @@ def test_canary_secrets_reach_no_log_table_dead_letter_or_report(
         "dead letters": "\n".join(repr(x) for x in letters),
         "published messages": "\n".join(repr(m) for m in published),
         "report": report,
+        "spans": spans.read_text(),
     }
     hits = {
         (where, canary)

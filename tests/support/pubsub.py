@@ -65,7 +65,7 @@ class PubSubHarness:
         self._deliveries = 0
         self._last_delivery = time.monotonic()
         self.servers = {
-            h.name: PushServer(h.step_type, self._counting(handlers[h.name]))
+            h.name: PushServer(h.step_type or h.name, self._counting(handlers[h.name]))
             for h in self.topology.handlers
         }
         endpoints = {name: server.url for name, server in self.servers.items()}

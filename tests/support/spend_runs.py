@@ -24,6 +24,7 @@ from lib import metadata
 from lib.clock import FixedClock
 from lib.demo import demo_pipelines, prepare_sources, split_gold
 from lib.runs import request_run
+from lib.settings import Settings
 from lib.sql import table_sql
 from tests.platform import CONFIGS, NOW, Platform
 
@@ -37,9 +38,9 @@ def window(days: int, end: dt.date = END) -> Window:
     return Window(start=end - dt.timedelta(days=days - 1), end=end)
 
 
-def platform_home(platform: Platform) -> Path:
-    """The state folder (local buckets included) of a running platform."""
-    return platform.rt.settings.home
+def platform_settings(platform: Platform) -> Settings:
+    """The settings of a running platform (where its local buckets are)."""
+    return platform.rt.settings
 
 
 @contextmanager
@@ -213,12 +214,9 @@ def exact(value: Any) -> Decimal:
     return Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
 
 
-def expected_focus(home: Path, tenant: str) -> dict[tuple[dt.date, str], Decimal]:
+def expected_focus(settings: Settings, tenant: str) -> dict[tuple[dt.date, str], Decimal]:
     """(charge day, provider) → the sum of BilledCost over every export file in the tenant's
     (local) buckets: the truth of the FOCUS file sources, read from the files themselves."""
-    from lib.settings import Settings
-
-    settings = Settings(home=home)
     out: dict[tuple[dt.date, str], Decimal] = {}
     for source in focus_sources(tenant):
         folder = Path(settings.bucket_folder(source.bucket, source.prefix))
@@ -231,15 +229,16 @@ def expected_focus(home: Path, tenant: str) -> dict[tuple[dt.date, str], Decimal
 
 
 def expected_daily(
-    base_url: str, tenant: str, span: Window, home: Path | None = None
+    base_url: str, tenant: str, span: Window, settings: Settings | None = None
 ) -> dict[tuple[dt.date, str], Decimal]:
-    """(day, provider) → expected BilledCost for every day of ``span`` (and, with ``home``,
-    every day the tenant's FOCUS export files hold: a delivery holds whole billing periods)."""
+    """(day, provider) → expected BilledCost for every day of ``span`` (and, with the
+    platform's ``settings``, every day the tenant's FOCUS export files hold: a delivery holds
+    whole billing periods)."""
     out = {}
     for day in span.days():
         out[(day, "openai")] = expected_openai(base_url, tenant, day)
         out[(day, "anthropic")] = expected_anthropic(base_url, tenant, day)
         out[(day, "gcp")] = expected_gcp(tenant, day)
-    if home is not None:
-        out.update(expected_focus(home, tenant))
+    if settings is not None:
+        out.update(expected_focus(settings, tenant))
     return out

@@ -530,4 +530,7 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "lower": str.lower,
     "upper": str.upper,
     "replace": lambda s, old, new: s.replace(old, new),
+    "join": lambda separator, items: separator.join(str(i) for i in items),
+    # A reference inside the document stays symbolic: "${type.name.attr}", as in a template.
+    "jsonencode": lambda value: json.dumps(value, default=lambda ref: f"${{{ref}}}"),
 }

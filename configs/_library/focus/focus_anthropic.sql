@@ -105,7 +105,8 @@ SELECT
   bucket_ending_at AS ChargePeriodEnd,
   'Usage' AS ChargeCategory,
   CAST(NULL AS STRING) AS ChargeClass,
-  description AS ChargeDescription,
+  -- Anthropic sends no description when costs are not grouped by description.
+  IFNULL(description, 'Claude API usage (not grouped by description)') AS ChargeDescription,
   'Usage-Based' AS ChargeFrequency,
   'Claude API' AS ServiceName,
   'AI and Machine Learning' AS ServiceCategory,

@@ -82,7 +82,8 @@ SELECT
   bucket_end_time AS ChargePeriodEnd,
   'Usage' AS ChargeCategory,
   CAST(NULL AS STRING) AS ChargeClass,
-  line_item AS ChargeDescription,
+  -- OpenAI sends no line item when costs are not grouped by line_item (its documented example).
+  IFNULL(line_item, 'OpenAI API usage (not grouped by line item)') AS ChargeDescription,
   'Usage-Based' AS ChargeFrequency,
   'OpenAI API' AS ServiceName,
   'AI and Machine Learning' AS ServiceCategory,

@@ -113,7 +113,7 @@ def main(state_dir: Path, log: Log, mode: str) -> None:
             die()
 
     bus_journal.BusJournal.ack = ack  # type: ignore[method-assign]
-    handlers = {"ingest": ingest, "dq": dq, "transform": dq}
+    handlers = {"ingest": ingest, "dq": dq, "transform": dq, "notify": dq}
     bus = LocalBus(load_topology(), handlers, state_dir, SystemClock(), backoff_scale=0)
     holder["bus"] = bus
     if mode != "resume":

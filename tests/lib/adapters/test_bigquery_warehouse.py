@@ -496,3 +496,36 @@ def test_merge_matches_null_keys_null_safely_on_the_emulator():
         assert wh.query("SELECT COUNT(*) AS n FROM `acme_raw_openai`.`costs`") == [{"n": 2}]
     finally:
         wh.close()
+
+
+# --- statistics for traces -------------------------------------------------------------
+
+
+class StatsJob(FakeJob):
+    job_id = "job-7"
+    total_bytes_processed = 2048
+    total_bytes_billed = 10 * 1024 * 1024
+    num_dml_affected_rows = 3
+
+
+def test_job_statistics_reach_the_statement_span_and_the_step_meter(client, spans):
+    from lib.step_telemetry import step_span
+    from lib.traced_warehouse import TracedWarehouse
+
+    client.query = lambda sql, job_config=None, **kw: StatsJob([{"n": 1}])
+    wh = TracedWarehouse(
+        BigQueryWarehouse(client, project=PROJECT, location="EU", retry_deadline=5)  # type: ignore[arg-type]
+    )
+    with step_span("step s", {}) as meter:
+        assert wh.query("SELECT 1 AS n") == [{"n": 1}]
+        wh.execute("DELETE FROM t WHERE TRUE")
+    finished = {s.name: s for s in spans.get_finished_spans()}
+    query = finished["warehouse.query"]
+    assert query.attributes["db.system"] == "bigquery"
+    assert query.attributes["db.bytes_billed"] == 10 * 1024 * 1024
+    assert query.attributes["db.bytes_processed"] == 2048
+    assert list(query.attributes["db.jobs"]) == ["job-7"]
+    assert finished["warehouse.execute"].attributes["db.rows_affected"] == 3
+    totals = meter.snapshot()
+    assert totals["bytes_billed"] == 2 * 10 * 1024 * 1024 and totals["warehouse_statements"] == 2
+    assert finished["step s"].attributes["convergence.bytes_billed"] == totals["bytes_billed"]

@@ -5,6 +5,7 @@ Behaviour every warehouse shares is in tests/contract/test_warehouse_contract.py
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import json
 import re
@@ -65,7 +66,7 @@ def wh(tmp_path: Path, statements: list[str]) -> Any:
 
 def test_capabilities_and_recorded_partitioning(wh: DuckDBWarehouse) -> None:
     assert wh.name == "duckdb"
-    assert (wh.SUPPORTS_PARTITIONING, wh.SUPPORTS_CLUSTERING) == (False, False)
+    assert wh.capabilities == frozenset()
     [row] = wh._con.execute(  # DuckDB's own catalog: not BigQuery SQL, so not via query()
         "SELECT comment FROM duckdb_tables() WHERE schema_name = $s AND table_name = $t",
         {"s": REF.dataset, "t": REF.table},
@@ -99,12 +100,12 @@ def test_query_write_moves_no_rows_through_python(
     assert wh.query(f"SELECT v FROM {table_sql(copy)}") == [{"v": Decimal("4")}]
 
 
-def test_batches_are_staged_one_by_one_then_applied_in_one_transaction(
+def test_batches_stream_in_one_insert_then_apply_in_one_transaction(
     wh: DuckDBWarehouse, statements: list[str]
 ) -> None:
     wh.write(REF, iter([rows(("a", "1")), rows(("b", "2"))]), WriteSpec(replace={"k": "a"}))
     staged = [s for s in statements if "_convergence_batch" in s]
-    assert len(staged) == 2
+    assert len(staged) == 1
     begin, commit = statements.index("BEGIN TRANSACTION"), statements.index("COMMIT")
     assert begin > statements.index(staged[-1])
     applied = statements[begin:commit]
@@ -112,6 +113,50 @@ def test_batches_are_staged_one_by_one_then_applied_in_one_transaction(
         s.startswith('DELETE FROM "raw_test"."t" AS t WHERE t."k" IS NOT DISTINCT') for s in applied
     )
     assert any(s.startswith('INSERT INTO "raw_test"."t" BY NAME') for s in applied)
+    assert wh.query(f"SELECT k FROM {table_sql(REF)} ORDER BY k") == [{"k": "a"}, {"k": "b"}]
+
+
+def test_a_change_of_batch_schema_starts_a_new_insert(
+    wh: DuckDBWarehouse, statements: list[str]
+) -> None:
+    only_k = pa.RecordBatch.from_pylist([{"k": "c"}], schema=pa.schema([("k", pa.string())]))
+    batches = [rows(("a", "1")), rows(("b", "2")), only_k, rows(("d", "4"))]
+    assert wh.write(REF, iter(batches), WriteSpec()).rows == 4
+    assert len([s for s in statements if "_convergence_batch" in s]) == 3
+    got = wh.query(f"SELECT k, v FROM {table_sql(REF)} ORDER BY k")
+    assert [(r["k"], r["v"]) for r in got] == [
+        ("a", Decimal(1)),
+        ("b", Decimal(2)),
+        ("c", None),
+        ("d", Decimal(4)),
+    ]
+
+
+WHO = contextvars.ContextVar("who", default="nobody")
+
+
+def test_the_source_is_read_in_the_callers_context_and_its_errors_surface_as_raised(
+    wh: DuckDBWarehouse,
+) -> None:
+    """DuckDB may pull batches on its own threads: context and exceptions still hold."""
+    seen: set[str] = set()
+
+    class ProviderDown(Exception):
+        pass
+
+    def pages(fail_at: int | None) -> Any:
+        for i in range(3000):
+            seen.add(WHO.get())
+            if i == fail_at:
+                raise ProviderDown("page 2999")
+            yield rows((f"k{i}", str(i)))
+
+    WHO.set("caller")
+    assert wh.write(REF, pages(None), WriteSpec()).rows == 3000
+    with pytest.raises(ProviderDown, match="page 2999"):
+        wh.write(REF, pages(2999), WriteSpec(mode="overwrite"))
+    assert seen == {"caller"}
+    assert wh.query(f"SELECT COUNT(*) AS n FROM {table_sql(REF)}") == [{"n": 3000}]
 
 
 def test_failed_apply_rolls_back(wh: DuckDBWarehouse, statements: list[str]) -> None:

@@ -58,7 +58,7 @@ def noop(_: CloudEvent) -> None:
 
 
 def make_bus(state_dir: Path, **handlers: object) -> LocalBus:
-    mapping = {"ingest": noop, "dq": noop, "transform": noop, **handlers}
+    mapping = {"ingest": noop, "dq": noop, "transform": noop, "notify": noop, **handlers}
     return LocalBus(load_topology(), mapping, state_dir, FixedClock(T0), backoff_scale=0)
 
 

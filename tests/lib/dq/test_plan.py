@@ -1,9 +1,10 @@
 """The planner's shape, tested without a database.
 
 One-query property, as asserted here: the plan is ONE statement; sqlglot parses it as one
-SELECT; the base table appears in exactly one FROM (inside the ``__dq_scoped`` CTE when a
-uniqueness check needs its window column, else in the outer SELECT); there are no subqueries
-and at most that one CTE; the outer SELECT has no GROUP BY, so it returns one row.
+SELECT returning one row (no GROUP BY outside); every per-row and table measure comes from
+ONE aggregate pass over the base table; each uniqueness check adds exactly one pass that
+groups by its key columns only (``GROUP BY key HAVING COUNT(*) > 1``) — no window over whole
+rows, no ``SELECT *``, no CTE.
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ def base_tables(tree: exp.Expr) -> list[exp.Table]:
     return [t for t in tree.find_all(exp.Table) if (t.db, t.name) == ("ds", "costs")]
 
 
+UNIQUENESS = {"expect_column_values_to_be_unique", "expect_compound_columns_to_be_unique"}
+
+
 @pytest.mark.parametrize(
     "rules",
     [
@@ -46,25 +50,32 @@ def base_tables(tree: exp.Expr) -> list[exp.Table]:
     ],
     ids=["all-types", "no-uniqueness"],
 )
-def test_all_expectations_compile_to_one_select_with_one_scan(rules):
+def test_all_expectations_compile_to_one_select_with_one_aggregate_pass(rules):
     query = plan_dq(TABLE, rules, scope={"pipeline_logging_id": "r1"}, now=NOW)
     statements = [s for s in sqlglot.parse(query.sql, read="bigquery") if s is not None]
     assert len(statements) == 1
     [tree] = statements
     assert isinstance(tree, exp.Select)
     assert tree.args.get("group") is None
-    assert len(base_tables(tree)) == 1
-    assert list(tree.find_all(exp.Subquery)) == []
-    ctes = list(tree.find_all(exp.CTE))
-    assert len(ctes) <= 1
-    selects = list(tree.find_all(exp.Select))
-    assert len(selects) == 1 + len(ctes)
-    if ctes:
-        assert base_tables(ctes[0].this) and ctes[0].alias == "__dq_scoped"
-        assert [t.name for t in tree.args["from_"].find_all(exp.Table)] == ["__dq_scoped"]
+    assert list(tree.find_all(exp.CTE)) == []
+    assert list(tree.find_all(exp.Window)) == []
+    assert not [e for sel in tree.find_all(exp.Select) for e in sel.expressions if e.is_star]
+    uniqueness = sum(e.expectation_type in UNIQUENESS for e in rules.expectations)
+    scans = base_tables(tree)
+    assert len(scans) == 1 + uniqueness
+    grouped = [
+        t.find_ancestor(exp.Select) for t in scans if t.find_ancestor(exp.Select).args.get("group")
+    ]
+    assert len(grouped) == uniqueness
+    [aggregate] = [
+        t.find_ancestor(exp.Select) for t in scans if t.find_ancestor(exp.Select) not in grouped
+    ]
+    assert all(s.find(exp.AggFunc) is not None for s in aggregate.expressions)
+    if not uniqueness:
+        assert aggregate is tree
 
 
-def test_uniqueness_checks_share_the_single_cte():
+def test_uniqueness_groups_by_its_key_columns_only():
     rules = rules_of(
         {"expectation_type": "expect_column_values_to_be_unique", "kwargs": {"column": "id"}},
         {
@@ -72,11 +83,18 @@ def test_uniqueness_checks_share_the_single_cte():
             "kwargs": {"column_list": ["id", "model"]},
         },
     )
-    tree = sqlglot.parse_one(plan_dq(TABLE, rules).sql, read="bigquery")
-    [cte] = tree.find_all(exp.CTE)
-    windows = list(cte.find_all(exp.Window))
-    assert len(windows) == 2
-    assert list(tree.find_all(exp.Window)) == windows  # no window outside the one scan
+    tree = sqlglot.parse_one(
+        plan_dq(TABLE, rules, scope={"pipeline_logging_id": "r"}).sql, read="bigquery"
+    )
+    grouped = [s for s in tree.find_all(exp.Select) if s.args.get("group")]
+    keys = [[c.name for c in s.args["group"].expressions] for s in grouped]
+    assert keys == [["id"], ["id", "model"]]
+    for select in grouped:
+        having = select.args["having"].this
+        assert isinstance(having, exp.GT) and isinstance(having.this, exp.Count)
+        assert having.expression.to_py() == 1
+        read = {c.name for c in select.find_all(exp.Column)}
+        assert read <= {"id", "model", "pipeline_logging_id"}
 
 
 def test_one_aggregate_per_measure_with_deterministic_aliases():
@@ -93,7 +111,13 @@ def test_one_aggregate_per_measure_with_deterministic_aliases():
         measure_alias(between, "sample"),
     } <= set(aliases)
     assert len(aliases) == len(set(aliases))
-    assert all(s.find(exp.AggFunc) is not None for s in tree.expressions)
+    inner = {
+        s.alias: s
+        for select in tree.find_all(exp.Select)
+        if select is not tree
+        for s in select.expressions
+    }
+    assert all(inner[a].find(exp.AggFunc) is not None for a in aliases)
     assert plan_dq(TABLE, rules, now=NOW) == query  # same rules, same SQL and params
 
 
@@ -233,3 +257,10 @@ def test_unsafe_table_names_are_refused():
     )
     with pytest.raises(InvalidIdentifier, match="table name"):
         plan_dq(TableRef("ds", "costs` WHERE 1=1 --"), rules)
+
+
+def test_the_bigquery_text_parses_strictly_and_round_trips():
+    query = plan_dq(TABLE, every_expectation(), scope={"pipeline_logging_id": "r1"}, now=NOW)
+    tree = sqlglot.parse_one(query.sql, read="bigquery", error_level=sqlglot.ErrorLevel.RAISE)
+    assert tree.sql(dialect="bigquery") == query.sql
+    assert "GENERATE_ARRAY(1, LEAST(" in query.sql and "HAVING COUNT(*) > 1" in query.sql

@@ -27,7 +27,7 @@ from lib.clock import FixedClock
 from lib.config.loader import load_pipeline
 from lib.config.source import load_source
 from lib.errors import ConfigError
-from lib.ports import Query, TableRef, WriteResult, WriteSpec
+from lib.ports import Capability, Query, TableRef, WriteResult, WriteSpec
 from lib.providers import gcp_export
 from lib.providers.gcp_export import (
     ROW_KEY,
@@ -73,14 +73,15 @@ class RecordingWarehouse:
         self.ingesting = False
         self.writes: list[tuple[TableRef, Any, WriteSpec]] = []
         self.listed: list[str] = []
-        if wildcard is not None:
-            self.SUPPORTS_WILDCARD_TABLES = wildcard
+        self.capabilities = inner.capabilities
+        if wildcard:
+            self.capabilities = frozenset({Capability.WILDCARD_TABLES})
 
     def write(self, table, source, spec):
         if self.ingesting and not isinstance(source, Query):
             raise AssertionError(f"rows travelled through Python: Arrow write to {table}")
         self.writes.append((table, source, spec))
-        if getattr(self, "SUPPORTS_WILDCARD_TABLES", False):
+        if Capability.WILDCARD_TABLES in self.capabilities:
             return WriteResult(rows=0)  # DuckDB cannot run a wildcard table; query asserted
         return self.inner.write(table, source, spec)
 

@@ -474,3 +474,32 @@ def test_repeated_schema_field_cannot_be_mapped():
     fields[4] = SchemaField(name="line_item", type="STRING", mode="REPEATED")
     with pytest.raises(ConfigError, match="REPEATED"):
         fetch_batches(source(COSTS), DAY, tenant_id=TENANT, secrets=secrets(), schema=fields)
+
+
+def test_a_decimal_beyond_its_scale_names_provider_column_path_and_value():
+    """Never rounded: the error says who sent what, where, and which column refused it."""
+    narrow = [
+        SchemaField(name="amount_value", type="NUMERIC", mode="REQUIRED"),
+        SchemaField(name="amount_currency", type="STRING"),
+    ]
+    src = source(COSTS)
+    columns = {
+        k: v for k, v in src.records.columns.items() if k in ("amount_value", "amount_currency")
+    }
+    strict = src.model_copy(update={"records": src.records.model_copy(update={"columns": columns})})
+    page = openai_page([cost("1.5"), cost("2.0000000001")], False, None)
+    with pytest.raises(DataError) as info:
+        list(
+            fetch_batches(
+                strict,
+                DAY,
+                tenant_id=TENANT,
+                secrets=secrets(),
+                schema=narrow,
+                transport=Pages(page).transport,
+            )
+        )
+    message = str(info.value)
+    assert "openai /v1/organization/costs page 1" in message
+    assert "data[0].results[1].amount.value (column amount_value)" in message
+    assert "2.0000000001 has 10 decimal places but the column holds 9" in message

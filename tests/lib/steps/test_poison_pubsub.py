@@ -26,6 +26,7 @@ from lib.adapters.env_secrets import EnvSecrets
 from lib.adapters.pubsub_bus import PubSubBus
 from lib.adapters.pubsub_topology import create_topology
 from lib.clock import FixedClock
+from lib.notify.handler import handle_notification
 from lib.ports import DeadLetter, DeadLetterFilter
 from lib.settings import Settings
 from lib.steps.runner import handle_cloudevent
@@ -89,7 +90,12 @@ def cloud(tmp_path_factory: pytest.TempPathFactory, pubsub_host: str) -> Iterato
         return run
 
     install(rt)
-    servers = [PushServer(h.step_type, serve(h.step_type)) for h in topology.handlers]
+    servers = [
+        PushServer(h.name, handle_notification)
+        if h.step_type is None  # notify: runs no step
+        else PushServer(h.step_type, serve(h.step_type))
+        for h in topology.handlers
+    ]
     endpoints = {h.name: s.url for h, s in zip(topology.handlers, servers, strict=True)}
     create_topology(
         project, endpoints, topology=topology, publisher=publisher, subscriber=subscriber
