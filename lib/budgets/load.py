@@ -9,11 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
-
-from lib.arrow_schema import arrow_schema
 from lib.config.budgets import Budget, BudgetsSourceConfig, label_pattern
-from lib.config.loader import INGESTION_FIELDS
+from lib.config_tables import config_batch
 from lib.errors import ConfigError, ConfigProblem
 from lib.ports import TableRef, WriteResult, WriteSpec
 
@@ -92,13 +89,11 @@ def ingest_budgets(
         ConfigError: the destination is not an overwrite of a budget table.
     """
     from lib.config.pipeline import IngestStep
-    from lib.steps.ingest import stamp
 
     step = ctx.step
     assert isinstance(step, IngestStep)
     field = f"{ctx.field}.destination"
     check_budget_destination(spec, step.destination.write_mode, str(ctx.pipeline.file), field)
-    payload = [f for f in spec.fields if f.name not in {i.name for i in INGESTION_FIELDS}]
-    batch = pa.RecordBatch.from_pylist(budget_rows(source), arrow_schema(payload))
-    stamped = stamp([batch], run_id=ctx.run_id, now=ctx.runtime.clock.now())
-    return ctx.runtime.warehouse.write(table, stamped, WriteSpec(mode="overwrite"))
+    now = ctx.runtime.clock.now()
+    batch = config_batch(budget_rows(source), spec.fields, run_id=ctx.run_id, now=now)
+    return ctx.runtime.warehouse.write(table, [batch], WriteSpec(mode="overwrite"))

@@ -13,12 +13,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import pyarrow as pa
-
-from lib.arrow_schema import arrow_schema
-from lib.config.loader import INGESTION_FIELDS
 from lib.config.prices import PriceCatalog, PriceCatalogSourceConfig
 from lib.config.problems import load_model
+from lib.config_tables import config_batch
 from lib.errors import ConfigError, ConfigProblem
 from lib.ports import TableRef, Warehouse, WriteResult, WriteSpec
 from lib.pricing.rows import PRICE_COLUMNS, PriceRow, changed_days, price_rows
@@ -78,7 +75,6 @@ def ingest_prices(
             file is invalid.
     """
     from lib.config.pipeline import IngestStep
-    from lib.steps.ingest import stamp
 
     step = ctx.step
     assert isinstance(step, IngestStep)
@@ -91,8 +87,8 @@ def ingest_prices(
     old = current_rows(warehouse, table)
     # A first load starts pricing: it restates nothing (re-run a window to price its past).
     days = changed_days(old, rows, clock.now().date()) if old else set()
-    payload = [f for f in spec.fields if f.name not in {i.name for i in INGESTION_FIELDS}]
-    batch = pa.RecordBatch.from_pylist([r.as_dict() for r in rows], arrow_schema(payload))
-    stamped = stamp([batch], run_id=ctx.run_id, now=clock.now())
-    result = warehouse.write(table, stamped, WriteSpec(mode="overwrite"))
+    batch = config_batch(
+        [r.as_dict() for r in rows], spec.fields, run_id=ctx.run_id, now=clock.now()
+    )
+    result = warehouse.write(table, [batch], WriteSpec(mode="overwrite"))
     return WriteResult(rows=result.rows, replaced=result.replaced, dates=frozenset(days))
