@@ -82,6 +82,8 @@ def fast_retry_configs(tmp_path: Path) -> Path:
     configs = copy_configs(tmp_path, "acme/openai")
     for source in (configs / "acme/openai/cost/openai_costs").glob("*_source.yml"):
         data = yaml.safe_load(source.read_text())
+        if data.get("kind") != "rest":
+            continue  # the price source reads config, not an API
         data["retry"] = {
             "max_attempts": 2,
             "initial_backoff_seconds": 0.01,
