@@ -189,3 +189,25 @@ def test_silver_list_cost_is_unit_price_times_quantity_at_the_standard_rate(plat
     # Batch is a discount off the standard rate: D1 input, 2.3M tokens at 2.00/1M list.
     [d1_input] = [r for r in found if (r["d"], r["m"]) == (D1, "input")]
     assert d1_input["l"] == Decimal("4.60") and d1_input["b"] == Decimal("3.10")
+
+
+def test_usage_the_catalog_cannot_price_is_a_warning_naming_the_model(tmp_path):
+    from tests.support.spend_runs import spend_platform
+
+    march = dt.date(2025, 3, 10)  # before gpt-4.1's first catalog price (2025-04-14)
+    with spend_platform(tmp_path / "home", ("acme",)) as running:
+        run_id = run_pipeline(running, "acme", "openai_costs", Window(start=march, end=march))
+        [warning] = rows(
+            running,
+            "SELECT * FROM `acme_metadata`.`dq_results` WHERE pipeline_logging_id = @r "
+            "AND expectation_name = 'unpriced_usage'",
+            r=run_id,
+        )
+        assert warning["success"] is False and warning["severity"] == "warning"
+        assert "unpriced: openai gpt-4.1-2025-04-14 input (standard)" in str(warning)
+        [row] = rows(
+            running,
+            "SELECT COUNT(*) AS n, COUNTIF(ListUnitPrice IS NULL AND ListCost = BilledCost) AS "
+            "unpriced FROM `acme_silver_cost`.`focus_daily` WHERE x_model = 'gpt-4.1-2025-04-14'",
+        )
+        assert row["n"] == row["unpriced"] > 0  # its billed line items stand: list = billed
