@@ -93,8 +93,8 @@ def test_the_ingest_query_keeps_provider_columns_and_fills_focus_1_0_gaps():
     query = ingest_query([staged], fields, provider="azure", convention="azure",
                          run_id="run-12345678", now=NOW)  # fmt: skip
     sql = query.sql
-    assert "CAST(NULLIF(`f`.`x_SkuMeterName`, '') AS STRING) AS `SkuMeter`" in sql
-    assert "CAST(NULLIF(`f`.`x_InvoiceId`, '') AS STRING) AS `InvoiceId`" in sql
+    assert "NULLIF(`f`.`x_SkuMeterName`, '') AS `SkuMeter`" in sql  # text stays text
+    assert "NULLIF(`f`.`x_InvoiceId`, '') AS `InvoiceId`" in sql
     assert "CAST(NULL AS STRING) AS `ServiceSubcategory`" in sql  # absent in FOCUS 1.0
     assert "`f`.`x_Odd Name` AS `x_Odd Name`" in sql  # every other column is kept, as named
     assert "`f`.`x_SkuMeterName` AS `x_SkuMeterName`" in sql  # and what conventions read
@@ -130,6 +130,11 @@ def test_aws_parquet_and_azure_csv_land_in_gold_equal_to_the_files(platform):
             )
         }
         assert got == files and len(got) == 19  # every day of the delivered period, exact
+    sources = rows(platform, f"SELECT DISTINCT source_file AS f FROM {RAW} ORDER BY f")
+    assert [r["f"] for r in sources] == [  # the file within its bucket: no local root recorded
+        f"acme-finops-exports/aws/focus-1-2/data/BILLING_PERIOD=2026-11/part-0000{i}.parquet"
+        for i in (0, 1)
+    ]
 
 
 def test_azure_focus_1_0_is_lifted_to_1_2_and_keeps_microsoft_columns(platform):

@@ -23,9 +23,9 @@ from __future__ import annotations
 import contextvars
 import datetime as dt
 import functools
-import hashlib
 import json
 import threading
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -438,9 +438,7 @@ class DuckDBWarehouse:
         """Expose every ``files.format`` file under a local folder as a view (None: no file).
 
         DuckDB reads the files in place (``read_parquet`` / ``read_csv`` with every column as
-        text), unioned by column name. The view is named after the folder and replaced on each
-        call (so a query over it has the same text every run and its translation is reused);
-        it stays in ``_convergence_files``, one per folder read, holding no data.
+        text), unioned by column name; the view is dropped when the block ends.
 
         Raises:
             WarehouseError: the location is not a local folder (``gs://`` needs BigQuery).
@@ -455,19 +453,22 @@ class DuckDBWarehouse:
         if not found:
             yield None
             return
-        where = hashlib.sha256(f"{files.format}|{folder.resolve()}".encode()).hexdigest()
-        view = TableRef(FILES_DATASET, f"files_{where[:16]}")
+        view = TableRef(FILES_DATASET, f"files_{uuid.uuid4().hex[:12]}")
         paths = "[" + ", ".join(_string_literal(str(p.resolve())) for p in found) + "]"
         reader = _READERS[files.format].format(paths=paths)
         target = table_sql(view, "duckdb")
         with self._lock, self._cursor() as cur, _translated(f"files under {folder}"):
             self._run(cur, f"CREATE SCHEMA IF NOT EXISTS {_q(FILES_DATASET)}")
-            self._run(cur, f"CREATE OR REPLACE VIEW {target} AS SELECT * FROM {reader}")
-            self._known.pop(view, None)
+            self._run(cur, f"CREATE VIEW {target} AS SELECT * FROM {reader}")
             kinds = {name: _kind(kind) for name, (kind, _) in self._columns(cur, view).items()}
-        file_column = "filename"
-        columns = {n: k for n, k in kinds.items() if n != file_column}
-        yield StagedFiles(view, columns, file_column, len(found))
+        try:
+            file_column = "filename"
+            columns = {n: k for n, k in kinds.items() if n != file_column}
+            yield StagedFiles(view, columns, file_column, len(found))
+        finally:
+            self._known.pop(view, None)
+            with self._lock, self._cursor() as cur, _translated(f"view {view}"):
+                self._run(cur, f"DROP VIEW IF EXISTS {target}")
 
     # --- queries ------------------------------------------------------------------------
 

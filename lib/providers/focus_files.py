@@ -27,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
+import re
 from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any, Protocol, cast
@@ -145,18 +146,25 @@ def ingest_query(
     convention: str,
     run_id: str,
     now: dt.datetime,
+    folders: Sequence[str] = (),
 ) -> Query:
     """The BigQuery ``SELECT`` producing the raw rows of ``staged`` files (pure).
 
     Args:
         staged: the staged files of each period (one ``SELECT`` each, ``UNION ALL``).
+        folders: each staged period's folder as ``bucket/prefix/period``: ``source_file`` is
+            the file's path from there (a local root or ``gs://`` is never recorded).
         fields: the raw table's columns (FOCUS columns + :data:`PLATFORM_COLUMNS` + ingestion).
         provider: stamped in ``provider`` (the replace scope).
         convention: key of :data:`CONVENTIONS`.
         run_id: the run's pipeline_logging_id (stamped on every row).
         now: the ingestion time (stamped on every row).
     """
-    shapes = tuple((s.table, tuple(s.columns.items()), s.file_column) for s in staged)
+    named = [*folders, *[""] * (len(staged) - len(folders))]
+    shapes = tuple(
+        (s.table, tuple(s.columns.items()), s.file_column, folder)
+        for s, folder in zip(staged, named, strict=True)
+    )
     params: dict[str, Any] = {
         "provider": provider,
         "ingestion_date": now.date(),
@@ -168,14 +176,14 @@ def ingest_query(
 
 @functools.lru_cache(maxsize=256)
 def _query_text(
-    shapes: tuple[tuple[TableRef, tuple[tuple[str, ColumnKind], ...], str], ...],
+    shapes: tuple[tuple[TableRef, tuple[tuple[str, ColumnKind], ...], str, str], ...],
     fields: tuple[SchemaField, ...],
     convention: str,
 ) -> str:
     """The SQL of :func:`ingest_query`, memoised: a source reads the same folders every run."""
     selects = [
-        _select(StagedFiles(table, dict(columns), file_column), fields, convention)
-        for table, columns, file_column in shapes
+        _select(StagedFiles(table, dict(columns), file_column), fields, convention, folder)
+        for table, columns, file_column, folder in shapes
     ]
     query: exp.Query = selects[0]
     for select in selects[1:]:
@@ -186,7 +194,18 @@ def _query_text(
 _PLATFORM = {*PLATFORM_COLUMNS, *(f.name for f in INGESTION_FIELDS)}
 
 
-def _select(staged: StagedFiles, fields: Sequence[SchemaField], convention: str) -> exp.Select:
+def _source_file(staged: StagedFiles, folder: str) -> exp.Expr:
+    """The file's path from ``bucket/prefix/period`` (its name alone without a folder)."""
+    path = _cast(exp.column(staged.file_column, table="f"), "STRING")
+    if not folder:
+        return exp.func("REGEXP_EXTRACT", path, exp.Literal.string(r"([^/]+)$"))
+    tail = exp.func("REGEXP_EXTRACT", path, exp.Literal.string(re.escape(folder) + "/(.+)$"))
+    return exp.func("CONCAT", exp.Literal.string(folder + "/"), tail)
+
+
+def _select(
+    staged: StagedFiles, fields: Sequence[SchemaField], convention: str, folder: str = ""
+) -> exp.Select:
     by_lower = {name.lower(): name for name in staged.columns}
     fills = CONVENTIONS[convention]
     used: set[str] = set()
@@ -216,7 +235,7 @@ def _select(staged: StagedFiles, fields: Sequence[SchemaField], convention: str)
     projections += [
         exp.alias_(_extensions(sorted(extra)), "x_extensions", quoted=True),
         exp.alias_(exp.Parameter(this=exp.var("provider")), "provider", quoted=True),
-        exp.alias_(_cast(exp.column(staged.file_column, table="f"), "STRING"), "source_file"),
+        exp.alias_(_source_file(staged, folder), "source_file"),
         exp.alias_(key, "row_key", quoted=True),
         *(
             exp.alias_(_cast(exp.Parameter(this=exp.var(f.name)), f.canonical_type), f.name)
@@ -295,18 +314,19 @@ def ingest_focus_files(
     periods = billing_periods(ctx.event.window, source.reload_previous_periods)
     settings = ctx.runtime.settings
     with ExitStack() as stack:
-        staged: dict[dt.date, StagedFiles] = {}
+        staged: dict[dt.date, tuple[StagedFiles, str]] = {}
         for period in periods:
             path = f"{source.prefix.strip('/')}/{period_folder(source.period_path, period)}"
             files = FileSet(settings.bucket_folder(source.bucket, path), source.format)
             found = stack.enter_context(warehouse.stage_files(files))
             if found is not None:
-                staged[period] = found
+                staged[period] = (found, f"{source.bucket}/{path}")
         if not staged:
             return WriteResult(rows=0)
         query = ingest_query(
-            list(staged.values()), spec.fields, provider=source.provider,
+            [s for s, _ in staged.values()], spec.fields, provider=source.provider,
             convention=source.convention, run_id=ctx.run_id, now=ctx.runtime.clock.now(),
+            folders=[folder for _, folder in staged.values()],
         )  # fmt: skip
         write = step.destination.write_spec(ctx.run_id, sorted(staged))
         write = dataclasses.replace(write, date_column=CHARGE_COLUMN)
