@@ -52,6 +52,7 @@ from lib.schema import SchemaField
 
 if TYPE_CHECKING:
     from events.models import Window
+    from lib.config.pipeline import TableTarget
     from lib.schema import TableSpec
     from lib.steps.base import StepContext
 
@@ -152,13 +153,13 @@ def ingest_query(
 
     Args:
         staged: the staged files of each period (one ``SELECT`` each, ``UNION ALL``).
-        folders: each staged period's folder as ``bucket/prefix/period``: ``source_file`` is
-            the file's path from there (a local root or ``gs://`` is never recorded).
         fields: the raw table's columns (FOCUS columns + :data:`PLATFORM_COLUMNS` + ingestion).
         provider: stamped in ``provider`` (the replace scope).
         convention: key of :data:`CONVENTIONS`.
         run_id: the run's pipeline_logging_id (stamped on every row).
         now: the ingestion time (stamped on every row).
+        folders: each staged period's folder as ``bucket/prefix/period``: ``source_file`` is
+            the file's path from there (a local root or ``gs://`` is never recorded).
     """
     named = [*folders, *[""] * (len(staged) - len(folders))]
     shapes = tuple(
@@ -254,7 +255,7 @@ def _select(
 
 
 def check_focus_destination(
-    source: FocusFilesSourceConfig, spec: TableSpec, target: Any, file: str, field: str
+    source: FocusFilesSourceConfig, spec: TableSpec, target: TableTarget, file: str, field: str
 ) -> list[ConfigProblem]:
     """Problems of a FOCUS files destination: replace the billing periods of its provider."""
     problems = []
