@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-PIPELINE = REPO / "configs/acme/openai/cost/openai_costs"
+PIPELINE = REPO / "configs/_library/pipelines/openai_costs"  # the OpenAI template
 KEYS = ("bucket_start_time", "project_id", "line_item")
 
 
@@ -48,7 +48,6 @@ def _prepare(url: str) -> tuple[Callable[[], Any], Any]:
     from lib.adapters.env_secrets import EnvSecrets
     from lib.config.source import RestSourceConfig, load_source
     from lib.providers.rest import fetch_batches
-    from lib.schema import load_schema_file
     from lib.steps.ingest import stamp
 
     source = load_source(PIPELINE / "openai_costs_source.yml")
@@ -59,7 +58,7 @@ def _prepare(url: str) -> tuple[Callable[[], Any], Any]:
             "rate_limit": source.rate_limit.model_copy(update={"requests_per_minute": 10**9}),
         }
     )
-    fields = load_schema_file(PIPELINE / "openai_costs_output_schema.json")
+    fields = source.records.schema_fields()  # the raw table: the source's records.columns
     secrets = EnvSecrets({"CONVERGENCE_SECRET_ACME_OPENAI_ADMIN_KEY": "sk-bench"})
     now = dt.datetime(2026, 11, 2, tzinfo=dt.UTC)
     day = dt.date(2026, 11, 1)
@@ -183,11 +182,10 @@ def shape(rows: int) -> dict[str, Any]:
 
     from lib.config.source import RestSourceConfig, load_source
     from lib.providers.pages import build_plan, shape_page
-    from lib.schema import load_schema_file
 
     source = load_source(PIPELINE / "openai_costs_source.yml")
     assert isinstance(source, RestSourceConfig)
-    fields = load_schema_file(PIPELINE / "openai_costs_output_schema.json")
+    fields = source.records.schema_fields()
     plan = build_plan(source.records, fields, "bench")
     bodies = pages(rows)
     started = time.perf_counter()

@@ -31,6 +31,13 @@ class StepRef(_Frozen):
     type: StepType
 
 
+def window_problem(start: dt.date, end: dt.date) -> str | None:
+    """Why ``start``..``end`` is not a window (None when it is): the one order check."""
+    if end < start:
+        return f"window end {end} is before start {start}"
+    return None
+
+
 class Window(_Frozen):
     """The usage window a run covers: whole UTC days, ``start`` and ``end`` inclusive."""
 
@@ -39,8 +46,9 @@ class Window(_Frozen):
 
     @model_validator(mode="after")
     def _ordered(self) -> Window:
-        if self.end < self.start:
-            raise ValueError(f"window end {self.end} is before start {self.start}")
+        problem = window_problem(self.start, self.end)
+        if problem:
+            raise ValueError(problem)
         return self
 
     def days(self) -> list[dt.date]:

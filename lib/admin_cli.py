@@ -15,6 +15,7 @@ from lib.settings import Settings
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from lib.onboarding import Onboarding
     from lib.wiring import Runtime
 
 DEFAULT_SCHEDULES = Path("terraform/schedules.json")
@@ -31,29 +32,60 @@ def _out(*, stderr: bool = False) -> Console:
 @contextmanager
 def admin_runtime(settings: Settings) -> Iterator[Runtime]:
     """A runtime for one admin command (local: the DuckDB file and in-process bus)."""
-    if settings.mode == "cloud":
-        from lib.wiring import build_runtime
+    from lib.wiring import open_runtime
 
-        yield build_runtime(settings)
-        return
-    from lib.console import local_runtime
-
-    with local_runtime(settings) as rt:
+    with open_runtime(settings) as rt:
         yield rt
 
 
 def cmd_tenants_create(args: argparse.Namespace) -> int:
-    """Provision a tenant's datasets: metadata and every dataset its pipelines use."""
+    """Onboard a tenant: with --pipelines, write its files from library templates; then
+    provision its datasets and print the secrets to create and the next commands."""
     from lib.tenants import provision_tenant
 
+    pipelines = [p.strip() for p in (args.pipelines or "").split(",") if p.strip()]
     with admin_runtime(Settings.from_env()) as rt:
+        if pipelines:
+            from lib.onboarding import onboard_tenant
+
+            print_onboarding(onboard_tenant(rt, args.tenant, pipelines))
+            return 0
         datasets = provision_tenant(rt, args.tenant)
         has_configs = (rt.config_dir / args.tenant).is_dir()
     for dataset in datasets:
         _out().print(f"[green]✓[/green] {dataset}", highlight=False)
     if not has_configs:
-        _out().print(f"no configs/{args.tenant}/ yet: add pipelines there, then run this again")
+        from lib.config.templates import template_names
+
+        names = ",".join(template_names(rt.config_dir / "_library"))
+        _out().print(
+            f"no configs/{args.tenant}/ yet: onboard it from library templates with "
+            f"`convergence tenants create {args.tenant} --pipelines {names}`",
+            highlight=False,
+            soft_wrap=True,
+        )
     return 0
+
+
+def print_onboarding(done: Onboarding) -> None:
+    """What ``tenants create --pipelines`` did, and what to do next."""
+    for planned in done.files:
+        state = "[green]created[/green]" if planned.created else "[dim]exists[/dim] "
+        _out().print(f"{state} configs/{planned.path}", highlight=False)
+    for dataset in done.datasets:
+        _out().print(f"[green]✓[/green] dataset {dataset}", highlight=False)
+    if done.secrets:
+        _out().print("secrets its sources read (create each one):")
+        for secret in done.secrets:
+            _out().print(
+                f"  {secret.name}: Secret Manager id {secret.secret_id} "
+                f"(local mode: environment variable {secret.variable})",
+                highlight=False,
+                soft_wrap=True,
+            )
+    _out().print("next:")
+    for step in done.next_steps:
+        _out().print(f"  {step}", highlight=False, soft_wrap=True)
 
 
 def cmd_tenants_export(args: argparse.Namespace) -> int:
@@ -70,11 +102,14 @@ def cmd_tenants_export(args: argparse.Namespace) -> int:
 
 def cmd_keys_create(args: argparse.Namespace) -> int:
     """Create an API key for a tenant and show it once."""
-    from lib.keys import create_key
+    from lib.keys import ADMIN_TENANT, create_key
     from lib.tenants import provision_tenant
 
     with admin_runtime(Settings.from_env()) as rt:
-        provision_tenant(rt, args.tenant)
+        if args.tenant == ADMIN_TENANT:
+            rt.ensure_tenant(ADMIN_TENANT)  # admin_metadata.api_keys
+        else:
+            provision_tenant(rt, args.tenant)
         created = create_key(rt.warehouse, rt.clock, args.tenant, args.description)
     _out().print(f"key id: {created.key_id}", highlight=False)
     _out().print(f"key:    {created.key}", highlight=False, soft_wrap=True)
@@ -119,7 +154,17 @@ def cmd_schedules_export(args: argparse.Namespace) -> int:
 
 
 def _tenant(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--tenant", required=True)
+    from lib.keys import ADMIN_TENANT
+
+    who = p.add_mutually_exclusive_group(required=True)
+    who.add_argument("--tenant")
+    who.add_argument(
+        "--admin",
+        dest="tenant",
+        action="store_const",
+        const=ADMIN_TENANT,
+        help="an admin key (platform operations such as POST /tenants), not a tenant's",
+    )
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -129,6 +174,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     )
     p = tenants.add_parser("create", help=cmd_tenants_create.__doc__)
     p.add_argument("tenant")
+    p.add_argument(
+        "--pipelines",
+        help="comma-separated library templates, e.g. openai_costs,anthropic_costs,gcp_billing",
+    )
     p.set_defaults(func=cmd_tenants_create)
     p = tenants.add_parser("export", help=cmd_tenants_export.__doc__)
     p.add_argument("--config-dir", default="configs")

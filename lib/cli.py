@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from lib.errors import ConfigError, ConvergenceError
 from lib.settings import Settings
+from lib.states import RunStatus
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -78,16 +79,29 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_config_show(args: argparse.Namespace) -> int:
+    """Print a tenant's resolved pipeline with the origin of each value and its next runs."""
+    from lib.clock import SystemClock
+    from lib.config.loader import load_pipeline
+    from lib.config.show import show_pipeline
+
+    config_dir = Path(args.config_dir or Settings.from_env().config_dir)
+    pipeline = load_pipeline(config_dir, args.tenant, args.pipeline)
+    print(show_pipeline(pipeline, config_dir, SystemClock().now()), end="")
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """Run one pipeline for a tenant and window."""
-    from events.models import Window
-    from lib.console import run_pipelines
+    from events.models import Window, window_problem
+    from lib.commands import run_pipelines
 
     window = None
     if args.start or args.end:
         start, end = args.start or args.end, args.end or args.start
-        if end < start:
-            _out(stderr=True).print(f"[red]error:[/red] --end {end} is before --start {start}")
+        problem = window_problem(start, end)
+        if problem:
+            _out(stderr=True).print(f"[red]error:[/red] --start/--end: {problem}")
             return 2
         window = Window(start=start, end=end)
     return run_pipelines(
@@ -105,7 +119,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_runs(args: argparse.Namespace) -> int:
     """List a tenant's runs with their current status."""
-    from lib.console import show_runs
+    from lib.commands import show_runs
 
     return show_runs(
         Settings.from_env(), args.tenant, status=args.status, since=args.since, limit=args.limit
@@ -114,7 +128,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     """Show one run: status, steps with durations and rows, DQ summary, error."""
-    from lib.console import show_run
+    from lib.commands import show_run
 
     return show_run(Settings.from_env(), args.tenant, args.run_id)
 
@@ -128,7 +142,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
 
 def cmd_recover(args: argparse.Namespace) -> int:
     """Re-drive stalled runs from their metadata (re-publishing the event they wait for)."""
-    from lib.console import recover_runs
+    from lib.commands import recover_runs
 
     return recover_runs(
         Settings.from_env(),
@@ -141,7 +155,7 @@ def cmd_recover(args: argparse.Namespace) -> int:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     """Move dead-lettered events back to their topics."""
-    from lib.console import replay
+    from lib.commands import replay
 
     return replay(
         Settings.from_env(),
@@ -231,9 +245,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path", nargs="?", default="configs")
     p.set_defaults(func=cmd_validate)
 
+    config = sub.add_parser("config", help="inspect configs").add_subparsers(
+        dest="config_command", required=True
+    )
+    p = config.add_parser("show", help=cmd_config_show.__doc__)
+    p.add_argument("pipeline")
+    p.add_argument("--tenant", required=True)
+    p.add_argument("--config-dir", help="config root (default: CONVERGENCE_CONFIG_DIR or configs)")
+    p.set_defaults(func=cmd_config_show)
+
     p = sub.add_parser("runs", help=cmd_runs.__doc__)
     p.add_argument("--tenant", required=True)
-    p.add_argument("--status", choices=["REQUESTED", "RUNNING", "STALLED", "COMPLETE", "FAILED"])
+    p.add_argument("--status", type=RunStatus, choices=list(RunStatus))
     p.add_argument(
         "--since", type=_since, help="requested since: a duration (24h, 7d) or a time (UTC)"
     )

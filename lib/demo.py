@@ -24,14 +24,15 @@ from rich.table import Table
 from events.models import RunRequested, Window
 from lib import metadata
 from lib.clock import SystemClock
+from lib.commands import delivering, drain, show_run_on
 from lib.config.loader import Pipeline, load_pipeline_file, pipeline_files, tenants
 from lib.config.pipeline import IngestStep, TransformStep
-from lib.console import console, drain, local_runtime, new_progress, show_run_rt
+from lib.console import RunProgress, console
 from lib.ports import Clock
 from lib.runs import default_window, request_run
 from lib.settings import Settings
 from lib.sql import table_sql
-from lib.wiring import Runtime
+from lib.wiring import Runtime, open_runtime
 
 DEMO_MARKER = ".convergence-demo"
 DEMO_FAULTS: Mapping[str, Any] = {"rate_limit": 2, "server_error": 1}
@@ -122,12 +123,9 @@ def run_demo(
     with SandboxServer(faults=dict(DEMO_FAULTS) if faults else None) as sandbox:
         tenant_ids = sorted({p.tenant_id for p in pipelines})
         settings = Settings.from_env(demo_environment(home, sandbox.base_url, tenant_ids))
-        progress = new_progress()
         with (
-            progress,
-            local_runtime(
-                settings, progress, clock=clock or SystemClock(), backoff_scale=0.01
-            ) as rt,
+            RunProgress() as progress,
+            delivering(settings, progress, clock=clock or SystemClock(), backoff_scale=0.01) as rt,
         ):
             window = Window(**default_window(rt, days).model_dump())
             sandbox.faults.set(overbill=overbill(window))
@@ -142,8 +140,8 @@ def run_demo(
             gold_requested = request_all(rt, gold, window)
             drain(rt, gold_requested, progress)
             requested += gold_requested
-    with local_runtime(settings) as rt:
-        codes = [show_run_rt(rt, e.tenant_id, e.pipeline_logging_id) for e in requested]
+    with open_runtime(settings) as rt:
+        codes = [show_run_on(rt, e.tenant_id, e.pipeline_logging_id) for e in requested]
         print_summary(rt, pipelines)
         reports = print_gold_summary(rt, sorted({p.tenant_id for p in gold}), home)
         print_intelligence_summary(rt, sorted({p.tenant_id for p in gold}))
@@ -245,13 +243,11 @@ def prepare_sources(
             that moment (the demo passes its clock's now); None writes every row, as if every
             late row had already landed.
     """
-    from lib.config.source import load_source
-
     for pipeline in pipelines:
         for index, step in enumerate(pipeline.config.steps):
             if not isinstance(step, IngestStep):
                 continue
-            source = load_source(pipeline.path(step.source, f"steps[{index}].source"))
+            source = pipeline.source(index)
             if source.kind == "bigquery_export":
                 from lib.sandbox.gcp_export import write_export
 

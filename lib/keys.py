@@ -6,6 +6,12 @@ SHA-256 of the secret is stored, in ``{tenant}_metadata.api_keys``, insert-only:
 row per ``key_id`` decides whether it is ACTIVE or REVOKED. The tenant in the prefix only
 says which tenant's table to look in; a key verifies only against a row of that tenant, so
 a key belongs to exactly one tenant.
+
+**Admin keys** (``cvg_admin_<12 hex>_<64 hex>``) are the keys of the reserved tenant id
+:data:`ADMIN_TENANT`, kept the same way in ``admin_metadata.api_keys`` (no tenant can be called
+``admin``: ``lib.config.loader.RESERVED_FOLDERS``). They authorise the platform-wide
+operations (``POST /tenants``) and nothing a tenant does; create one with
+``convergence keys create --admin``.
 """
 
 from __future__ import annotations
@@ -25,6 +31,8 @@ from lib.ports import Clock, Warehouse
 from lib.sql import table_sql
 
 KEY_PREFIX = "cvg_"
+ADMIN_TENANT = "admin"
+"""The reserved tenant id whose keys are admin keys."""
 KEY_ID_PATTERN = re.compile(r"^cvg_(?P<tenant>[a-z][a-z0-9_]{2,40})_[0-9a-f]{12}$")
 SECRET_PATTERN = re.compile(r"^[0-9a-f]{64}$")
 MAX_KEY_LENGTH = 140

@@ -243,18 +243,13 @@ def _detach_flask_handlers() -> None:
 # --- spans --------------------------------------------------------------------------------
 
 
-def tracer() -> trace.Tracer:
-    """The platform's tracer (the SDK provider of ``lib/tracing.py`` is installed once)."""
-    from lib.tracing import provider
-
-    return provider().get_tracer("convergence")
-
-
 @contextlib.contextmanager
 def handler_span(
     name: str, traceparent: str | None, labels: Mapping[str, str]
 ) -> Iterator[trace.Span]:
     """A span continuing the trace in ``traceparent``, with log labels set for its duration."""
+    from lib.tracing import tracer
+
     parent = _PROPAGATOR.extract({"traceparent": traceparent}) if traceparent else None
     with (
         log_labels(labels),

@@ -306,6 +306,9 @@ class EventBus(Protocol):
             UnknownTopic: the topology is not created where the bus looks for it.
         """
 
+    def close(self) -> None:
+        """Release the bus's connections (its runtime is done with it)."""
+
 
 @runtime_checkable
 class Secrets(Protocol):

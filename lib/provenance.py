@@ -11,7 +11,8 @@
      "trace_id": "…32 hex…", "traceparent": "00-…-…-01"}
 
 ``config_version.sha256`` hashes every config file the run uses (pipeline, sources, rules,
-schemas, SQL — each by its path under the config root and its content), so two runs with the
+schemas, SQL, and the library template the tenant's file extends — each by its path under the
+config root and its content), so two runs with the
 same hash ran the same configuration whatever git says. ``git_commit`` is the commit of the
 config folder's repository when it is one (``git`` on PATH), else ``CONVERGENCE_BUILD_COMMIT``
 (the image's commit, set at build time); ``code_version`` is the package version plus that
@@ -127,14 +128,19 @@ def step_files(pipeline: Pipeline, index: int) -> list[Path]:
 
     out = []
     for relative, name in wanted:
+        if relative is None:  # no rules file / a schema derived or inferred
+            continue
         with contextlib.suppress(ConfigError):  # validation reports it; we record what exists
             out.append(pipeline.path(relative, f"{field}.{name}"))
     return out
 
 
 def run_files(pipeline: Pipeline) -> list[Path]:
-    """Every config file a run of ``pipeline`` uses: the pipeline file and its steps' files."""
+    """Every config file a run of ``pipeline`` uses: the pipeline file, the template it
+    extends, and its steps' files."""
     files = [pipeline.file.resolve()]
+    if pipeline.template is not None:
+        files.append(pipeline.template.resolve())
     for index in range(len(pipeline.config.steps)):
         files += step_files(pipeline, index)
     return sorted(set(files))

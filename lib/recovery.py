@@ -188,7 +188,7 @@ def run_trace_span(rt: Runtime, tenant_id: str, run_id: str, name: str) -> Itera
     or replay publishes continues the trace the run started with."""
     from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-    from lib.observability import tracer
+    from lib.tracing import tracer
 
     first = next(iter(metadata.run_history(rt.warehouse, tenant_id, run_id)), None)
     meta = first.get("run_metadata") if first else None

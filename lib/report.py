@@ -280,16 +280,13 @@ def run_report(settings: Settings, tenant_id: str, month: dt.date | None, out: P
     Raises:
         ConfigError: the tenant has no gold tables yet.
     """
-    from lib.console import console, local_runtime
+    from lib.console import console
     from lib.ids import check_slug
-    from lib.wiring import build_runtime
+    from lib.wiring import open_runtime
 
     check_slug(tenant_id, "tenant id")
-    if settings.mode == "cloud":
-        report = build_report(build_runtime(settings).warehouse, tenant_id, month)
-    else:
-        with local_runtime(settings) as rt:
-            report = build_report(rt.warehouse, tenant_id, month)
+    with open_runtime(settings) as rt:
+        report = build_report(rt.warehouse, tenant_id, month)
     print_report(report, console)
     path = write_report(report, out or default_path(settings.home, report))
     console.print(f"Report: [bold]{path.resolve()}[/bold]")

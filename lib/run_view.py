@@ -66,7 +66,7 @@ class RunView:
     tenant_id: str
     run_id: str
     pipeline_id: str
-    status: str
+    status: RunStatus
     window: str
     requested_at: dt.datetime
     ended_at: dt.datetime | None
@@ -115,7 +115,7 @@ def build_view(
     first, last = transitions[0], transitions[-1]
     entries = [_transition_entry(t) for t in transitions] + [_step_entry(s) for s in steps]
     entries.sort(key=lambda e: e.at)
-    status = str(state.status) if state is not None else str(last["status"])
+    status = state.status if state is not None else RunStatus(last["status"])
     terminal = RunStatus(last["status"]).terminal
     stalled = None
     if state is not None and state.stalled:

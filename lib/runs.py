@@ -18,10 +18,11 @@ from lib import metadata
 from lib.config.loader import Pipeline, load_pipeline
 from lib.errors import ConfigError, ConfigProblem
 from lib.metadata import RunTransition
-from lib.observability import current_traceparent, tracer
+from lib.observability import current_traceparent
 from lib.provenance import Trigger, default_trigger, run_metadata
 from lib.states import RunStatus
 from lib.step_telemetry import trace_id_of
+from lib.tracing import tracer
 from lib.wiring import Runtime
 
 _NAMESPACE = uuid.UUID("2b8f6c1e-5d0a-4f3b-9a61-3e7c2d9f4a18")

@@ -12,6 +12,16 @@
 | DISABLE_AUTH                         | false        | local mode only: skip API-key checks      |
 | CONVERGENCE_BUS_BACKOFF_SCALE        | 1            | local bus: times the topology's backoff   |
 | CONVERGENCE_API_BODY_TIMEOUT_SECONDS | 10           | API: a body read stalling longer → 408    |
+| CONVERGENCE_SECRETS                  | see meaning  | ``secret-manager`` (cloud default) or     |
+|                                      |              | ``env``: ``CONVERGENCE_SECRET_*`` values  |
+|                                      |              | (Cloud Run ``--set-secrets``; always      |
+|                                      |              | ``env`` in local mode)                    |
+| CONVERGENCE_BIGQUERY_ENDPOINT        |              | cloud mode on an emulator: its REST       |
+|                                      |              | endpoint, with anonymous credentials      |
+| CONVERGENCE_BQ_RETRY_DEADLINE_SECONDS| 600          | how long one BigQuery call may be retried |
+| CONVERGENCE_FIXED_NOW                |              | ISO time the clock stands still at (tests |
+|                                      |              | and emulators only; refused in cloud mode |
+|                                      |              | without an emulator endpoint)             |
 | CONVERGENCE_BUCKETS_DIR              | HOME/buckets | local mode: folder standing in for GCS    |
 
 Read from the same environment by the logging and tracing setup (lib/observability.py,
@@ -23,6 +33,7 @@ lib/tracing.py): ``CONVERGENCE_LOG_FORMAT`` (``json`` | ``text``; json in cloud 
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -30,20 +41,17 @@ from pathlib import Path
 from typing import Literal
 
 Mode = Literal["local", "cloud"]
+SecretsBackend = Literal["secret-manager", "env"]
 
 
 def read_dotenv(path: Path) -> dict[str, str]:
-    """Parse a ``.env`` file of ``KEY=VALUE`` lines (``#`` comments, optional quotes)."""
-    values: dict[str, str] = {}
+    """The ``KEY=VALUE`` pairs of a ``.env`` file (python-dotenv's parser: quotes, escapes,
+    ``export`` prefixes, comments); keys without a value are left out."""
+    from dotenv import dotenv_values
+
     if not path.is_file():
-        return values
-    for line in path.read_text().splitlines():
-        line = line.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        key, _, value = line.partition("=")
-        values[key.strip().removeprefix("export ").strip()] = value.strip().strip("'\"")
-    return values
+        return {}
+    return {key: value for key, value in dotenv_values(path).items() if value is not None}
 
 
 @dataclass(frozen=True)
@@ -59,6 +67,10 @@ class Settings:
     disable_auth: bool = False
     bus_backoff_scale: float = 1.0
     api_body_timeout_seconds: float = 10.0
+    secrets_backend: SecretsBackend | None = None  # None: the mode's default
+    bigquery_endpoint: str | None = None
+    bq_retry_deadline_seconds: float = 600.0
+    fixed_now: dt.datetime | None = None
     base_url_overrides: Mapping[str, str] = field(default_factory=dict)
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
     buckets_dir: Path | None = None
@@ -81,6 +93,13 @@ class Settings:
         """Where the in-process bus journals its deliveries and keeps dead letters."""
         return self.home / "bus"
 
+    @property
+    def secrets_source(self) -> SecretsBackend:
+        """Where secrets are read: ``CONVERGENCE_SECRETS``, else Secret Manager in cloud mode."""
+        if self.secrets_backend is not None:
+            return self.secrets_backend
+        return "secret-manager" if self.mode == "cloud" else "env"
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Build settings from ``environ`` (default: ``.env`` overlaid by ``os.environ``)."""
@@ -89,6 +108,21 @@ class Settings:
         mode = env.get("CONVERGENCE_MODE", "local")
         if mode not in ("local", "cloud"):
             raise ValueError(f"CONVERGENCE_MODE must be 'local' or 'cloud', not {mode!r}")
+        secrets = env.get("CONVERGENCE_SECRETS") or None
+        if secrets not in (None, "secret-manager", "env") or (
+            mode == "local" and secrets not in (None, "env")
+        ):
+            raise ValueError(
+                f"CONVERGENCE_SECRETS must be 'secret-manager' or 'env' in cloud mode and 'env' "
+                f"(or unset) in local mode, not {secrets!r}"
+            )
+        endpoint = env.get("CONVERGENCE_BIGQUERY_ENDPOINT") or None
+        fixed_now = _fixed_now(env.get("CONVERGENCE_FIXED_NOW") or None)
+        if fixed_now and mode == "cloud" and not endpoint:
+            raise ValueError(
+                "CONVERGENCE_FIXED_NOW stops the clock; it is refused in cloud mode unless "
+                "CONVERGENCE_BIGQUERY_ENDPOINT points at an emulator"
+            )
         overrides = {
             key.removeprefix("CONVERGENCE_").removesuffix("_BASE_URL").lower(): value
             for key, value in env.items()
@@ -107,6 +141,13 @@ class Settings:
                 "CONVERGENCE_API_BODY_TIMEOUT_SECONDS",
                 env.get("CONVERGENCE_API_BODY_TIMEOUT_SECONDS", "10"),
             ),
+            secrets_backend=secrets,  # type: ignore[arg-type]
+            bigquery_endpoint=endpoint,
+            bq_retry_deadline_seconds=_seconds(
+                "CONVERGENCE_BQ_RETRY_DEADLINE_SECONDS",
+                env.get("CONVERGENCE_BQ_RETRY_DEADLINE_SECONDS", "600"),
+            ),
+            fixed_now=fixed_now,
             base_url_overrides=overrides,
             environ=env,
             buckets_dir=Path(env["CONVERGENCE_BUCKETS_DIR"])
@@ -136,3 +177,18 @@ def _seconds(name: str, raw: str) -> float:
     if not 0 < seconds <= 3600:  # also refuses NaN
         raise ValueError(f"{name} must be a number of seconds above 0 (at most 3600), not {raw!r}")
     return seconds
+
+
+def _fixed_now(raw: str | None) -> dt.datetime | None:
+    if raw is None:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(raw)
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise ValueError(
+            f"CONVERGENCE_FIXED_NOW must be an ISO time with a UTC offset, such as "
+            f"2026-01-31T12:00:00+00:00, not {raw!r}"
+        )
+    return moment.astimezone(dt.UTC)

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-import functools
 import json
 import shutil
 from collections.abc import Callable, Iterator, Sequence
@@ -47,7 +46,7 @@ from lib.clock import FixedClock
 from lib.config.focus_files import FocusFilesSourceConfig
 from lib.config.loader import Pipeline, load_pipeline_file, pipeline_files, tenants
 from lib.config.pipeline import IngestStep
-from lib.config.source import BigQueryExportSourceConfig, RestSourceConfig, load_source
+from lib.config.source import AnySource, BigQueryExportSourceConfig, RestSourceConfig
 from lib.ports import TableRef
 from lib.sql import table_sql
 from lib.wiring import Runtime
@@ -523,18 +522,22 @@ class Simulation:
                 raise Violation(day, table, key, "1 row", f"{rows[0]['n']} rows")
 
 
-def _sources(pipeline: Pipeline) -> tuple[Any, ...]:
-    """The sources of a pipeline's ingest steps (read once: configs do not change)."""
-    return tuple(
-        _source(pipeline.path(step.source, "source"))
-        for step in pipeline.config.steps
+def _sources(pipeline: Pipeline) -> list[AnySource]:
+    """The sources of a pipeline's ingest steps (the pipeline caches them)."""
+    return [
+        pipeline.source(index)
+        for index, step in enumerate(pipeline.config.steps)
         if isinstance(step, IngestStep)
-    )
+    ]
 
 
-@functools.cache
-def _source(path: Path) -> Any:
-    return load_source(path)
+def _own_export_folder(tenant: str) -> Callable[[AnySource], dict[str, Any] | None]:
+    def prefix(source: AnySource) -> dict[str, Any] | None:
+        if isinstance(source, FocusFilesSourceConfig):
+            return {"prefix": f"{tenant}/{source.prefix}"}
+        return None
+
+    return prefix
 
 
 def _table(tenant: str, dataset: str, table: str) -> str:
@@ -554,9 +557,10 @@ def simulation_configs(spec: SimulationSpec, target: Path) -> list[str]:
     """Copy the shared configs and ``spec.tenants`` tenants under ``target``; their ids.
 
     The first tenants are the repository's own (acme, globex); more are copies of the first,
-    renamed. REST retry backoffs are shortened (time is simulated; the retries still happen).
+    renamed. REST retry backoffs are shortened by a ``source_overrides`` in each tenant's
+    pipeline files (time is simulated; the retries still happen).
     """
-    import yaml
+    from lib.config.overrides import write_rest_overrides, write_source_overrides
 
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)
@@ -565,18 +569,14 @@ def simulation_configs(spec: SimulationSpec, target: Path) -> list[str]:
     existing = tenants(spec.config_dir)
     ids = [*existing[: spec.tenants]]
     ids += [f"tenant{n:02d}" for n in range(len(ids) + 1, spec.tenants + 1)]
+    fast = {"retry": {"initial_backoff_seconds": 0.001, "max_backoff_seconds": 0.01}}
     for tenant in ids:
         origin = tenant if tenant in existing else existing[0]
         shutil.copytree(spec.config_dir / origin, target / tenant)
-        for source in (target / tenant).rglob("*_source.yml"):
-            data = yaml.safe_load(source.read_text())
-            if data.get("kind") == "rest":
-                data["retry"] = {**data.get("retry", {}), "initial_backoff_seconds": 0.001,
-                                 "max_backoff_seconds": 0.01}  # fmt: skip
-                source.write_text(yaml.safe_dump(data, sort_keys=False))
-            elif data.get("kind") == "focus_files" and tenant != origin:
-                data["prefix"] = f"{tenant}/{data['prefix']}"  # a copy's own export folder
-                source.write_text(yaml.safe_dump(data, sort_keys=False))
+        for path in pipeline_files(target / tenant):
+            write_rest_overrides(path, tenant, fast)
+            if tenant != origin:  # a copy reads its own FOCUS export folder
+                write_source_overrides(path, tenant, _own_export_folder(tenant))
     return ids
 
 
@@ -647,7 +647,7 @@ def _rest_sources(pipelines: list[Pipeline]) -> dict[tuple[str, str], Any]:
         for index, step in enumerate(pipeline.config.steps):
             if not isinstance(step, IngestStep):
                 continue
-            source = load_source(pipeline.path(step.source, f"steps[{index}].source"))
+            source = pipeline.source(index)
             if isinstance(source, RestSourceConfig) and "cost" in source.endpoint:
                 out[(pipeline.tenant_id, source.provider)] = source
     return out
@@ -664,7 +664,7 @@ def _exports(
         for index, step in enumerate(pipeline.config.steps):
             if not isinstance(step, IngestStep):
                 continue
-            source = load_source(pipeline.path(step.source, f"steps[{index}].source"))
+            source = pipeline.source(index)
             if isinstance(source, BigQueryExportSourceConfig):
                 rows = {day: world.gcp_rows(pipeline.tenant_id, day) for day in days}
                 out[pipeline.tenant_id] = (source, rows)

@@ -74,7 +74,7 @@ def current_meter() -> StepMeter | None:
 @contextlib.contextmanager
 def step_span(name: str, attributes: Mapping[str, Any]) -> Iterator[StepMeter]:
     """A span around one step with a fresh :class:`StepMeter`; its totals end on the span."""
-    from lib.observability import tracer
+    from lib.tracing import tracer
 
     meter = StepMeter()
     token = _meter.set(meter)
@@ -87,6 +87,13 @@ def step_span(name: str, attributes: Mapping[str, Any]) -> Iterator[StepMeter]:
                     span.set_attribute(f"convergence.{key}", value)
     finally:
         _meter.reset(token)
+
+
+def instrument_http() -> None:
+    """Trace every provider ``httpx`` request from now on, counted on the step's meter; once."""
+    from lib.tracing import instrument_httpx
+
+    instrument_httpx(http_request_hook, http_response_hook)
 
 
 def fail_current_span(description: str) -> None:

@@ -28,7 +28,7 @@ from typing import Any
 from lib.adapters.secret_manager import secret_id
 from lib.config.loader import Pipeline, tenants
 from lib.config.pipeline import IngestStep
-from lib.config.source import RestSourceConfig, load_source
+from lib.config.source import RestSourceConfig
 from lib.errors import ConfigError, ConfigProblem
 from lib.notify.config import load_notifications
 from lib.tenants import tenant_pipelines
@@ -61,7 +61,7 @@ def pipeline_secret_names(pipeline: Pipeline) -> set[str]:
     names: set[str] = set()
     for index, step in enumerate(pipeline.config.steps):
         if isinstance(step, IngestStep):
-            source = load_source(pipeline.path(step.source, f"steps[{index}].source"))
+            source = pipeline.source(index)
             if isinstance(source, RestSourceConfig):
                 names.add(source.auth.secret)
     return names

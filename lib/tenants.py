@@ -68,10 +68,27 @@ def provision_tenant(rt: Runtime, tenant_id: str) -> list[str]:
         InvalidIdentifier: the tenant id is not a safe slug or is reserved.
         ConfigError: a pipeline file of the tenant is invalid.
     """
+    check_tenant_id(tenant_id)
+    return provision_datasets(rt, tenant_id, tenant_pipelines(rt.config_dir, tenant_id))
+
+
+def check_tenant_id(tenant_id: str) -> None:
+    """A tenant id is a safe slug and not a reserved name.
+
+    Raises:
+        InvalidIdentifier: it is not.
+    """
     check_slug(tenant_id, "tenant id")
     if tenant_id in RESERVED_FOLDERS:
         raise InvalidIdentifier(f"tenant id {tenant_id!r} is reserved: choose another name")
-    pipelines = tenant_pipelines(rt.config_dir, tenant_id)
+
+
+def provision_datasets(rt: Runtime, tenant_id: str, pipelines: list[Pipeline]) -> list[str]:
+    """Create the tenant's metadata dataset and tables and the given pipelines' datasets.
+
+    Returns:
+        The physical dataset names, sorted.
+    """
     rt.ensure_tenant(tenant_id)
     datasets = {tenant_dataset(tenant_id, "metadata")}
     for name in sorted(set().union(*(pipeline_datasets(p) for p in pipelines))):

@@ -12,10 +12,10 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-from lib.console import console, maybe_local
+from lib.console import console
 from lib.settings import Settings
 from lib.span_file import read_spans, span_file
-from lib.wiring import build_runtime
+from lib.wiring import open_runtime
 
 SHOWN_ATTRIBUTES = {
     "db.rows": "rows",
@@ -69,8 +69,7 @@ def show_trace(settings: Settings, tenant: str, run_id: str) -> int:
 
     check_slug(tenant, "tenant id")
     check_run_id(run_id)
-    rt = build_runtime(settings) if settings.mode == "cloud" else None
-    with maybe_local(settings, rt) as runtime:
+    with open_runtime(settings) as runtime:
         runtime.ensure_tenant(tenant)
         view = load_run_view(runtime, tenant, run_id)
     if view is None or not view.trace_id:

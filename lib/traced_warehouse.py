@@ -46,7 +46,7 @@ class TracedWarehouse:
 
     @contextlib.contextmanager
     def _span(self, operation: str, attributes: Mapping[str, Any]) -> Iterator[Span]:
-        from lib.observability import tracer
+        from lib.tracing import tracer
 
         attrs = {"db.system": self.name, "db.operation": operation, **attributes}
         with (

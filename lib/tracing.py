@@ -30,7 +30,7 @@ import contextlib
 import logging
 import os
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -166,7 +166,6 @@ def configure_tracing(settings: Settings) -> list[str]:
             from lib.span_file import span_file
 
             _state.span_file.use(span_file(settings.home))
-        instrument_http()
         return sorted(_state.installed)
 
 
@@ -263,28 +262,31 @@ class _QuietTracerProvider(trace.TracerProvider):
         return _QuietTracer(self._inner.get_tracer(*args, **kwargs))
 
 
-def instrument_http() -> None:
-    """Trace (and count, for the step meter) every ``httpx`` request from now on; once."""
+def instrument_httpx(request_hook: Callable[..., None], response_hook: Callable[..., None]) -> None:
+    """Trace every ``httpx`` request from now on, calling the hooks on each span; once.
+
+    The step meter's hooks are passed in by ``lib/step_telemetry.instrument_http``.
+    """
     with _state.lock:
-        if not _state.httpx_done:
-            _instrument_httpx(provider())
+        if _state.httpx_done:
+            return
+        from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+
+        try:
+            HTTPXClientInstrumentor().instrument(
+                tracer_provider=_QuietTracerProvider(provider()),
+                request_hook=request_hook,
+                response_hook=response_hook,
+                skip_dep_check=True,
+            )
+        except Exception as exc:  # an instrumentation bug must not stop a run
+            log.warning("provider HTTP calls are not traced: %s", exc)
+        _state.httpx_done = True
 
 
-def _instrument_httpx(sdk: TracerProvider) -> None:
-    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
-
-    from lib.step_telemetry import http_request_hook, http_response_hook
-
-    try:
-        HTTPXClientInstrumentor().instrument(
-            tracer_provider=_QuietTracerProvider(sdk),
-            request_hook=http_request_hook,
-            response_hook=http_response_hook,
-            skip_dep_check=True,
-        )
-    except Exception as exc:  # an instrumentation bug must not stop a run
-        log.warning("provider HTTP calls are not traced: %s", exc)
-    _state.httpx_done = True
+def tracer() -> trace.Tracer:
+    """The platform's tracer (the SDK provider is installed once)."""
+    return provider().get_tracer("convergence")
 
 
 def flush(timeout_millis: int = FLUSH_MILLIS) -> None:

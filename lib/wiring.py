@@ -1,22 +1,29 @@
 """The one place that picks adapters: ``mode: local | cloud`` → a Runtime of four ports.
 
-Handlers call :func:`runtime` (built once per process from the environment); the CLI and tests
-build a Runtime explicitly and :func:`install` it, so the in-process bus delivers to handlers
-that share the caller's warehouse.
+Handlers call :func:`runtime` (built once per process from the environment). Everything else
+opens one with :func:`open_runtime` (closed on exit), or, for what only the embedded default
+can do (deliver the in-process bus until idle, inspect its journal), :func:`open_local_runtime`,
+whose :class:`LocalRuntime` types its bus as the :class:`~lib.adapters.local_bus.LocalBus`.
+The CLI and tests :func:`install` a local runtime so the bus delivers to handlers sharing the
+caller's warehouse.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from events.topology import Topology, load_topology
-from lib.clock import SystemClock
+from lib.clock import FixedClock, SystemClock
 from lib.ports import Clock, EventBus, Secrets, Warehouse
 from lib.settings import Settings
+
+if TYPE_CHECKING:
+    from lib.adapters.local_bus import LocalBus
 
 
 @dataclass
@@ -32,8 +39,8 @@ class Runtime:
     tenants_ready: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
+        from lib.step_telemetry import instrument_http
         from lib.traced_warehouse import traced
-        from lib.tracing import instrument_http
 
         self.warehouse = traced(self.warehouse)  # one span per warehouse statement
         instrument_http()  # one span per provider call, counted on the step's meter
@@ -54,9 +61,14 @@ class Runtime:
     def close(self) -> None:
         """Release the warehouse connection and the bus's resources."""
         self.warehouse.close()
-        close_bus = getattr(self.bus, "close", None)
-        if close_bus is not None:
-            close_bus()
+        self.bus.close()
+
+
+@dataclass
+class LocalRuntime(Runtime):
+    """The embedded default: the bus is the in-process one, whose deliveries the caller drives."""
+
+    bus: LocalBus
 
 
 def handler_functions(topology: Topology) -> dict[str, Callable[[Any], object]]:
@@ -88,7 +100,7 @@ def build_runtime(
     """
     from lib.tracing import configure_tracing
 
-    clock = clock or SystemClock()
+    clock = clock or (FixedClock(settings.fixed_now) if settings.fixed_now else SystemClock())
     topology = load_topology()
     if settings.mode == "cloud":
         rt = _cloud(settings, clock, topology, warehouse)
@@ -107,7 +119,7 @@ def build_runtime(
         clock,
         backoff_scale=settings.bus_backoff_scale if backoff_scale is None else backoff_scale,
     )
-    return Runtime(
+    return LocalRuntime(
         settings=settings,
         warehouse=warehouse or DuckDBWarehouse(settings.duckdb_path),
         bus=bus,
@@ -124,30 +136,87 @@ def _cloud(
         raise ValueError("cloud mode needs GOOGLE_CLOUD_PROJECT set to the GCP project id")
     if settings.disable_auth:
         raise ValueError("DISABLE_AUTH=true is refused in cloud mode; it is for local mode only")
-    from google.cloud import bigquery, secretmanager  # noqa: TID251
+    from google.cloud import secretmanager  # noqa: TID251
     from google.cloud.pubsub_v1 import PublisherClient, SubscriberClient  # noqa: TID251
 
-    from lib.adapters.bigquery_warehouse import BigQueryWarehouse
+    from lib.adapters.bigquery_warehouse import BigQueryWarehouse, bigquery_client
+    from lib.adapters.env_secrets import EnvSecrets
     from lib.adapters.pubsub_bus import PubSubBus
     from lib.adapters.secret_manager import SecretManagerSecrets
 
     if warehouse is None:
-        client = bigquery.Client(project=settings.project, location=settings.bq_location)
         warehouse = BigQueryWarehouse(
-            client,
+            bigquery_client(settings.project, settings.bq_location, settings.bigquery_endpoint),
             project=settings.project,
             location=settings.bq_location,
             kms_key_name=settings.bq_kms_key_name,
             clock=clock,
+            retry_deadline=settings.bq_retry_deadline_seconds,
         )
+    secrets: Secrets
+    if settings.secrets_source == "env":
+        secrets = EnvSecrets(settings.environ)
+    else:
+        secrets = SecretManagerSecrets(secretmanager.SecretManagerServiceClient(), settings.project)
     return Runtime(
         settings=settings,
         warehouse=warehouse,
         bus=PubSubBus(PublisherClient(), SubscriberClient(), settings.project, topology, clock),
-        secrets=SecretManagerSecrets(secretmanager.SecretManagerServiceClient(), settings.project),
+        secrets=secrets,
         clock=clock,
         topology=topology,
     )
+
+
+@contextmanager
+def open_runtime(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    handlers: Mapping[str, Callable[[Any], object]] | None = None,
+    warehouse: Warehouse | None = None,
+) -> Iterator[Runtime]:
+    """The runtime ``settings`` describe, closed when the block ends.
+
+    Raises:
+        ValueError: as :func:`build_runtime`.
+    """
+    rt = build_runtime(settings, clock=clock, handlers=handlers, warehouse=warehouse)
+    try:
+        yield rt
+    finally:
+        rt.close()
+
+
+@contextmanager
+def open_local_runtime(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    handlers: Mapping[str, Callable[[Any], object]] | None = None,
+    warehouse: Warehouse | None = None,
+    backoff_scale: float | None = None,
+) -> Iterator[LocalRuntime]:
+    """The embedded runtime, installed for the handlers it delivers to, closed on exit.
+
+    Raises:
+        ValueError: ``settings`` are for cloud mode (the operation needs the local bus).
+    """
+    if settings.mode != "local":
+        raise ValueError(
+            "this operation drives the embedded bus; it needs CONVERGENCE_MODE=local "
+            f"(the settings say {settings.mode!r})"
+        )
+    rt = build_runtime(
+        settings, clock=clock, handlers=handlers, warehouse=warehouse, backoff_scale=backoff_scale
+    )
+    assert isinstance(rt, LocalRuntime)
+    install(rt)
+    try:
+        yield rt
+    finally:
+        install(None)
+        rt.close()
 
 
 _installed: Runtime | None = None
@@ -180,6 +249,6 @@ def runtime() -> Runtime:
         settings = Settings.from_env()
         setup_logging(settings)
         _installed = build_runtime(settings)
-        if settings.mode == "local":  # a local functions-framework server: deliver as published
-            _installed.bus.deliver_in_background()  # type: ignore[attr-defined]
+        if isinstance(_installed, LocalRuntime):  # a local server: deliver as published
+            _installed.bus.deliver_in_background()
     return _installed

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from lib.clock import FixedClock
-from lib.wiring import Runtime
+from lib.sandbox.server import SandboxServer
+from lib.wiring import LocalRuntime
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "configs"
@@ -20,32 +21,38 @@ NOW = dt.datetime(2026, 11, 20, 6, 0, tzinfo=dt.UTC)
 class Platform:
     """A running local platform for tests."""
 
-    rt: Runtime
-    sandbox: object
+    rt: LocalRuntime
+    sandbox: SandboxServer
     clock: FixedClock
     statements: list[str] = field(default_factory=list)
 
     def drain(self) -> None:
-        self.rt.bus.run_until_idle()  # type: ignore[attr-defined]
+        self.rt.bus.run_until_idle()
 
 
 @pytest.fixture
 def make_platform(tmp_path):
-    """Factory: ``make_platform(config_dir=..., faults=..., home=..., canned=...)`` → Platform."""
+    """Factory: ``make_platform(config_dir=..., faults=..., home=..., canned=..., env=...)`` →
+    Platform; ``env`` adds environment variables (or is a function of the sandbox URL)."""
     from lib.adapters.duckdb_warehouse import DuckDBWarehouse
     from lib.demo import demo_environment
-    from lib.sandbox.server import SandboxServer
     from lib.settings import Settings
     from lib.wiring import build_runtime, install
 
     opened = []
 
     def make(
-        config_dir: Path = CONFIGS, faults=None, tenants=("acme", "globex"), home=None, canned=None
+        config_dir: Path = CONFIGS,
+        faults=None,
+        tenants=("acme", "globex"),
+        home=None,
+        canned=None,
+        env=None,
     ):
         sandbox = SandboxServer(faults=faults, canned=canned)
         home = home or tmp_path / "home"
-        env = demo_environment(home, sandbox.base_url, tenants)
+        extra = env(sandbox.base_url) if callable(env) else dict(env or {})
+        env = {**demo_environment(home, sandbox.base_url, tenants), **extra}
         env["CONVERGENCE_CONFIG_DIR"] = str(config_dir)
         settings = Settings.from_env(env)
         clock = FixedClock(NOW)
@@ -53,6 +60,7 @@ def make_platform(tmp_path):
         home.mkdir(parents=True, exist_ok=True)
         warehouse = DuckDBWarehouse(settings.duckdb_path, on_statement=statements.append)
         rt = build_runtime(settings, clock=clock, warehouse=warehouse)
+        assert isinstance(rt, LocalRuntime)
         install(rt)
         platform = Platform(rt, sandbox, clock, statements)
         opened.append(platform)
@@ -62,7 +70,7 @@ def make_platform(tmp_path):
     install(None)
     for platform in opened:
         platform.rt.close()
-        platform.sandbox.stop()  # type: ignore[attr-defined]
+        platform.sandbox.stop()
 
 
 def copy_configs(tmp_path: Path, *parts: str) -> Path:
@@ -76,20 +84,19 @@ def copy_configs(tmp_path: Path, *parts: str) -> Path:
 
 
 def fast_retry_configs(tmp_path: Path) -> Path:
-    """A copy of acme's OpenAI pipeline whose sources retry quickly (outage tests)."""
-    import yaml
+    """A copy of acme's OpenAI pipeline whose sources retry quickly (outage tests): a
+    ``source_overrides`` in acme's pipeline file, the library untouched."""
+    from lib.config.overrides import write_rest_overrides
 
     configs = copy_configs(tmp_path, "acme/openai")
-    for source in (configs / "acme/openai/cost/openai_costs").glob("*_source.yml"):
-        data = yaml.safe_load(source.read_text())
-        if data.get("kind") != "rest":
-            continue  # the price source reads config, not an API
-        data["retry"] = {
-            "max_attempts": 2,
-            "initial_backoff_seconds": 0.01,
-            "max_backoff_seconds": 0.02,
-            "budget_seconds": 1,
-            "timeout_seconds": 5,
-        }
-        source.write_text(yaml.safe_dump(data))
+    retry = {
+        "max_attempts": 2,
+        "initial_backoff_seconds": 0.01,
+        "max_backoff_seconds": 0.02,
+        "budget_seconds": 1,
+        "timeout_seconds": 5,
+    }
+    write_rest_overrides(
+        configs / "acme/openai/cost/openai_costs/openai_costs.yml", "acme", {"retry": retry}
+    )
     return configs

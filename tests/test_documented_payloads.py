@@ -152,8 +152,8 @@ def test_a_contradictory_answer_is_a_dq_finding_naming_the_rows_never_merged(mak
                         end=dt.date(2024, 11, 1)))  # fmt: skip
     platform.drain()
     status = metadata.run_status(platform.rt.warehouse, "acme", event.pipeline_logging_id)
-    assert status["status"] == "FAILED" and "one_answer_per_line_item" in status["error"]
-    finding = dq_findings(platform, event.pipeline_logging_id)["one_answer_per_line_item"]
+    assert status["status"] == "FAILED" and "unique_merge_keys" in status["error"]
+    finding = dq_findings(platform, event.pipeline_logging_id)["unique_merge_keys"]
     assert finding["unexpected_count"] == 2
     assert "proj_a" in json.dumps(finding["metadata"]) and "gpt-4o-2024-08-06, input" in json.dumps(
         finding["metadata"]

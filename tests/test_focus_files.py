@@ -37,10 +37,10 @@ RAW = "`acme_raw_focus`.`charges`"
 
 
 def source(tenant: str, name: str) -> FocusFilesSourceConfig:
-    from lib.config.source import load_source
+    from lib.config.loader import load_pipeline
 
-    folder = {"aws": "aws/billing/aws_focus", "azure": "azure/billing/azure_focus"}[name]
-    found = load_source(CONFIGS / tenant / folder / f"{name}_focus_source.yml")
+    pipeline = load_pipeline(CONFIGS, tenant, f"{name}_focus")
+    found = pipeline.source(0)
     assert isinstance(found, FocusFilesSourceConfig)
     return found
 
@@ -234,7 +234,7 @@ def test_validate_names_a_focus_destination_that_does_not_replace_periods(tmp_pa
     from lib.config.validate import validate_tree
 
     configs = copy_configs(tmp_path, "acme/aws")
-    pipeline = configs / "acme/aws/billing/aws_focus/aws_focus.yml"
+    pipeline = configs / "_library/pipelines/aws_focus/aws_focus.yml"
     text = pipeline.read_text().replace("replace_scope: {provider: aws}", "replace_scope: {}")
     pipeline.write_text(text.replace("window_column: BillingPeriodStart", "window_column: "
                                      "ChargePeriodStart"))  # fmt: skip

@@ -176,16 +176,20 @@ def test_provider_outage_dead_letters_then_replay_completes_with_clean_rows(
 
 def test_critical_dq_failure_stops_the_run(make_platform, tmp_path):
     configs = copy_configs(tmp_path, "acme/openai")
-    dq = configs / "acme/openai/cost/openai_costs/openai_costs_dq.yml"
-    dq.write_text(
-        "expectations:\n"
-        "  - expectation_type: expect_column_values_to_be_between\n"
-        "    kwargs: {column: amount_value, max_value: 0.01}\n"
-    )
+    with (configs / "acme/openai/cost/openai_costs/openai_costs.yml").open("a") as acme:
+        acme.write(  # acme's own extra rule on top of the template's
+            "steps:\n"
+            "  check_costs:\n"
+            "    expectations:\n"
+            "      - expectation_type: expect_column_values_to_be_between\n"
+            "        kwargs: {column: amount_value, max_value: 0.01}\n"
+            "        name: acme_small_amounts\n"
+        )
     platform = make_platform(config_dir=configs)
     event = run(platform)
     status = metadata.run_status(platform.rt.warehouse, "acme", event.pipeline_logging_id)
     assert status["status"] == "FAILED" and "critical data-quality" in status["error"]
+    assert "acme_small_amounts" in status["error"]
     assert [e.TYPE for e in platform.rt.bus.published_events("dq-failed")] == [
         "convergence.dq.failed.v1"
     ]

@@ -87,8 +87,12 @@ def platform(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("reconcile")
     configs = copy_configs(tmp, "acme/openai", "acme/reporting")
     (configs / "_library/prices/fixture.yml").write_text(CATALOG)
-    source = configs / "acme/openai/cost/openai_costs/openai_prices_source.yml"
-    source.write_text('kind: price_catalog\ncatalog: "@library/prices/fixture.yml"\n')
+    pipeline = configs / "acme/openai/cost/openai_costs/openai_costs.yml"
+    pipeline.write_text(  # the fixture catalog, without acme's negotiated rates
+        'extends: "@library/pipelines/openai_costs"\n'
+        "steps:\n  load_prices:\n    source_overrides:\n"
+        '      {catalog: "@library/prices/fixture.yml", contracted: []}\n'
+    )
     with _platform(tmp / "home", configs) as running:
         for day in (D1, D2):
             running.sandbox.canned.update(  # type: ignore[attr-defined]

@@ -1,9 +1,12 @@
-"""Schema files evolve: new NULLABLE columns are added on the next run; breaking changes fail."""
+"""Table definitions evolve: new NULLABLE columns are added on the next run; breaking changes
+fail. The raw table is defined by its source's ``records.columns`` (here changed by acme's
+``source_overrides``)."""
 
 from __future__ import annotations
 
 import datetime as dt
-import json
+
+import yaml
 
 from events.models import Window
 from lib import metadata
@@ -13,14 +16,15 @@ from lib.sql import table_sql
 from tests.platform import copy_configs
 
 WINDOW = Window(start=dt.date(2026, 11, 18), end=dt.date(2026, 11, 19))
-SCHEMA = "acme/openai/cost/openai_costs/openai_costs_output_schema.json"
+ACME = "acme/openai/cost/openai_costs/openai_costs.yml"
 
 
-def edit_schema(configs, change):
-    path = configs / SCHEMA
-    fields = json.loads(path.read_text())
-    change(fields)
-    path.write_text(json.dumps(fields))
+def edit_columns(configs, columns):
+    """acme's override maps ``columns`` (name → path or mapping) into raw_openai.costs."""
+    path = configs / ACME
+    data = yaml.safe_load(path.read_text())
+    data["steps"] = {"ingest_costs": {"source_overrides": {"records": {"columns": columns}}}}
+    path.write_text(yaml.safe_dump(data))
 
 
 def columns(rt, dataset, table):
@@ -40,7 +44,7 @@ def test_new_nullable_column_is_added_on_the_next_run(make_platform, tmp_path):
     platform = make_platform(config_dir=configs)
     assert run(platform)["status"] == "COMPLETE"
     assert "cost_center" not in columns(platform.rt, "acme_raw_openai", "costs")
-    edit_schema(configs, lambda f: f.append({"name": "cost_center", "type": "STRING"}))
+    edit_columns(configs, {"cost_center": "cost_center"})
     assert run(platform)["status"] == "COMPLETE"
     assert "cost_center" in columns(platform.rt, "acme_raw_openai", "costs")
 
@@ -50,10 +54,7 @@ def test_type_change_fails_naming_the_column_and_a_versioned_table(make_platform
     platform = make_platform(config_dir=configs)
     assert run(platform)["status"] == "COMPLETE"
 
-    def retype(fields):
-        next(f for f in fields if f["name"] == "line_item")["type"] = "INT64"
-
-    edit_schema(configs, retype)
+    edit_columns(configs, {"line_item": {"path": "line_item", "type": "INT64"}})
     status = run(platform)
     assert status["status"] == "FAILED"
     assert "line_item" in status["error"] and "costs_v2" in status["error"]

@@ -78,10 +78,10 @@ def test_a_fixed_look_back_is_caught(tmp_path, monkeypatch):
 
 
 def test_merging_a_snapshot_source_is_caught(tmp_path):
-    def merge_costs(root: Path) -> None:
+    def merge_costs(root: Path) -> None:  # acme's override turns the snapshot into a merge
         pipeline = root / "acme/openai/cost/openai_costs/openai_costs.yml"
-        snapshot = "      write_mode: replace_window\n      window_column: bucket_start_time\n"
-        replace_in(pipeline, snapshot, snapshot.replace("replace_window", "merge"))
+        with pipeline.open("a") as out:
+            out.write("steps:\n  ingest_costs:\n    destination: {write_mode: merge}\n")
 
     with pytest.raises(Violation) as caught:
         simulate(
@@ -104,7 +104,7 @@ def test_rounding_money_to_nine_decimals_is_caught(tmp_path):
 
 def test_a_documented_null_that_stops_the_run_is_caught(tmp_path):
     def critical_model(root: Path) -> None:
-        rules = root / "acme/openai/cost/openai_costs/openai_usage_dq.yml"
+        rules = root / "_library/pipelines/openai_costs/openai_usage_dq.yml"
         replace_in(rules, "    severity: warning\n", "")
 
     with pytest.raises(Violation) as caught:

@@ -121,7 +121,7 @@ class BigQueryWarehouse:
             spec.default_encryption_configuration = bigquery.EncryptionConfiguration(
                 kms_key_name=self._kms_key_name
             )
-        with translate(f"dataset {dataset}"):
+        with bigquery_errors(f"dataset {dataset}"):
             found = self._client.create_dataset(spec, exists_ok=True, retry=self._retry)
         if (found.location or "").lower() != self._location.lower():
             raise WarehouseError(
@@ -150,7 +150,7 @@ class BigQueryWarehouse:
         if schema == current:
             return []
         live.schema = [bigquery.SchemaField.from_api_repr(f) for f in schema]
-        with translate(f"table {table}"):
+        with bigquery_errors(f"table {table}"):
             self._client.update_table(live, ["schema"], retry=self._retry)
         return added
 
@@ -164,7 +164,7 @@ class BigQueryWarehouse:
 
         ref = f"{self._project}.{dataset}"
         try:
-            with translate(f"dataset {dataset}"):
+            with bigquery_errors(f"dataset {dataset}"):
                 tables = list(self._client.list_tables(ref, retry=self._retry))
         except WarehouseError as exc:
             if isinstance(exc.__cause__, NotFound):
@@ -273,7 +273,7 @@ class BigQueryWarehouse:
         rows = 0
         for chunk in [first, *chunks] if first else []:
             config = load.job_config(chunk, fields)
-            with translate(f"load into {staging}", rejected=DataError):
+            with bigquery_errors(f"load into {staging}", rejected=DataError):
                 job = self._client.load_table_from_file(
                     chunk.file, table_sql_ref(self._project, staging), job_config=config,
                     location=self._location, rewind=True,
@@ -288,7 +288,7 @@ class BigQueryWarehouse:
     ) -> tuple[int, list[str]]:
         sql = stage_query_statement(self._project, staging, source.sql)
         self._run(sql, source.params, f"query into {staging}")
-        with translate(f"table {staging}"):
+        with bigquery_errors(f"table {staging}"):
             created = self._client.get_table(table_sql_ref(self._project, staging))
         # BigQuery column names are case-insensitive: name the staged columns as the table does.
         known = {f.name.lower(): f.name for f in schema}
@@ -355,7 +355,7 @@ class BigQueryWarehouse:
         table.external_data_configuration = config
         table.expires = load.staging_expiry(self._clock.now())
         try:
-            with translate(f"files {uri}"):
+            with bigquery_errors(f"files {uri}"):
                 created = self._client.create_table(table, retry=self._retry)
         except WarehouseError as exc:
             if isinstance(exc.__cause__, NotFound):
@@ -384,7 +384,7 @@ class BigQueryWarehouse:
         from google.cloud import bigquery
 
         config = bigquery.QueryJobConfig(query_parameters=query_parameters(params))
-        with translate(what):
+        with bigquery_errors(what):
             job = self._client.query(
                 sql, job_config=config, location=self._location, project=self._project,
                 retry=self._retry, job_retry=self._job_retry,
@@ -397,7 +397,7 @@ class BigQueryWarehouse:
         from google.api_core.exceptions import NotFound
 
         try:
-            with translate(f"table {table}"):
+            with bigquery_errors(f"table {table}"):
                 return self._client.get_table(
                     table_sql_ref(self._project, table), retry=self._retry
                 )
@@ -419,7 +419,7 @@ class BigQueryWarehouse:
         if spec.cluster_by:
             bq_table.clustering_fields = list(spec.cluster_by)
         bq_table.description = spec.description or None
-        with translate(f"table {table}"):
+        with bigquery_errors(f"table {table}"):
             self._client.create_table(bq_table, exists_ok=True, retry=self._retry)
 
     def _create_staging(self, staging: TableRef, fields: list[Any]) -> None:
@@ -427,7 +427,7 @@ class BigQueryWarehouse:
 
         bq_table = bigquery.Table(table_sql_ref(self._project, staging), schema=fields)
         bq_table.expires = load.staging_expiry(self._clock.now())
-        with translate(f"table {staging}"):
+        with bigquery_errors(f"table {staging}"):
             self._client.create_table(bq_table, retry=self._retry)
 
     def _drop_quietly(self, staging: TableRef) -> None:
@@ -448,13 +448,31 @@ def _observe(job: Any) -> None:
     )
 
 
+def bigquery_client(project: str, location: str, endpoint: str | None = None) -> Any:
+    """A ``bigquery.Client``: Google's endpoint with the ambient credentials, or ``endpoint``
+    (an emulator's REST address) with anonymous ones."""
+    from google.cloud import bigquery
+
+    if endpoint is None:
+        return bigquery.Client(project=project, location=location)
+    from google.api_core.client_options import ClientOptions
+    from google.auth.credentials import AnonymousCredentials
+
+    return bigquery.Client(
+        project=project,
+        location=location,
+        credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
+        client_options=ClientOptions(api_endpoint=endpoint),
+    )
+
+
 def table_sql_ref(project: str, table: TableRef) -> str:
     """The ``project.dataset.table`` string the client's table APIs take."""
     return f"{project}.{table.dataset}.{table.table}"
 
 
 @contextmanager
-def translate(
+def bigquery_errors(
     what: str, rejected: type[WarehouseError] | type[DataError] = WarehouseError
 ) -> Iterator[None]:
     """Translate BigQuery client errors raised inside the block into our error classes.

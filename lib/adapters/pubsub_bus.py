@@ -124,6 +124,12 @@ class PubSubBus:
         with pubsub_errors(f"topic {path}"):
             self._publisher.get_topic(request={"topic": path}, timeout=10.0)
 
+    def close(self) -> None:
+        """Stop the publisher (every publish already waited for its id) and close the
+        subscriber's channel."""
+        self._publisher.stop()
+        self._subscriber.close()
+
     def dead_letters(self, selection: DeadLetterFilter) -> Sequence[DeadLetter]:
         """Dead letters matching ``selection``, oldest first; nothing is consumed."""
         held = self._pull_all()

@@ -3,6 +3,10 @@
 A key is sent as ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``. Missing, malformed,
 unknown and revoked keys get the same 401. ``DISABLE_AUTH=true`` is honoured in local mode
 only (then ``X-Tenant-Id`` or ``?tenant=`` picks the tenant); cloud mode refuses to start.
+
+Admin scope (``POST /tenants``): an admin key (``cvg_admin_…``, see lib/keys.py), verified the
+same way; a valid tenant key there gets 403, and an admin key on a tenant's route gets 403
+too (it acts for no tenant). With auth disabled (local mode) admin routes are open.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ import logging
 
 from lib.api import validation
 from lib.api.http import ApiProblem, ApiRequest
-from lib.keys import parse_key, verify_key
+from lib.keys import ADMIN_TENANT, parse_key, verify_key
 from lib.settings import Settings
 from lib.wiring import Runtime
 
@@ -77,8 +81,35 @@ def authenticate(rt: Runtime, request: ApiRequest) -> str:
     key = presented_key(request)
     if key is None and rt.settings.disable_auth:
         return _unauthenticated_tenant(request)
+    tenant = _verified(rt, request, key)
+    if tenant == ADMIN_TENANT:
+        log.warning("refused request %s: an admin key on a tenant route", request.method)
+        raise ApiProblem(403, "forbidden", "an admin key acts for no tenant: use a tenant's key")
+    return tenant
+
+
+def _verified(rt: Runtime, request: ApiRequest, key: str | None) -> str:
     tenant = verify_key(rt.warehouse, key) if key else None
     if tenant is None:
         log.warning("refused request %s: %s key", request.method, "invalid" if key else "missing")
         raise unauthorized()
     return tenant
+
+
+def authenticate_admin(rt: Runtime, request: ApiRequest) -> None:
+    """Check the request carries an admin key (or auth is disabled, local mode only).
+
+    Raises:
+        ApiProblem: 401 without a valid key; 403 for a valid key of a tenant.
+    """
+    check_settings(rt.settings)
+    key = presented_key(request)
+    if key is None and rt.settings.disable_auth:
+        return
+    if _verified(rt, request, key) != ADMIN_TENANT:
+        log.warning("refused request %s: a tenant key on an admin route", request.method)
+        raise ApiProblem(
+            403,
+            "forbidden",
+            "this operation needs an admin key: `convergence keys create --admin`",
+        )

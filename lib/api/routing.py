@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from lib.api import health, views
-from lib.api.auth import authenticate
+from lib.api.auth import authenticate, authenticate_admin
 from lib.api.health import RuntimeSource
 from lib.api.http import ApiProblem, ApiRequest, ApiResponse
 from lib.errors import InvalidIdentifier, TransientError
@@ -36,6 +36,8 @@ class Route:
     operation: Operation
     prefix: bool = False
     public: bool = False
+    admin: bool = False
+    """Needs an admin key (lib/api/auth.py); the operation gets no tenant."""
 
     def match(self, path: str) -> str | None:
         """The id remainder (``""`` for exact paths) when ``path`` is this route's, else None."""
@@ -50,6 +52,7 @@ ROUTES = (
     Route("/pipelines/runs", "GET", views.list_runs),
     Route("/pipelines/runs/", "GET", views.get_run, prefix=True),
     Route("/pipelines/run/", "POST", views.trigger_run, prefix=True),
+    Route("/tenants", "POST", views.create_tenant, admin=True),
 )
 
 
@@ -74,6 +77,9 @@ def _dispatch(source: RuntimeSource, request: ApiRequest) -> ApiResponse:
     if route.public:
         return route.operation(source, request)
     rt = source()
+    if route.admin:
+        authenticate_admin(rt, request)
+        return route.operation(rt, request.with_body(), "", rest)
     tenant_id = authenticate(rt, request)
     return route.operation(rt, request.with_body(), tenant_id, rest)
 

@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from events.ids import RUN_ID_PATTERN, SLUG_PATTERN, run_id_problem, slug_problem
-from events.models import Window
+from events.models import Window, window_problem
 from lib.api.http import MAX_BODY_BYTES, ApiProblem, ApiRequest, body_too_large
+from lib.states import STORED_RUN_STATUSES, RunStatus
 
 log = logging.getLogger(__name__)
 
 MAX_WINDOW_DAYS = 400
-RUN_STATUSES = ("REQUESTED", "RUNNING", "COMPLETE", "FAILED")
 TRIGGER_PATTERN = re.compile(r"^[A-Za-z0-9_.:@-]{1,90}$")
 _DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 _SINCE = re.compile(
@@ -29,6 +29,8 @@ _SINCE = re.compile(
     r"(T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?(Z|[+-][0-9]{2}:[0-9]{2})?)?$"
 )
 _BODY_FIELDS = frozenset({"start", "end", "trigger_by"})
+_TENANT_FIELDS = frozenset({"tenant_id", "pipelines"})
+MAX_PIPELINES = 50
 
 
 def reject(kind: str, detail: str, value: object = None, status: int = 400) -> ApiProblem:
@@ -117,8 +119,9 @@ def _window(start: dt.date | None, end: dt.date | None, today: dt.date) -> Windo
         return None
     start, end = start or end, end or start
     assert start is not None and end is not None
-    if end < start:
-        raise reject("invalid-window", "end must not be before start", f"{start}..{end}", 422)
+    problem = window_problem(start, end)
+    if problem:
+        raise reject("invalid-window", problem, f"{start}..{end}", 422)
     if end > today:
         raise reject("invalid-window", f"end must not be after today ({today})", str(end), 422)
     if (end - start).days + 1 > MAX_WINDOW_DAYS:
@@ -149,7 +152,7 @@ def run_body(request: ApiRequest, today: dt.date) -> RunBody:
 class RunFilter:
     """``GET /pipelines/runs`` query: status, first-seen lower bound, page size."""
 
-    status: str | None
+    status: RunStatus | None
     since: dt.datetime | None
     limit: int
 
@@ -183,7 +186,45 @@ def run_filter(request: ApiRequest) -> RunFilter:
     Raises:
         ApiProblem: 400 for an unknown status, an unreadable time or a bad limit.
     """
-    status = request.param("status")
-    if status is not None and status not in RUN_STATUSES:
-        raise reject("invalid-parameter", f"status must be one of {list(RUN_STATUSES)}", status)
+    raw = request.param("status")
+    stored = [str(s) for s in STORED_RUN_STATUSES]
+    if raw is not None and raw not in stored:
+        raise reject("invalid-parameter", f"status must be one of {stored}", raw)
+    status = None if raw is None else RunStatus(raw)
     return RunFilter(status, _since(request.param("since")), _limit(request.param("limit")))
+
+
+@dataclass(frozen=True)
+class TenantBody:
+    """``POST /tenants``: the new tenant and the library templates it runs."""
+
+    tenant_id: str
+    pipelines: list[str]
+
+
+def tenant_body(request: ApiRequest) -> TenantBody:
+    """Parse the ``POST /tenants`` body.
+
+    Raises:
+        ApiProblem: 413 too large, 415 not JSON, 400 missing or invalid fields.
+    """
+    body = _json_object(request)
+    unknown = sorted(set(body) - _TENANT_FIELDS)
+    if unknown:
+        raise reject("invalid-body", f"unknown fields; allowed: {sorted(_TENANT_FIELDS)}", unknown)
+    raw = body.get("tenant_id")
+    if not isinstance(raw, str) or slug_problem(raw, "tenant id") is not None:
+        raise reject("invalid-body", f"tenant_id must match {SLUG_PATTERN}", raw)
+    pipelines = body.get("pipelines")
+    if (
+        not isinstance(pipelines, list)
+        or not 1 <= len(pipelines) <= MAX_PIPELINES
+        or not all(isinstance(p, str) and slug_problem(p, "pipeline") is None for p in pipelines)
+    ):
+        raise reject(
+            "invalid-body",
+            f"pipelines must be a list of 1 to {MAX_PIPELINES} library template names "
+            f"matching {SLUG_PATTERN}",
+            pipelines,
+        )
+    return TenantBody(raw, list(pipelines))

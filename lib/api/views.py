@@ -1,4 +1,5 @@
-"""The API's operations: trigger a run, show one run, list runs (all scoped to one tenant).
+"""The API's operations: trigger a run, show one run, list runs (all scoped to one tenant);
+onboard a tenant (admin scope).
 
 Another tenant's run or pipeline is looked up in the caller's own datasets only, so it is
 answered exactly like one that does not exist.
@@ -18,6 +19,7 @@ from lib.errors import ConfigError
 from lib.provenance import Trigger
 from lib.runs import request_run
 from lib.sql import table_sql
+from lib.states import RunStatus
 from lib.wiring import Runtime
 
 
@@ -65,7 +67,7 @@ def trigger_run(rt: Runtime, request: ApiRequest, tenant_id: str, raw_id: str) -
     run_path = f"/pipelines/runs/{event.pipeline_logging_id}"
     body_out = {
         "run_id": event.pipeline_logging_id,
-        "status": "REQUESTED",
+        "status": RunStatus.REQUESTED,
         "pipeline_id": pipeline_id,
         "window": {"start": _iso(event.window.start), "end": _iso(event.window.end)},
         "trigger_by": event.trigger_by,
@@ -177,3 +179,50 @@ def list_runs(rt: Runtime, request: ApiRequest, tenant_id: str, _: str = "") -> 
         rt.warehouse, tenant_id, status=query.status, since=query.since, limit=query.limit
     )
     return ApiResponse(200, {"runs": [_summary(r) for r in rows]})
+
+
+def create_tenant(rt: Runtime, request: ApiRequest, _admin: str, _: str = "") -> ApiResponse:
+    """``POST /tenants`` (admin): onboard a tenant from library templates.
+
+    Local mode writes the tenant's pipeline files under the config root; in cloud mode the
+    configs come from the repository, so the files are returned to be committed. Both
+    provision the datasets and list the secrets to create and the next steps.
+
+    Raises:
+        ApiProblem: 400 invalid body, unknown template or reserved tenant id; 409 a template
+            that does not load.
+    """
+    from lib.onboarding import onboard_tenant, plan_files
+
+    body = validation.tenant_body(request)
+    try:
+        plan_files(rt.config_dir, body.tenant_id, body.pipelines)
+    except ConfigError as exc:
+        detail = "; ".join(f"{p.message} ({p.hint})" for p in exc.problems)
+        raise validation.reject("invalid-body", detail, body.pipelines) from exc
+    try:
+        done = onboard_tenant(rt, body.tenant_id, body.pipelines, write=rt.settings.mode == "local")
+    except ConfigError as exc:
+        problems = "; ".join(f"{p.file}: {p.field}: {p.message}" for p in exc.problems[:5])
+        raise ApiProblem(
+            409, "not-onboardable", f"{problems} (run `convergence validate`)"
+        ) from exc
+    out = {
+        "tenant_id": done.tenant_id,
+        "written": done.written,
+        "files": [
+            {
+                "pipeline_id": f.pipeline_id,
+                "path": f"configs/{f.path.as_posix()}",
+                "created": f.created,
+                "content": f.text,
+            }
+            for f in done.files
+        ],
+        "datasets": done.datasets,
+        "secrets": [
+            {"name": s.name, "secret_id": s.secret_id, "variable": s.variable} for s in done.secrets
+        ],
+        "next": done.next_steps,
+    }
+    return ApiResponse(201 if any(f.created for f in done.files) else 200, out)

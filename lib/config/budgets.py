@@ -99,7 +99,10 @@ class BudgetsSourceConfig(_Strict):
 
     kind: Literal["budgets"]
     currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
-    budgets: list[Budget] = Field(min_length=1)
+    budgets: list[Budget] = Field(
+        default_factory=list,
+        description="None: the budget table is empty (the cost_intelligence template's default).",
+    )
 
     @model_validator(mode="after")
     def _unique(self) -> BudgetsSourceConfig:

@@ -19,7 +19,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 
@@ -36,6 +36,18 @@ def field_path(loc: Loc) -> str:
     for part in loc:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out or "(root)"
+
+
+def parse_field(field: str) -> Loc:
+    """``steps[0].destination.merge_keys`` → ``("steps", 0, "destination", "merge_keys")``."""
+    loc: list[int | str] = []
+    for part in field.split("."):
+        name, _, rest = part.partition("[")
+        if name:
+            loc.append(name)
+        for index in rest.replace("]", "").split("[") if rest else []:
+            loc.append(int(index) if index.isdigit() else index)
+    return tuple(loc)
 
 
 def read_text(path: Path) -> str:
@@ -69,6 +81,17 @@ def read_text(path: Path) -> str:
                 )
             ]
         ) from exc
+
+
+class Located(Protocol):
+    """Parsed config data that can name where a value was written (a file, or merged layers)."""
+
+    @property
+    def data(self) -> Any:
+        """The parsed data."""
+
+    def problem(self, loc: Loc, message: str, hint: str = "") -> ConfigProblem:
+        """A problem at ``loc`` of the data: file, field path, line, message, hint."""
 
 
 @dataclass(frozen=True)

@@ -1,23 +1,35 @@
 """Find and load a tenant's pipelines; resolve every file they reference, confined to the tenant.
 
-Layout: ``configs/{tenant}/{cloud}/{domain}/{pipeline}/{pipeline}.yml`` with the pipeline's
-``_dq.yml``, ``_output_schema.json``, source files and SQL beside it. Paths in a pipeline file
-are relative to its folder and may not leave the tenant's folder.
+Layout: ``configs/{tenant}/…/{pipeline}/{pipeline}.yml`` (e.g. ``{cloud}/{domain}/`` folders
+in between). A pipeline file either is a whole pipeline, with its ``_dq.yml``, source files,
+schemas and SQL beside it, or ``extends`` a library template and states what differs
+(:mod:`lib.config.templates`). Paths in a tenant's file are relative to its folder and may not
+leave the tenant's folder; ``@library/…`` paths resolve in ``configs/_library``.
+
+A loaded :class:`Pipeline` keeps the merged data with the origin of every value, so a problem
+found later (a missing file, an unknown column) names the file and line that wrote it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from lib.config.pipeline import LIBRARY_PREFIX, PipelineConfig, TableTarget
+from lib.config.documents import Document, Loc, parse_field, read_document
+from lib.config.layers import Layered, merge_layers
+from lib.config.pipeline import LIBRARY_PREFIX, IngestStep, PipelineConfig, TableTarget
 from lib.config.problems import load_model
 from lib.errors import ConfigError, ConfigProblem
 from lib.ids import check_slug
 from lib.ports import TableRef
 from lib.schema import SchemaField, TableSpec, load_schema_file
 
-RESERVED_FOLDERS = frozenset({"metadata"})
+if TYPE_CHECKING:
+    from lib.config.source import AnySource
+
+RESERVED_FOLDERS = frozenset({"metadata", "admin"})
+"""Not tenants: ``metadata`` holds the metadata schemas; ``admin`` owns the admin API keys."""
 LIBRARY_FOLDER = "_library"
 INGESTION_FIELDS = (
     SchemaField(name="ingestion_date", type="DATE", mode="REQUIRED"),
@@ -33,12 +45,70 @@ def tenant_dataset(tenant_id: str, dataset: str) -> str:
 
 @dataclass(frozen=True)
 class Pipeline:
-    """A loaded pipeline of one tenant, with helpers to resolve what it references."""
+    """A loaded pipeline of one tenant, with helpers to resolve what it references.
+
+    ``file`` is the tenant's pipeline file; ``template`` the library template it extends, if
+    any; ``layer`` the merged data with every value's origin (for problems and ``config show``).
+    """
 
     tenant_id: str
     config: PipelineConfig
     file: Path
     tenant_dir: Path
+    layer: Layered | None = field(default=None, compare=False, repr=False)
+    template: Path | None = None
+    cache: dict[tuple[str, int], Any] = field(default_factory=dict, compare=False, repr=False)
+    """Sources and destination schemas already resolved (a Pipeline lives for one event).
+
+    DQ rules and destination schemas are resolved above this layer, where the DQ models and the
+    table catalog live (``lib.config.derived.step_rules``,
+    ``lib.config.catalog.destination_spec``)."""
+
+    def problem(self, where: str | Loc, message: str, hint: str = "") -> ConfigProblem:
+        """A problem at a field of the resolved pipeline (``steps[0].source``), named by the
+        file and line that wrote it (the template or the tenant's file)."""
+        loc = parse_field(where) if isinstance(where, str) else where
+        if self.layer is None:
+            return ConfigProblem(
+                str(self.file), where if isinstance(where, str) else "", message, hint
+            )
+        return self.layer.problem(loc, message, hint)
+
+    def relocate(self, problem: ConfigProblem) -> ConfigProblem:
+        """A problem reported against ``file`` and a resolved field, moved to its origin."""
+        return self.layer.relocate(problem) if self.layer is not None else problem
+
+    def source(self, index: int) -> AnySource:
+        """The source of ingest step ``index``: its file, the step's ``source_overrides``
+        merged on, secret names renamed by the pipeline's ``secrets``.
+
+        Raises:
+            ConfigError: the file is missing or the merged source is invalid.
+        """
+        from lib.config.source import load_source, source_from
+
+        key = ("source", index)
+        if key not in self.cache:
+            step = self.config.steps[index]
+            assert isinstance(step, IngestStep)
+            if step.source_overrides or self.config.secrets:
+                layer, path = self.source_layer(index)
+                self.cache[key] = source_from(layer, path)
+            else:  # the file as it is: no merge, no origins to keep
+                self.cache[key] = load_source(self.path(step.source, f"steps[{index}].source"))
+        return self.cache[key]  # type: ignore[no-any-return]
+
+    def source_layer(self, index: int, *, rename: bool = True) -> tuple[Layered, Path]:
+        """The merged source data of ingest step ``index`` (origins kept) and its file;
+        ``rename=False`` keeps the secret name the source file states."""
+        step = self.config.steps[index]
+        assert isinstance(step, IngestStep)
+        path = self.path(step.source, f"steps[{index}].source")
+        layer = Layered.of(read_document(path))
+        if step.source_overrides and self.layer is not None:
+            over = self.layer.sub(("steps", index, "source_overrides"))
+            layer = merge_layers(layer, over)
+        return (_rename_secret(layer, self) if rename else layer), path
 
     @property
     def folder(self) -> Path:
@@ -63,14 +133,11 @@ class Pipeline:
         resolved = (base / relative.removeprefix(LIBRARY_PREFIX)).resolve()
         if not resolved.is_relative_to(bound.resolve()):
             where = "the shared library" if shared else "the tenant folder"
-            raise ConfigError(
-                [ConfigProblem(str(self.file), field, f"{relative!r} leaves {where}")]
-            )
+            raise ConfigError([self.problem(field, f"{relative!r} leaves {where}")])
         if not resolved.is_file():
             raise ConfigError(
                 [
-                    ConfigProblem(
-                        str(self.file),
+                    self.problem(
                         field,
                         f"file {relative!r} not found in {base}",
                         "create it or fix the path (relative to the pipeline folder, or "
@@ -85,7 +152,11 @@ class Pipeline:
         return TableRef(tenant_dataset(self.tenant_id, dataset), table)
 
     def table_spec(self, target: TableTarget, field: str, *, ingestion: bool = False) -> TableSpec:
-        """The destination's TableSpec: schema file (+ ingestion columns for raw tables)."""
+        """The destination's TableSpec from its schema file (+ ingestion columns for raw
+        tables); ``lib.config.catalog.destination_spec`` also serves destinations without
+        one."""
+        if target.schema_file is None:
+            raise ConfigError([self.problem(f"{field}.schema", "no schema file given")])
         path = self.path(target.schema_file, f"{field}.schema")
         try:
             fields = load_schema_file(path)
@@ -95,18 +166,60 @@ class Pipeline:
             raise ConfigError(
                 [ConfigProblem(str(path), "(file)", f"invalid BigQuery JSON schema: {exc}")]
             ) from exc
+        return self.spec_of(fields, target, field, ingestion=ingestion, named=target.schema_file)
+
+    def spec_of(
+        self,
+        fields: list[SchemaField],
+        target: TableTarget,
+        field: str,
+        *,
+        ingestion: bool,
+        named: str,
+    ) -> TableSpec:
+        """A destination's TableSpec from its columns; its keys must name some of them.
+
+        Args:
+            fields: the columns (without the ingestion columns).
+            target: the destination.
+            field: its config path, e.g. ``steps[0].destination``.
+            ingestion: a raw table (gets the ingestion columns and their partitioning).
+            named: where the columns come from, for messages.
+
+        Raises:
+            ConfigError: a key, cluster, partition or window column is not a column.
+        """
         names = {f.name for f in fields}
         if ingestion:
-            fields += [f for f in INGESTION_FIELDS if f.name not in names]
+            fields = [*fields, *(f for f in INGESTION_FIELDS if f.name not in names)]
         partition = target.partition_field or ("ingestion_date" if ingestion else None)
         spec = TableSpec(
             fields=tuple(fields), partition_field=partition, cluster_by=tuple(target.cluster_by)
         )
-        _check_columns(spec, target, str(self.file), field)
+        _check_columns(spec, target, self, field, named)
         return spec
 
 
-def _check_columns(spec: TableSpec, target: TableTarget, file: str, field: str) -> None:
+def _rename_secret(layer: Layered, pipeline: Pipeline) -> Layered:
+    """The source with ``auth.secret`` renamed by the pipeline's ``secrets`` mapping."""
+    data = layer.data
+    renames = pipeline.config.secrets
+    auth = data.get("auth") if isinstance(data, dict) else None
+    secret = auth.get("secret") if isinstance(auth, dict) else None
+    if not isinstance(secret, str) or secret not in renames:
+        return layer
+    assert isinstance(auth, dict)
+    auth["secret"] = renames[secret]
+    if pipeline.layer is not None:
+        origin = pipeline.layer.origin(("secrets", secret))
+        if origin is not None:
+            layer.origins[("auth", "secret")] = origin
+    return layer
+
+
+def _check_columns(
+    spec: TableSpec, target: TableTarget, pipeline: Pipeline, field: str, named: str
+) -> None:
     names = set(spec.names)
     used = {
         "merge_keys": target.merge_keys,
@@ -116,10 +229,9 @@ def _check_columns(spec: TableSpec, target: TableTarget, file: str, field: str) 
         "replace_scope": list(target.replace_scope),
     }
     problems = [
-        ConfigProblem(
-            file,
+        pipeline.problem(
             f"{field}.{key}",
-            f"column {col!r} is not in {target.schema_file}",
+            f"column {col!r} is not in {named}",
             f"use one of: {', '.join(sorted(names))}",
         )
         for key, cols in used.items()
@@ -150,24 +262,66 @@ def tenants(config_dir: Path) -> list[str]:
 
 
 def load_pipeline_file(path: Path, tenant_id: str, tenant_dir: Path) -> Pipeline:
-    """Load one pipeline file; its ``pipeline_id`` must equal its file name.
+    """Load one pipeline file (merged onto its template if it ``extends`` one); its
+    ``pipeline_id`` must equal its file name.
 
     Raises:
-        ConfigError: every problem found in the file.
+        ConfigError: every problem found in the file (and its template).
     """
-    config = load_model(path, PipelineConfig)
+    return load_pipeline_doc(read_document(path), tenant_id, tenant_dir)
+
+
+def load_pipeline_doc(doc: Document, tenant_id: str, tenant_dir: Path) -> Pipeline:
+    """Load a parsed pipeline file (see :func:`load_pipeline_file`); the file need not exist
+    yet (onboarding checks the files it is about to write).
+
+    Raises:
+        ConfigError: every problem found in the file (and its template).
+    """
+    from lib.config.templates import extends_of, resolve
+
+    path = doc.path
+    template = None
+    if extends_of(doc) is not None:
+        layer, template = resolve(doc, tenant_dir.parent / LIBRARY_FOLDER)
+    else:
+        layer = Layered.of(doc)
+    config = load_model(path, PipelineConfig, layer)
     if config.pipeline_id != path.stem:
         raise ConfigError(
             [
-                ConfigProblem(
-                    str(path),
-                    "pipeline_id",
+                layer.problem(
+                    ("pipeline_id",),
                     f"{config.pipeline_id!r} does not match the file name {path.name!r}",
                     f"write pipeline_id: {path.stem} or rename the file",
                 )
             ]
         )
-    return Pipeline(tenant_id=tenant_id, config=config, file=path, tenant_dir=tenant_dir)
+    return Pipeline(tenant_id, config, path, tenant_dir, layer, template)
+
+
+def load_template(library_dir: Path, name: str, tenant_id: str = "library") -> Pipeline:
+    """Load a library template on its own (``convergence validate`` checks every template).
+
+    Raises:
+        ConfigError: every problem found in the template.
+    """
+    from lib.config.templates import template_layer
+
+    layer = template_layer(library_dir, name)
+    path = layer.path
+    config = load_model(path, PipelineConfig, layer)
+    if config.pipeline_id != name:
+        raise ConfigError(
+            [
+                layer.problem(
+                    ("pipeline_id",),
+                    f"{config.pipeline_id!r} does not match the template folder {name!r}",
+                    f"write pipeline_id: {name} or rename the folder",
+                )
+            ]
+        )
+    return Pipeline(tenant_id, config, path, library_dir, layer, path)
 
 
 def load_pipeline(config_dir: Path, tenant_id: str, pipeline_id: str) -> Pipeline:

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from events.ids import PipelineId, StepName
+from events.ids import SLUG_PATTERN, PipelineId, StepName
 from events.models import StepRef
 from lib.ports import WriteSpec
 
@@ -54,7 +54,17 @@ def _column(value: str) -> str:
     return value
 
 
+def _secret_name(value: str) -> str:
+    if not re.fullmatch(SLUG_PATTERN, value):
+        raise ValueError(
+            f"{value[:60]!r} is not a secret name: 3-41 of lowercase a-z, 0-9 and _ "
+            "(a name, never a key value)"
+        )
+    return value
+
+
 RelPath = Annotated[str, AfterValidator(_relative_path)]
+SecretName = Annotated[str, AfterValidator(_secret_name)]
 TableName = Annotated[str, AfterValidator(_table_name)]
 Column = Annotated[str, AfterValidator(_column)]
 DatasetName = Annotated[str, AfterValidator(_dataset_name)]
@@ -104,7 +114,12 @@ class TableTarget(_Strict):
 
     dataset: DatasetName = Field(description="Dataset without the tenant prefix, e.g. raw_openai.")
     table: TableName
-    schema_file: RelPath = Field(alias="schema", description="BigQuery JSON schema file.")
+    schema_file: RelPath | None = Field(
+        default=None,
+        alias="schema",
+        description="BigQuery JSON schema file. Default: a REST ingest's columns come from its "
+        "source's records.columns, a transform's from its SQL (types inferred).",
+    )
     write_mode: WriteModeName = "append"
     merge_keys: list[Column] = Field(
         default_factory=list,
@@ -184,16 +199,36 @@ class IngestStep(_Step):
 
     type: Literal["ingest"]
     source: RelPath = Field(description="Source file (REST provider or BigQuery export).")
+    source_overrides: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Merged onto the source file (same merge rules as templates), e.g. "
+        "{retry: {max_attempts: 3}} or {params: {limit: 7}}.",
+    )
     destination: TableTarget
 
 
 class DqStep(_Step):
-    """Check a table against a ``_dq.yml`` file."""
+    """Check a table against a ``_dq.yml`` file, inline expectations and the implied ones.
+
+    The destination ``merge_keys`` of a step of the same pipeline that writes the table imply
+    a uniqueness expectation (``unique_merge_keys``, critical) unless ``check_merge_keys`` is
+    false; see lib/config/derived.py.
+    """
 
     type: Literal["dq"]
-    rules: RelPath
+    rules: RelPath | None = Field(default=None, description="A _dq.yml file.")
+    expectations: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="More expectations, written as in a _dq.yml file (dq.schema.json), checked "
+        "after the rules file's (e.g. a tenant's own); validated with the step's rules.",
+    )
     table: TableLocator
     on_failure: Literal["stop", "alert"] = "stop"
+    check_merge_keys: bool = Field(
+        default=True,
+        description="also check that the merge_keys of the step writing the table are unique "
+        "in the run's rows (expectation unique_merge_keys); false turns that off",
+    )
 
 
 BUILTIN_PARAMETERS = ("window_start", "window_end", "dates", "run_id", "tenant_id", "now")
@@ -320,6 +355,11 @@ class PipelineConfig(_Strict):
     schedule: Schedule | None = None
     default_window_days: int = Field(default=1, ge=1, le=400)
     labels: dict[str, str] = Field(default_factory=dict)
+    secrets: dict[SecretName, SecretName] = Field(
+        default_factory=dict,
+        description="Secret name the sources use → the name this pipeline reads instead "
+        "(e.g. {openai_admin_key: openai_eu_admin_key} for a second OpenAI organisation).",
+    )
     steps: list[Step] = Field(min_length=1)
 
     @model_validator(mode="after")

@@ -14,7 +14,7 @@ from typing import Any, TypeVar, get_args
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from lib.config.documents import Document, Loc, field_path, read_document
+from lib.config.documents import Loc, Located, field_path, read_document
 from lib.errors import ConfigError, ConfigProblem
 
 __all__ = ["field_path", "load_model", "problems_from_validation", "validate_document"]
@@ -59,7 +59,7 @@ def _allowed_fields(root: Any, loc: Loc) -> list[str]:
     return sorted({f.alias or n for m in models for n, f in m.model_fields.items()})
 
 
-def _tag_problem(doc: Document, error: Any, root: Any, loc: Loc) -> ConfigProblem:
+def _tag_problem(doc: Located, error: Any, root: Any, loc: Loc) -> ConfigProblem:
     ctx = error.get("ctx", {})
     name = str(ctx.get("discriminator", "type")).strip("'")
     valid = [str(t) for m in _models_at(root, loc) for t in _tags(m)]
@@ -89,7 +89,7 @@ def _hint(error: Any, root: Any, loc: Loc) -> str:
     return ""
 
 
-def _problem(doc: Document, error: Any, root: Any) -> ConfigProblem:
+def _problem(doc: Located, error: Any, root: Any) -> ConfigProblem:
     loc: Loc = tuple(error["loc"])
     kind = error["type"]
     message = error["msg"].removeprefix("Value error, ")
@@ -98,7 +98,7 @@ def _problem(doc: Document, error: Any, root: Any) -> ConfigProblem:
     return doc.problem(loc, message, _hint(error, root, loc))
 
 
-def problems_from_validation(doc: Document, exc: ValidationError, root: Any) -> list[ConfigProblem]:
+def problems_from_validation(doc: Located, exc: ValidationError, root: Any) -> list[ConfigProblem]:
     """One ConfigProblem per pydantic error, with its line and a hint where one can be given.
 
     Args:
@@ -109,7 +109,7 @@ def problems_from_validation(doc: Document, exc: ValidationError, root: Any) -> 
     return [_problem(doc, error, root) for error in exc.errors()]
 
 
-def validate_document(doc: Document, adapter: TypeAdapter[T], root: Any) -> T:
+def validate_document(doc: Located, adapter: TypeAdapter[T], root: Any) -> T:
     """Validate a parsed file with a TypeAdapter; every failure becomes a ConfigProblem.
 
     Raises:
@@ -121,7 +121,7 @@ def validate_document(doc: Document, adapter: TypeAdapter[T], root: Any) -> T:
         raise ConfigError(problems_from_validation(doc, exc, root)) from exc
 
 
-def load_model(path: Path, model: type[M], doc: Document | None = None) -> M:
+def load_model(path: Path, model: type[M], doc: Located | None = None) -> M:
     """Validate the file (or an already parsed ``doc`` of it) against ``model``.
 
     Raises:

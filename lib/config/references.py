@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from sqlglot import exp
 
-from lib.config.documents import Document, Loc
+from lib.config.documents import Document, Loc, Located, parse_field
 from lib.config.dq import (
     CompoundUniqueKwargs,
     DqRules,
@@ -27,6 +28,9 @@ from lib.config.pipeline import TableTarget
 from lib.config.source import BigQueryExportSourceConfig, RestSourceConfig
 from lib.errors import ConfigError, ConfigProblem
 from lib.schema import SchemaField, TableSpec
+
+if TYPE_CHECKING:
+    from lib.config.loader import Pipeline
 
 RUN_COLUMN = "pipeline_logging_id"
 _TIME_TYPES = frozenset({"DATE", "DATETIME", "TIMESTAMP"})
@@ -57,14 +61,18 @@ def resolve(fields: Sequence[SchemaField], path: str) -> SchemaField | str:
     return found
 
 
-def dq_problems(doc: Document, rules: DqRules, spec: TableSpec, table: str) -> list[ConfigProblem]:
+def dq_problems(
+    doc: Located, rules: DqRules, spec: TableSpec, table: str, count: int | None = None
+) -> list[ConfigProblem]:
     """Problems of a rules file's column references against the checked table.
 
     Args:
-        doc: the parsed rules file (for lines).
-        rules: its validated rules.
+        doc: the parsed rules (for files and lines).
+        rules: the validated rules.
         spec: the checked table's columns.
         table: the table's logical name, for messages.
+        count: check the columns of only the first ``count`` expectations (the ones written
+            in a file; implied ones name the destination's keys, checked with it).
     """
     problems: list[ConfigProblem] = []
     if RUN_COLUMN not in spec.names:
@@ -75,7 +83,7 @@ def dq_problems(doc: Document, rules: DqRules, spec: TableSpec, table: str) -> l
                 f"add {RUN_COLUMN} (STRING) to its schema, or check a table that has it",
             )
         )
-    for index, expectation in enumerate(rules.expectations):
+    for index, expectation in enumerate(rules.expectations[:count]):
         kwargs = expectation.kwargs
         base: Loc = ("expectations", index, "kwargs")
         if isinstance(kwargs, CompoundUniqueKwargs):
@@ -90,7 +98,7 @@ def dq_problems(doc: Document, rules: DqRules, spec: TableSpec, table: str) -> l
 
 
 def _column_problem(
-    doc: Document, loc: Loc, spec: TableSpec, table: str, name: str, *, scalar: bool
+    doc: Located, loc: Loc, spec: TableSpec, table: str, name: str, *, scalar: bool
 ) -> list[ConfigProblem]:
     found = resolve(spec.fields, name)
     if isinstance(found, str):
@@ -108,7 +116,7 @@ def _column_problem(
 
 
 def _typed_column(
-    doc: Document, loc: Loc, spec: TableSpec, table: str, expectation: object
+    doc: Located, loc: Loc, spec: TableSpec, table: str, expectation: object
 ) -> list[ConfigProblem]:
     name: str = expectation.kwargs.column  # type: ignore[attr-defined]
     problems = _column_problem(doc, loc, spec, table, name, scalar=True)
@@ -134,7 +142,7 @@ def _typed_column(
 
 
 def _filter_problems(
-    doc: Document, loc: Loc, spec: TableSpec, table: str, text: str
+    doc: Located, loc: Loc, spec: TableSpec, table: str, text: str
 ) -> list[ConfigProblem]:
     from lib.dq.sql_filter import parse_filter  # lib.dq imports lib.config.dq
 
@@ -149,19 +157,72 @@ def _filter_problems(
     return problems
 
 
-def rest_problems(source: RestSourceConfig, doc: Document, spec: TableSpec) -> list[ConfigProblem]:
-    """A REST source's column mapping against the raw table it fills (lines from ``doc``)."""
+def rest_problems(source: RestSourceConfig, doc: Located, spec: TableSpec) -> list[ConfigProblem]:
+    """A REST source's column mapping against the raw table it fills.
+
+    Args:
+        source: the validated source.
+        doc: its parsed data (a file, or the file merged with a step's overrides), which
+            names the file and line of each problem.
+        spec: the raw table's columns (its schema file, or derived from the mapping).
+    """
     from lib.providers.pages import build_plan  # pyarrow: only when a REST source is checked
 
+    where = str(getattr(doc, "path", ""))
+    problems = _declared_types(source, spec, where)
     try:
-        build_plan(source.records, spec.fields, str(doc.path))
+        build_plan(source.records, spec.fields, where)
     except ConfigError as exc:
-        return [with_line(doc, p) for p in exc.problems]
-    return []
+        problems += exc.problems
+    return [_relocated(doc, p) for p in problems]
+
+
+def _declared_types(source: RestSourceConfig, spec: TableSpec, where: str) -> list[ConfigProblem]:
+    """Columns whose declared ``type`` disagrees with the schema file the table names."""
+    out = []
+    by_name = {f.name: f for f in spec.fields}
+    for name, column in source.records.columns.items():
+        found = by_name.get(name)
+        if column.type is None or found is None:
+            continue
+        declared = column.schema_field(name)
+        if _type_of(declared) != _type_of(found):
+            out.append(
+                ConfigProblem(
+                    where,
+                    f"records.columns.{name}.type",
+                    f"type {column.type} disagrees with the table schema ({_type_of(found)})",
+                    "declare the type once: drop the schema file (the mapping defines the "
+                    "table) or make them equal",
+                )
+            )
+    return out
+
+
+def _type_of(field: SchemaField) -> str:
+    from lib.schema import EMBEDDED_BIGNUMERIC
+
+    kind = field.canonical_type
+    if kind not in ("NUMERIC", "BIGNUMERIC") or field.precision is None:
+        return kind
+    default = EMBEDDED_BIGNUMERIC[1] if kind == "BIGNUMERIC" else 9
+    return f"{kind}({field.precision},{field.scale if field.scale is not None else default})"
+
+
+def _relocated(doc: Located, problem: ConfigProblem) -> ConfigProblem:
+    relocate = getattr(doc, "relocate", None)
+    if relocate is not None:
+        return relocate(problem)  # type: ignore[no-any-return]
+    assert isinstance(doc, Document)
+    return with_line(doc, problem)
 
 
 def export_problems(
-    source: BigQueryExportSourceConfig, target: TableTarget, spec: TableSpec, file: str, field: str
+    source: BigQueryExportSourceConfig,
+    target: TableTarget,
+    spec: TableSpec,
+    pipeline: Pipeline,
+    field: str,
 ) -> list[ConfigProblem]:
     """A billing export's destination: merged on the row key, holding every export column."""
     del source  # every export source yields the same columns
@@ -170,8 +231,7 @@ def export_problems(
     problems = []
     if target.write_mode != "merge" or list(target.merge_keys) != [ROW_KEY]:
         problems.append(
-            ConfigProblem(
-                file,
+            pipeline.problem(
                 field,
                 "a billing export destination must merge on its row key",
                 f"write write_mode: merge and merge_keys: [{ROW_KEY}]",
@@ -180,26 +240,13 @@ def export_problems(
     missing = [c for c in output_columns() if c not in spec.names]
     if missing:
         problems.append(
-            ConfigProblem(
-                file,
+            pipeline.problem(
                 f"{field}.schema",
                 f"the raw table schema lacks the export columns {missing}",
-                "start from configs/acme/gcp/billing/gcp_billing/gcp_billing_output_schema.json",
+                "start from configs/_library/pipelines/gcp_billing/gcp_billing_output_schema.json",
             )
         )
     return problems
-
-
-def parse_field(field: str) -> Loc:
-    """``steps[0].destination.merge_keys`` → ``("steps", 0, "destination", "merge_keys")``."""
-    loc: list[int | str] = []
-    for part in field.split("."):
-        name, _, rest = part.partition("[")
-        if name:
-            loc.append(name)
-        for index in rest.replace("]", "").split("[") if rest else []:
-            loc.append(int(index) if index.isdigit() else index)
-    return tuple(loc)
 
 
 def with_line(doc: Document, problem: ConfigProblem) -> ConfigProblem:

@@ -22,9 +22,10 @@ fails the page unless the column says ``rounding: half_even``.
 
 from __future__ import annotations
 
+import difflib
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -36,12 +37,15 @@ from pydantic import (
 
 from events.ids import SLUG_PATTERN
 from lib.config.budgets import BudgetsSourceConfig
-from lib.config.documents import read_document
+from lib.config.documents import Located, read_document
 from lib.config.focus_files import FocusFilesSourceConfig
 from lib.config.prices import PriceCatalogSourceConfig
 from lib.config.problems import load_model
 from lib.config.source_common import ProviderName
 from lib.errors import ConfigError
+
+if TYPE_CHECKING:
+    from lib.schema import SchemaField
 
 _FORBIDDEN_HEADERS = frozenset({"authorization", "x-api-key", "proxy-authorization", "cookie"})
 _HEADER_NAME = r"^[A-Za-z0-9][A-Za-z0-9\-]{0,63}$"
@@ -87,14 +91,21 @@ class AuthConfig(_Strict):
 class PaginationConfig(_Strict):
     """How to walk pages. ``max_pages`` is the loop guard."""
 
-    type: Literal["cursor", "page_number", "next_link", "none"] = "cursor"
+    type: Literal["cursor", "page_number", "offset", "next_link", "none"] = "cursor"
     cursor_param: str = Field("page", description="cursor: query parameter carrying the cursor")
     next_cursor_field: str = Field("next_page", description="cursor: dotted path of next cursor")
     has_more_field: str | None = Field("has_more", description="dotted path of the has-more flag")
     page_param: str = Field("page", description="page_number: query parameter of the page")
     first_page: int = Field(1, ge=0, description="page_number: number of the first page")
-    page_size_param: str | None = Field(None, description="page_number: page size parameter")
-    page_size: int | None = Field(None, ge=1, description="page_number: page size to request")
+    page_size_param: str | None = Field(
+        None, description="page_number/offset: page size parameter (e.g. limit)"
+    )
+    page_size: int | None = Field(
+        None, ge=1, description="page_number/offset: page size to request"
+    )
+    offset_param: str = Field(
+        "offset", description="offset: query parameter of the first item's position (from 0)"
+    )
     next_link_field: str = Field("next", description="next_link: dotted path of the next URL")
     max_pages: int = Field(1000, ge=1, le=1_000_000)
 
@@ -116,21 +127,102 @@ class RetryConfig(_Strict):
     timeout_seconds: float = Field(30.0, gt=0, description="per-request timeout")
 
 
-class ColumnConfig(_Strict):
-    """Where an output column comes from."""
+_PATH_PATTERN = r"^[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*$"
+_COLUMN_TYPE = re.compile(r"^\s*([A-Za-z0-9]+)\s*(?:\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\))?\s*$")
+REST_TYPES = (
+    "STRING",
+    "INT64",
+    "FLOAT64",
+    "NUMERIC",
+    "BIGNUMERIC",
+    "BOOL",
+    "TIMESTAMP",
+    "DATETIME",
+    "DATE",
+    "JSON",
+)
+"""The BigQuery types a REST column can be declared as (docs/configuration.md#columns)."""
 
-    path: str = Field(pattern=r"^[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*$")
+
+def parse_column_type(value: str) -> tuple[str, int | None, int | None]:
+    """``BIGNUMERIC(38,24)`` → ``("BIGNUMERIC", 38, 24)``; legacy aliases folded.
+
+    Raises:
+        ValueError: not one of :data:`REST_TYPES`, or precision/scale out of range.
+    """
+    from lib.schema import CANONICAL_TYPES, SchemaField
+
+    match = _COLUMN_TYPE.fullmatch(value)
+    name = CANONICAL_TYPES.get(match[1].upper(), match[1].upper()) if match else ""
+    if match is None or name not in REST_TYPES:
+        close = difflib.get_close_matches(value.upper(), REST_TYPES, n=1)
+        guess = f"did you mean {close[0]}? " if close else ""
+        raise ValueError(
+            f"unknown column type {value[:40]!r}: {guess}write one of {', '.join(REST_TYPES)} "
+            "(NUMERIC/BIGNUMERIC may take (precision, scale), e.g. BIGNUMERIC(38,24))"
+        )
+    precision = int(match[2]) if match[2] else None
+    scale = int(match[3]) if match[3] else (0 if precision is not None else None)
+    if precision is not None:
+        if name not in ("NUMERIC", "BIGNUMERIC"):
+            raise ValueError(f"{name} takes no (precision, scale); only NUMERIC/BIGNUMERIC do")
+        SchemaField(name="c", type=name, precision=precision, scale=scale)
+    return name, precision, scale
+
+
+class ColumnConfig(_Strict):
+    """Where an output column comes from, and (when the raw schema is derived) its type."""
+
+    path: str = Field(pattern=_PATH_PATTERN)
     scope: Literal["item", "parent"] = "item"
-    required: bool = False
+    required: bool = Field(
+        False, description="a row without it fails the page; the derived column is REQUIRED"
+    )
+    type: str | None = Field(
+        None,
+        description="BigQuery type of the raw column, e.g. TIMESTAMP, INT64, BIGNUMERIC(38,24) "
+        "(default STRING); ignored when the destination names a schema file that agrees",
+    )
+    description: str = ""
     rounding: Literal["error", "half_even"] = Field(
         "error",
         description="NUMERIC/BIGNUMERIC: digits beyond the column's scale fail the page "
         "(error) or are rounded half-even (an explicit, documented loss)",
     )
 
+    @field_validator("type")
+    @classmethod
+    def _known_type(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_column_type(value)
+        return value
+
+    def schema_field(self, name: str) -> SchemaField:
+        """The raw table column this mapping declares (type default STRING)."""
+        from lib.schema import SchemaField
+
+        kind, precision, scale = parse_column_type(self.type or "STRING")
+        mode = "REQUIRED" if self.required else "NULLABLE"
+        return SchemaField(
+            name=name,
+            type=kind,
+            mode=mode,
+            description=self.description,
+            precision=precision,
+            scale=scale,
+        )
+
 
 def _column(value: Any) -> Any:
     return {"path": value} if isinstance(value, str) else value
+
+
+def _path_shorthand(schema: dict[str, Any]) -> None:
+    """Editors: a column may also be written as its dotted path alone."""
+    columns = schema["properties"]["columns"]
+    columns["additionalProperties"] = {
+        "anyOf": [{"type": "string", "pattern": _PATH_PATTERN}, columns["additionalProperties"]]
+    }
 
 
 class RecordsConfig(_Strict):
@@ -138,7 +230,12 @@ class RecordsConfig(_Strict):
 
     path: str = Field("data", description="dotted path of the list of items in a page")
     each: str | None = Field(None, description="list inside each item holding the rows")
-    columns: dict[str, ColumnConfig] = Field(min_length=1)
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=_path_shorthand)
+
+    columns: dict[str, ColumnConfig] = Field(
+        min_length=1,
+        description="output column → where it comes from: a dotted path, or a mapping",
+    )
 
     @field_validator("columns", mode="before")
     @classmethod
@@ -146,6 +243,10 @@ class RecordsConfig(_Strict):
         if isinstance(value, dict):
             return {name: _column(spec) for name, spec in value.items()}
         return value
+
+    def schema_fields(self) -> list[SchemaField]:
+        """The raw table's columns as the mapping declares them, in order."""
+        return [spec.schema_field(name) for name, spec in self.columns.items()]
 
     @model_validator(mode="after")
     def _parent_needs_each(self) -> RecordsConfig:
@@ -252,6 +353,15 @@ def load_source(path: Path) -> AnySource:
         ConfigError: every problem, each naming the file, the field path and a hint.
     """
     doc = read_document(path)
+    return source_from(doc, path)
+
+
+def source_from(doc: Located, path: Path) -> AnySource:
+    """Validate parsed source data (a file, or a file merged with a step's overrides).
+
+    Raises:
+        ConfigError: every problem, each naming the file that wrote the value, and its line.
+    """
     kind = doc.data.get("kind") if isinstance(doc.data, dict) else None
     model = SOURCE_KINDS.get(kind) if isinstance(kind, str) else None
     if model is None:

@@ -12,6 +12,7 @@ from pathlib import Path
 from lib.config.budgets import BudgetsSourceConfig
 from lib.config.documents import read_document
 from lib.config.focus_files import FocusFilesSourceConfig
+from lib.config.layers import Layered
 from lib.config.loader import Pipeline
 from lib.config.pipeline import IngestStep
 from lib.config.prices import PriceCatalog, PriceCatalogSourceConfig
@@ -62,15 +63,17 @@ def _prices(
     check_price_destination(spec, step.destination.write_mode, str(pipeline.file), field)
     path = pipeline.path(source.catalog, f"steps[{index}].source")
     catalog = load_model(path, PriceCatalog)
-    problems = _unknown_models(source, catalog, source_file)
+    layer, _ = pipeline.source_layer(index)
+    problems = _unknown_models(source, catalog, layer)
     price_rows(catalog, source.contracted, file=str(source_file))
     return problems
 
 
 def _unknown_models(
-    source: PriceCatalogSourceConfig, catalog: PriceCatalog, source_file: Path
+    source: PriceCatalogSourceConfig, catalog: PriceCatalog, layer: Layered
 ) -> list[ConfigProblem]:
-    doc = read_document(source_file)
+    """A contracted rate naming a model the catalog lacks, at the file and line that wrote
+    it (the source file or the step's ``source_overrides`` in the tenant's file)."""
     known = sorted(catalog.models)
     problems = []
     for i, rate in enumerate(source.contracted):
@@ -80,7 +83,7 @@ def _unknown_models(
             close = difflib.get_close_matches(model, known, n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
             problems.append(
-                doc.problem(
+                layer.problem(
                     ("contracted", i, "models", j),
                     f"model {model!r} is not in the {catalog.provider} catalog, so no rate "
                     "applies to it",

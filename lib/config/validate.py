@@ -1,46 +1,57 @@
 """``convergence validate``: check every config, schema and SQL file, report every problem.
 
-Per tenant folder (its name must be a valid tenant id):
+The library's templates (``configs/_library/pipelines/*``) are checked on their own, together
+as one catalog, so a template no tenant uses yet is checked too; then, per tenant folder (its
+name must be a valid tenant id):
 
-1. discovery: pipeline files are ``{pipeline}/{pipeline}.yml`` (and ``notifications.yml`` at the
-   tenant's root holds its alert channels); a ``.yaml`` one, a pipeline
+1. discovery: pipeline files are ``{pipeline}/{pipeline}.yml``; a ``.yaml`` one, a pipeline
    id used by two folders, a pipeline file not named after its folder and any config file no
-   pipeline uses are problems (nothing is silently ignored);
-2. every pipeline file, and every source, rules, schema and SQL file it references;
+   pipeline uses are problems (nothing is silently ignored) — except the tenant-level files
+   registered in :mod:`lib.config.tenant_files` (``notifications.yml``: the tenant's alert
+   channels), which get their own check;
+2. every pipeline file — merged onto its template when it ``extends`` one — and every source
+   (with the step's ``source_overrides``), rules, schema and SQL file it references;
 3. statically, against the tenant's tables (:mod:`lib.config.catalog`): DQ rules' columns,
    transform SQL's tables, columns and parameters, and its output against the destination.
 
-Every problem names its file, line (where one applies), field and a hint.
+Every problem names its file (the template's or the tenant's, whichever wrote the value),
+line (where one applies), field and a hint.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
 from events.ids import slug_problem
-from lib.config.catalog import TableEntry, build_catalog
-from lib.config.documents import YAML_SUFFIXES, Document, read_document, read_text
+from lib.config.catalog import TableEntry, build_catalog, destination_spec
+from lib.config.derived import RulesLocator, step_rules
+from lib.config.documents import YAML_SUFFIXES, Document, parse_field, read_document, read_text
 from lib.config.dq import DqRules
-from lib.config.loader import Pipeline, load_pipeline_file, pipeline_files, tenants
-from lib.config.pipeline import DqStep, IngestStep, TransformStep
-from lib.config.problems import load_model
-from lib.config.references import (
-    dq_problems,
-    export_problems,
-    parse_field,
-    rest_problems,
+from lib.config.loader import (
+    LIBRARY_FOLDER,
+    RESERVED_FOLDERS,
+    Pipeline,
+    load_pipeline_file,
+    load_template,
+    pipeline_files,
+    tenants,
 )
+from lib.config.pipeline import DqStep, IngestStep, TransformStep
+from lib.config.references import dq_problems, export_problems, rest_problems
 from lib.config.sql_check import Destination, check_transform_sql
+from lib.config.templates import TEMPLATE_FOLDER, template_names
 from lib.errors import ConfigError, ConfigProblem, ConvergenceError
 from lib.schema import TableSpec, load_schema_file
 
 T = TypeVar("T")
 CONFIG_SUFFIXES = frozenset({".yml", ".yaml", ".json", ".sql"})
+LIBRARY_TENANT = "library"
+"""The tenant id templates are checked under (their SQL is rendered for it)."""
 
 
 @dataclass
@@ -49,8 +60,8 @@ class _Deferred:
 
     pipeline: Pipeline
     index: int
-    rules: tuple[DqRules, Document] | None = None
-    sql: tuple[Path, str, TableSpec | None] | None = None
+    rules: DqRules | None = None
+    sql: tuple[Path, str] | None = None
 
 
 @dataclass
@@ -60,6 +71,9 @@ class _Validation:
     files: set[Path] = field(default_factory=set)
     docs: dict[str, Document] = field(default_factory=dict)
     metadata: dict[str, TableSpec] = field(default_factory=dict)
+    library_used: set[Path] = field(default_factory=set)
+    library_failed: bool = False
+    """A template did not load: which library files it uses is unknown."""
 
     def attempt(self, file: str, field_: str, check: Callable[[], T]) -> T | None:
         """Run ``check``; its problems (or an unexpected error) are recorded, never raised."""
@@ -105,11 +119,11 @@ class _Validation:
             if problem.line is None and doc is not None and not problem.field.startswith("("):
                 problem = replace(problem, line=doc.line(parse_field(problem.field)))
             out.append(problem)
-        return out
+        return list(dict.fromkeys(out))
 
 
 def validate_tree(config_dir: Path) -> tuple[int, list[ConfigProblem]]:
-    """Validate every tenant's pipelines and the metadata schemas.
+    """Validate the library's templates, every tenant's pipelines and the metadata schemas.
 
     Returns:
         The number of files checked and every problem found.
@@ -119,9 +133,30 @@ def validate_tree(config_dir: Path) -> tuple[int, list[ConfigProblem]]:
     run = _Validation(config_dir)
     run.metadata_schemas()
     run.library_catalogs()
+    library = config_dir / LIBRARY_FOLDER
+    if library.is_dir():
+        _Library(run, library).validate()
     for tenant in tenants(config_dir):
         _Tenant(run, tenant).validate()
+    _reserved_folders(run)
+    if library.is_dir():
+        _unused_library_files(run, library)
     return len(run.files), run.lines()
+
+
+def _reserved_folders(run: _Validation) -> None:
+    """A folder named like a reserved tenant id would be silently skipped: say so."""
+    for name in sorted(RESERVED_FOLDERS - {"metadata"}):
+        if (run.config_dir / name).is_dir():
+            run.problems.append(
+                ConfigProblem(
+                    str(run.config_dir / name),
+                    "(folder)",
+                    f"{name!r} is reserved (it owns the platform's admin keys), not a tenant; "
+                    "this folder is not loaded",
+                    "rename the folder, e.g. to admin_team",
+                )
+            )
 
 
 def _suggest_slug(name: str) -> str:
@@ -130,8 +165,22 @@ def _suggest_slug(name: str) -> str:
     return (slug + "___")[: max(3, len(slug))][:41]
 
 
+def config_files(folder: Path) -> list[Path]:
+    """Config files (``.yml``, ``.yaml``, ``.json``, ``.sql``) under ``folder``, hidden ones
+    excluded."""
+    return sorted(
+        p
+        for p in folder.rglob("*")
+        if p.is_file()
+        and p.suffix in CONFIG_SUFFIXES
+        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+    )
+
+
 class _Tenant:
     """The checks of one tenant folder."""
+
+    owner = "tenant"
 
     def __init__(self, run: _Validation, tenant: str) -> None:
         self.run, self.tenant = run, tenant
@@ -140,10 +189,16 @@ class _Tenant:
         self.failed_folders: set[Path] = set()
         self.referenced: set[Path] = set()
         self.deferred: list[_Deferred] = []
+        self.locators: dict[tuple[int, int], RulesLocator] = {}
 
     @property
     def problems(self) -> list[ConfigProblem]:
         return self.run.problems
+
+    @property
+    def who(self) -> str:
+        """The owner of the pipelines, for messages."""
+        return f"tenant {self.tenant!r}"
 
     def validate(self) -> None:
         problem = slug_problem(self.tenant, "tenant folder name")
@@ -159,30 +214,37 @@ class _Tenant:
             return
         for path in self._discover():
             self._load(path)
+        self._check_pipelines()
+        self._tenant_files()
+        self._unused_files()
+
+    def _tenant_files(self) -> None:
+        """Registered tenant-level files (lib/config/tenant_files.py), each with its check."""
+        from lib.config.tenant_files import tenant_files
+
+        for path, check in tenant_files(self.dir):
+            self.referenced.add(path.resolve())
+            self.run.files.add(path)
+            self.run.attempt(str(path), "(file)", partial(check, path))
+
+    def _check_pipelines(self) -> None:
         for pipeline in self.pipelines:
+            if pipeline.template is not None:
+                self.run.files.add(pipeline.template)
+                self.run.library_used.add(pipeline.template.resolve())
             for index in range(len(pipeline.config.steps)):
                 self._step(pipeline, index)
+            self._secrets(pipeline)
         catalog, conflicts = build_catalog(self.pipelines, self.run.metadata)
         self.problems.extend(conflicts)
         for deferred in self.deferred:
             self._with_catalog(deferred, catalog)
-        self._notifications()
-        self._unused_files()
 
     # --- discovery ------------------------------------------------------------------------
 
-    def _config_files(self) -> list[Path]:
-        return sorted(
-            p
-            for p in self.dir.rglob("*")
-            if p.is_file()
-            and p.suffix in CONFIG_SUFFIXES
-            and not any(part.startswith(".") for part in p.relative_to(self.dir).parts)
-        )
-
     def _discover(self) -> list[Path]:
         found = pipeline_files(self.dir)
-        for path in self._config_files():
+        for path in config_files(self.dir):
             if path.suffix == ".yaml" and path.stem == path.parent.name:
                 self.referenced.add(path.resolve())
                 self.failed_folders.add(path.parent.resolve())
@@ -221,48 +283,10 @@ class _Tenant:
         else:
             self.pipelines.append(pipeline)
 
-    def _notifications(self) -> None:
-        """The tenant's ``notifications.yml`` (lib/notify/config.py), when it has one."""
-        from lib.notify.config import FILE_NAME, NotificationsConfig
-
-        path = self.dir / FILE_NAME
-        if not path.is_file():
-            return
-        self.referenced.add(path.resolve())
-        doc = self.run.attempt(str(path), "(file)", partial(self.run.document, path))
-        if doc is not None:
-            self.run.attempt(
-                str(path), "(file)", partial(load_model, path, NotificationsConfig, doc)
-            )
-
     def _unused_files(self) -> None:
-        unused = [p for p in self._config_files() if p.resolve() not in self.referenced]
-        misnamed = [p for p in unused if _looks_like_pipeline(p)]
-        self.failed_folders |= {p.parent.resolve() for p in misnamed}
-        for path in unused:
-            if path not in misnamed and path.parent.resolve() in self.failed_folders:
-                continue
-            self.run.files.add(path)
-            if path in misnamed:
-                self.problems.append(
-                    ConfigProblem(
-                        str(path),
-                        "(file)",
-                        f"a pipeline file must be named after its folder, "
-                        f"{path.parent.name}/{path.parent.name}.yml; this one is not loaded",
-                        f"rename it to {path.parent.name}.yml (and pipeline_id to match), or "
-                        f"put it in a folder named {path.stem}/",
-                    )
-                )
-            else:
-                self.problems.append(
-                    ConfigProblem(
-                        str(path),
-                        "(file)",
-                        f"no pipeline of tenant {self.tenant!r} uses this file",
-                        "reference it from a pipeline step, or delete it",
-                    )
-                )
+        report_unused(
+            self.run, config_files(self.dir), self.referenced, self.failed_folders, self.who
+        )
 
     # --- per step -------------------------------------------------------------------------
 
@@ -270,21 +294,9 @@ class _Tenant:
         path = self.run.attempt(str(pipeline.file), field_, lambda: pipeline.path(relative, field_))
         if path is not None:
             self.referenced.add(path.resolve())
+            self.run.library_used.add(path.resolve())
             self.run.files.add(path)
         return path
-
-    def _spec(
-        self, pipeline: Pipeline, step: IngestStep | TransformStep, index: int
-    ) -> TableSpec | None:
-        field_ = f"steps[{index}].destination"
-        self._path(pipeline, step.destination.schema_file, f"{field_}.schema")
-        return self.run.attempt(
-            str(pipeline.file),
-            field_,
-            lambda: pipeline.table_spec(
-                step.destination, field_, ingestion=isinstance(step, IngestStep)
-            ),
-        )
 
     def _step(self, pipeline: Pipeline, index: int) -> None:
         step = pipeline.config.steps[index]
@@ -292,48 +304,83 @@ class _Tenant:
         if isinstance(step, IngestStep):
             self._ingest(pipeline, step, index)
         elif isinstance(step, DqStep):
-            path = self._path(pipeline, step.rules, f"{field_}.rules")
-            if path is None:
-                return
-            self._rules(pipeline, index, path)
+            self._rules(pipeline, step, index)
         else:
-            spec = self._spec(pipeline, step, index)
+            if step.destination.schema_file is not None:
+                self._path(pipeline, step.destination.schema_file, f"{field_}.destination.schema")
             path = self._path(pipeline, step.sql, f"{field_}.sql")
             if path is None:
                 return
             text = self.run.attempt(str(path), "(file)", lambda: read_text(path))
             if text is not None:
-                self.deferred.append(_Deferred(pipeline, index, sql=(path, text, spec)))
+                self.deferred.append(_Deferred(pipeline, index, sql=(path, text)))
 
-    def _rules(self, pipeline: Pipeline, index: int, path: Path) -> None:
-        doc = self.run.attempt(str(path), "(file)", partial(self.run.document, path))
-        if doc is None:
-            return
-        rules = self.run.attempt(str(path), "(file)", partial(load_model, path, DqRules, doc))
+    def _rules(self, pipeline: Pipeline, step: DqStep, index: int) -> None:
+        doc = None
+        if step.rules is not None:
+            path = self._path(pipeline, step.rules, f"steps[{index}].rules")
+            if path is None:
+                return
+            doc = self.run.attempt(str(path), "(file)", partial(self.run.document, path))
+            if doc is None:
+                return
+        rules = self.run.attempt(str(pipeline.file), "(file)", partial(step_rules, pipeline, index))
         if rules is not None:
-            self.deferred.append(_Deferred(pipeline, index, rules=(rules, doc)))
+            self.deferred.append(_Deferred(pipeline, index, rules=rules))
+            self.locators[(id(pipeline), index)] = RulesLocator(pipeline, index, doc)
 
     def _ingest(self, pipeline: Pipeline, step: IngestStep, index: int) -> None:
-        from lib.config.source import BigQueryExportSourceConfig, RestSourceConfig, load_source
+        from lib.config.source import BigQueryExportSourceConfig, RestSourceConfig
         from lib.config.source_checks import source_problems
 
+        file = str(pipeline.file)
         path = self._path(pipeline, step.source, f"steps[{index}].source")
-        spec = self._spec(pipeline, step, index)
+        if step.destination.schema_file is not None:
+            self._path(pipeline, step.destination.schema_file, f"steps[{index}].destination.schema")
         if path is None:
             return
-        source = self.run.attempt(str(path), "(file)", lambda: load_source(path))
-        if source is None or spec is None:
+        self.run.attempt(str(path), "(file)", partial(self.run.document, path))
+        source = self.run.attempt(file, "(file)", partial(pipeline.source, index))
+        if source is None:
+            return
+        spec = self.run.attempt(file, f"steps[{index}]", partial(destination_spec, pipeline, index))
+        if spec is None:
             return
         if isinstance(source, RestSourceConfig):
-            doc = self.run.document(path)
-            self.problems.extend(rest_problems(source, doc, spec))
+            layer, _ = pipeline.source_layer(index)
+            self.problems.extend(rest_problems(source, layer, spec))
         elif isinstance(source, BigQueryExportSourceConfig):
             field_ = f"steps[{index}].destination"
-            file = str(pipeline.file)
-            self.problems.extend(export_problems(source, step.destination, spec, file, field_))
+            self.problems.extend(export_problems(source, step.destination, spec, pipeline, field_))
         else:
-            self.run.document(path)
             self.problems.extend(source_problems(pipeline, index, source, spec, path))
+
+    def _secrets(self, pipeline: Pipeline) -> None:
+        """Every ``secrets`` key must be a secret name one of the pipeline's sources uses."""
+        if not pipeline.config.secrets:
+            return
+        used: set[str] = set()
+        for index, step in enumerate(pipeline.config.steps):
+            if isinstance(step, IngestStep):
+                layer = self.run.attempt(
+                    str(pipeline.file),
+                    "(file)",
+                    partial(pipeline.source_layer, index, rename=False),
+                )
+                auth = (
+                    layer[0].data.get("auth") if layer and isinstance(layer[0].data, dict) else None
+                )
+                if isinstance(auth, dict) and isinstance(auth.get("secret"), str):
+                    used.add(auth["secret"])
+        for name in pipeline.config.secrets:
+            if name not in used:
+                self.problems.append(
+                    pipeline.problem(
+                        ("secrets", name),
+                        f"no source of this pipeline uses the secret {name!r}",
+                        f"its sources use: {', '.join(sorted(used)) or '(no secret)'}",
+                    )
+                )
 
     # --- with the tenant's catalog ----------------------------------------------------------
 
@@ -344,32 +391,126 @@ class _Tenant:
             name = f"{step.table.dataset}.{step.table.table}"
             entry = catalog.get(name)
             if entry is None:
-                self.problems.append(_unknown_table(pipeline, index, name, catalog))
+                self.problems.append(self._unknown_table(pipeline, index, name, catalog))
                 return
-            rules, doc = deferred.rules
+            locator = self.locators[(id(pipeline), index)]
             if entry.spec is not None:
-                self.problems.extend(dq_problems(doc, rules, entry.spec, name))
+                written = locator.from_file + locator.inline
+                found = dq_problems(locator, deferred.rules, entry.spec, name, written)
+                self.problems.extend(found)
         if deferred.sql is not None and isinstance(step, TransformStep):
-            path, text, spec = deferred.sql
+            path, text = deferred.sql
             target = step.destination
             name = f"{target.dataset}.{target.table}"
-            destination = Destination(name, spec, target.schema_file) if spec else None
+            destination = None
+            if target.schema_file is not None:
+                spec = self.run.attempt(
+                    str(pipeline.file),
+                    f"steps[{index}]",
+                    partial(destination_spec, pipeline, index),
+                )
+                destination = Destination(name, spec, target.schema_file) if spec else None
             tables = {n: e.spec for n, e in catalog.items()}
             found = check_transform_sql(
-                path, text, pipeline.tenant_id, tables, destination, step.parameters
+                path, text, self.sql_tenant(pipeline), tables, destination, step.parameters
             )
             self.problems.extend(found)
 
+    def sql_tenant(self, pipeline: Pipeline) -> str:
+        """The tenant id SQL is rendered for."""
+        return pipeline.tenant_id
 
-def _unknown_table(
-    pipeline: Pipeline, index: int, name: str, catalog: dict[str, TableEntry]
-) -> ConfigProblem:
-    return ConfigProblem(
-        str(pipeline.file),
-        f"steps[{index}].table",
-        f"table {name} is not written by any step of tenant {pipeline.tenant_id!r}",
-        f"check one of: {', '.join(sorted(catalog))}",
-    )
+    def _unknown_table(
+        self, pipeline: Pipeline, index: int, name: str, catalog: dict[str, TableEntry]
+    ) -> ConfigProblem:
+        return pipeline.problem(
+            f"steps[{index}].table",
+            f"table {name} is not written by any step of {self.who}",
+            f"check one of: {', '.join(sorted(catalog))}",
+        )
+
+
+class _Library(_Tenant):
+    """The library's templates, checked together (one catalog) before any tenant."""
+
+    def __init__(self, run: _Validation, library: Path) -> None:
+        super().__init__(run, LIBRARY_TENANT)
+        self.dir = library
+
+    @property
+    def who(self) -> str:
+        return "the library's templates"
+
+    def validate(self) -> None:
+        folder = self.dir / TEMPLATE_FOLDER
+        for name in template_names(self.dir):
+            path = folder / name / f"{name}.yml"
+            self.run.files.add(path)
+            self.run.library_used.add(path.resolve())
+            self.run.attempt(str(path), "(file)", partial(self.run.document, path))
+            pipeline = self.run.attempt(str(path), "(file)", partial(load_template, self.dir, name))
+            if pipeline is not None:
+                self.pipelines.append(pipeline)
+            else:
+                self.run.library_failed = True
+        self._check_pipelines()
+
+
+def _unused_library_files(run: _Validation, library: Path) -> None:
+    """Library files no template (nor tenant) uses; a misnamed or ``.yaml`` template."""
+    folder = library / TEMPLATE_FOLDER
+    files = config_files(library)
+    for path in files:
+        if (
+            path.parent.parent == folder
+            and path.suffix == ".yaml"
+            and path.stem == path.parent.name
+        ):
+            run.library_used.add(path.resolve())
+            run.problems.append(
+                ConfigProblem(
+                    str(path),
+                    "(file)",
+                    "templates end in .yml; this .yaml file is not loaded",
+                    f"rename it to {path.stem}.yml",
+                )
+            )
+    if not run.library_failed:  # a file another check read is used (e.g. a catalog a source names)
+        used = run.library_used | {p.resolve() for p in run.files}
+        report_unused(run, files, used, set(), "the library's templates or any tenant")
+
+
+def report_unused(
+    run: _Validation, files: Iterable[Path], referenced: set[Path], failed: set[Path], who: str
+) -> None:
+    """Report config files nothing references (a misnamed pipeline file says so)."""
+    unused = [p for p in files if p.resolve() not in referenced]
+    misnamed = [p for p in unused if _looks_like_pipeline(p)]
+    failed = failed | {p.parent.resolve() for p in misnamed}
+    for path in unused:
+        if path not in misnamed and path.parent.resolve() in failed:
+            continue
+        run.files.add(path)
+        if path in misnamed:
+            run.problems.append(
+                ConfigProblem(
+                    str(path),
+                    "(file)",
+                    f"a pipeline file must be named after its folder, "
+                    f"{path.parent.name}/{path.parent.name}.yml; this one is not loaded",
+                    f"rename it to {path.parent.name}.yml (and pipeline_id to match), or "
+                    f"put it in a folder named {path.stem}/",
+                )
+            )
+        else:
+            run.problems.append(
+                ConfigProblem(
+                    str(path),
+                    "(file)",
+                    f"no pipeline of {who} uses this file",
+                    "reference it from a pipeline step, or delete it",
+                )
+            )
 
 
 def _looks_like_pipeline(path: Path) -> bool:
@@ -379,4 +520,6 @@ def _looks_like_pipeline(path: Path) -> bool:
         data = read_document(path).data
     except ConfigError:
         return False
-    return isinstance(data, dict) and ("steps" in data or "pipeline_id" in data)
+    return isinstance(data, dict) and (
+        "steps" in data or "pipeline_id" in data or "extends" in data
+    )

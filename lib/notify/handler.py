@@ -38,7 +38,8 @@ from lib.notify.config import LOOPBACK, SlackChannel, WebhookChannel, load_notif
 from lib.notify.deliver import Sleep, Verdict, post
 from lib.notify.message import Notification, notification_of, slack_body, webhook_body
 from lib.notify.message import webhook_headers as signed_headers
-from lib.observability import handler_span, mark_logged, tracer
+from lib.observability import handler_span, mark_logged
+from lib.tracing import tracer
 from lib.wiring import Runtime, runtime
 
 log = logging.getLogger(__name__)

@@ -301,7 +301,7 @@ def _check_destination(ctx: StepContext, spec: TableSpec) -> None:
     if missing:
         raise _problem(
             file, f"{field}.schema", f"the raw table schema lacks columns {missing}",
-            "start from configs/acme/gcp/billing/gcp_billing/gcp_billing_output_schema.json",
+            "start from configs/_library/pipelines/gcp_billing/gcp_billing_output_schema.json",
         )  # fmt: skip
 
 
@@ -335,7 +335,7 @@ def ingest_export(
 
     step = ctx.step
     assert isinstance(step, IngestStep)
-    source_file = str(ctx.pipeline.folder / step.source)
+    source_file = str(ctx.pipeline.path(step.source, f"{ctx.field}.source"))
     _check_destination(ctx, spec)
     warehouse = ctx.runtime.warehouse
     location = export_location(source, ctx.event.tenant_id, source_file)

@@ -5,11 +5,14 @@
   there is no cursor.
 - ``page_number``: send ``page_param`` + 1; stop when ``has_more`` is false or, without it,
   after an empty page.
+- ``offset``: send ``offset_param`` = 0, then the number of items (``records.path``) read so
+  far; stop when ``has_more`` is false or, without it, after a page shorter than
+  ``page_size`` (or an empty one).
 - ``next_link``: request the URL at ``next_link_field`` (same origin only); stop without one.
 - ``none``: one page.
 
 Loop guards raise ``PageProblem``: a cursor or link seen before, or more than ``max_pages``.
-An empty page with ``has_more: true`` continues.
+An empty page with ``has_more: true`` continues (``offset``: a loop, the offset would not move).
 """
 
 from __future__ import annotations
@@ -39,15 +42,21 @@ class Pager:
     config: PaginationConfig
     first_url: str
     first_params: httpx.QueryParams
+    items_path: str = "data"
+    """Where a page's items are (``records.path``): ``offset`` counts them."""
     seen: set[str] = field(default_factory=set)
+    offset: int = 0
 
     def first(self) -> PageRequest:
         """The first request."""
         params = self.first_params
         if self.config.type == "page_number":
             params = params.set(self.config.page_param, str(self.config.first_page))
-            if self.config.page_size_param and self.config.page_size:
-                params = params.set(self.config.page_size_param, str(self.config.page_size))
+        if self.config.type == "offset":
+            params = params.set(self.config.offset_param, "0")
+        size_param, size = self.config.page_size_param, self.config.page_size
+        if self.config.type in ("page_number", "offset") and size_param and size:
+            params = params.set(size_param, str(size))
         return PageRequest(1, self.first_url, params)
 
     def next(
@@ -71,6 +80,8 @@ class Pager:
             follow = self._cursor(payload, current)
         elif kind == "page_number":
             follow = self._page_number(payload, current, rows)
+        elif kind == "offset":
+            follow = self._offset(payload, current)
         else:
             follow = self._next_link(payload, current, url)
         if follow is not None and follow.number > self.config.max_pages:
@@ -112,6 +123,23 @@ class Pager:
             return None
         page = self.config.first_page + current.number
         params = (current.params or self.first_params).set(self.config.page_param, str(page))
+        return PageRequest(current.number + 1, current.url, params)
+
+    def _offset(self, payload: Any, current: PageRequest) -> PageRequest | None:
+        items = dig(payload, self.items_path)
+        count = len(items) if isinstance(items, list) else 0
+        has_more = self._has_more(payload)
+        short = count == 0 or (self.config.page_size is not None and count < self.config.page_size)
+        if has_more is False or (has_more is None and short):
+            return None
+        if count == 0:
+            raise PageProblem(
+                "has_more is true but the page holds no items: the offset would not move"
+            )
+        self.offset += count
+        params = (current.params or self.first_params).set(
+            self.config.offset_param, str(self.offset)
+        )
         return PageRequest(current.number + 1, current.url, params)
 
     def _next_link(self, payload: Any, current: PageRequest, url: httpx.URL) -> PageRequest | None:

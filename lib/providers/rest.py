@@ -171,7 +171,7 @@ class _Fetch:
         """Fetch page after page, yielding each page's batches before the next request."""
         source = self.source
         limiter = TokenBucket(source.rate_limit, self.sleep, self.monotonic)
-        pager = Pager(source.pagination, source.endpoint, params)
+        pager = Pager(source.pagination, source.endpoint, params, source.records.path)
         with self._client() as client:
             getter = RetryingGetter(
                 client, source.retry, limiter, self.target, self.sleep, self.monotonic

@@ -79,7 +79,12 @@ class SandboxServer:
             world: answers that change over time (lib/sandbox/world.py); None: static.
             canned: route path → a JSON body served as the first page of every request to
                 that route, whatever its parameters (e.g. a provider's documented example);
-                a request for a later page gets the provider's empty last page.
+                a request for a later page gets the provider's empty last page. A path no
+                built-in provider serves (a new provider's endpoint) is answered with its
+                body for every request, or, when the value is a function, with what it
+                returns for the request's query parameters (``dict[str, list[str]]``), so
+                a fixture can page; such requests are recorded with their headers
+                (``seen_headers``) for tests to check the auth header.
         """
         self.faults = Faults(**dict(faults or {}))
         self.page_size = page_size
@@ -88,6 +93,7 @@ class SandboxServer:
         self.world = world
         self.canned = dict(canned or {})
         self.requests: list[str] = []
+        self.seen_headers: list[dict[str, str]] = []
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._in_flight = 0
@@ -133,6 +139,8 @@ class SandboxServer:
     def answer(self, path: str, query: str, headers: Mapping[str, str]) -> Reply | bytes:
         """The reply to a provider GET (bytes when a page body was produced)."""
         route = _route(path)
+        if route is None and path in self.canned:
+            return self._fixture(path, query, headers)
         if route is None:
             return Reply(404, {"error": {"message": f"no sandbox route {path}", "type": "nf"}})
         provider, handler = route
@@ -156,6 +164,20 @@ class SandboxServer:
         except BadRequest as exc:
             return provider.bad_request(exc)
         return _mangle(json.dumps(page).encode(), self.faults)
+
+    def _fixture(self, path: str, query: str, headers: Mapping[str, str]) -> Reply | bytes:
+        """A new provider's canned endpoint: its body (or its function's), faults applied."""
+        self.record(f"{path}?{query}" if query else path)
+        with self._lock:
+            self.seen_headers.append({k.lower(): v for k, v in headers.items()})
+        if self.faults.take("rate_limit"):
+            retry = {"Retry-After": f"{self.faults.state.retry_after:g}"}
+            return Reply(429, {"error": "rate limited"}, retry)
+        if self.faults.take("server_error"):
+            return Reply(500, {"error": "server error"})
+        body = self.canned[path]
+        answer = body(parse_qs(query, keep_blank_values=True)) if callable(body) else body
+        return _mangle(json.dumps(answer).encode(), self.faults)
 
     def control(self, method: str, body: bytes) -> Reply:
         """``/_sandbox/faults``: GET shows, POST merges, DELETE clears."""

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
+from lib.config.derived import step_rules
 from lib.config.pipeline import DqStep
 from lib.metadata import metadata_table
 from lib.ports import TableRef, WriteSpec
@@ -18,14 +19,13 @@ if TYPE_CHECKING:
 
 
 def run_dq(ctx: StepContext) -> StepOutcome:
-    """Check the step's table (this run's rows) against its rules file."""
-    from lib.config.dq import load_dq
+    """Check the step's table (this run's rows) against its rules (file, inline, implied)."""
     from lib.dq import evaluate, plan_dq
 
     step = ctx.step
     assert isinstance(step, DqStep)
     rt = ctx.runtime
-    rules = load_dq(ctx.pipeline.path(step.rules, f"{ctx.field}.rules"))
+    rules = step_rules(ctx.pipeline, ctx.ref.index)
     table = ctx.pipeline.table_ref(step.table.dataset, step.table.table)
     query = plan_dq(table, rules, scope={"pipeline_logging_id": ctx.run_id}, now=rt.clock.now())
     row = rt.warehouse.query(query.sql, query.params)[0]

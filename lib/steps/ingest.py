@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
+from lib.config.catalog import destination_spec
 from lib.config.loader import INGESTION_FIELDS
 from lib.config.pipeline import IngestStep
 from lib.ports import TableRef, WriteResult
@@ -50,15 +51,13 @@ def stamp(
 
 def run_ingest(ctx: StepContext) -> StepOutcome:
     """Fetch the window day by day from the step's source and load it in one atomic write."""
-    from lib.config.source import load_source
-
     step = ctx.step
     assert isinstance(step, IngestStep)
     pipeline = ctx.pipeline
-    source = load_source(pipeline.path(step.source, f"{ctx.field}.source"))
+    source = pipeline.source(ctx.ref.index)
     target = step.destination
     table = pipeline.table_ref(target.dataset, target.table)
-    spec = pipeline.table_spec(target, f"{ctx.field}.destination", ingestion=True)
+    spec = destination_spec(pipeline, ctx.ref.index)
     wh = ctx.runtime.warehouse
     wh.ensure_dataset(table.dataset, {"tenant": ctx.event.tenant_id})
     wh.ensure_table(table, spec)

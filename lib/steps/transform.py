@@ -20,6 +20,7 @@ import sqlglot
 from sqlglot import exp
 
 from lib.changes import Change, pending_changes, record_consumption
+from lib.config.catalog import destination_spec
 from lib.config.documents import read_text
 from lib.config.pipeline import TransformStep
 from lib.ports import Query, TableRef
@@ -112,7 +113,7 @@ def run_transform(ctx: StepContext) -> StepOutcome:
     params = {k: v for k, v in given.items() if k in wanted}
     target = step.destination
     table = pipeline.table_ref(target.dataset, target.table)
-    spec = pipeline.table_spec(target, f"{ctx.field}.destination")
+    spec = destination_spec(pipeline, ctx.ref.index)
     rt.warehouse.ensure_dataset(table.dataset, {"tenant": ctx.event.tenant_id})
     rt.warehouse.ensure_table(table, spec)
     result = rt.warehouse.write(table, Query(sql, params), target.write_spec(ctx.run_id, days))

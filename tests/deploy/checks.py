@@ -161,15 +161,22 @@ def _push_problems(tf: Terraform, sub: Any, body: dict[str, Any]) -> list[str]:
 
 
 def expected_secret_ids(config_dir: Path) -> dict[str, set[str]]:
-    """secret id → the services that read it: ``ingest`` for every ``auth.secret`` in
-    ``configs/<tenant>/**/*_source.yml``, ``notify`` for the secrets of every enabled channel
-    in ``configs/<tenant>/notifications.yml`` (read here straight from the YAML)."""
+    """secret id → the services that read it: ``ingest`` for every ``auth.secret`` the tenants'
+    resolved sources read (library templates with the tenant's overrides and ``secrets``
+    renames applied), ``notify`` for the secrets of every enabled channel in
+    ``configs/<tenant>/notifications.yml`` (read here straight from the YAML)."""
+    from lib.config.loader import load_pipeline_file, pipeline_files
+    from lib.config.pipeline import IngestStep
+
     out: dict[str, set[str]] = {}
     for tenant in tenants(config_dir):
-        for path in sorted((config_dir / tenant).rglob("*_source.yml")):
-            auth = (yaml.safe_load(path.read_text()) or {}).get("auth")
-            if auth:
-                out.setdefault(secret_id(tenant, auth["secret"]), set()).add("ingest")
+        for path in pipeline_files(config_dir / tenant):
+            pipeline = load_pipeline_file(path, tenant, config_dir / tenant)
+            for index, step in enumerate(pipeline.config.steps):
+                source = pipeline.source(index) if isinstance(step, IngestStep) else None
+                auth = getattr(source, "auth", None)
+                if auth:
+                    out.setdefault(secret_id(tenant, auth.secret), set()).add("ingest")
         notifications = config_dir / tenant / "notifications.yml"
         if notifications.is_file():
             for channel in (yaml.safe_load(notifications.read_text()) or {}).get("channels", []):

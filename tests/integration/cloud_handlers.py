@@ -2,15 +2,15 @@
 
 Served as ``functions-framework --target ingest --source tests/integration/cloud_handlers.py``
 (likewise ``dq``, ``transform`` and ``notify``). The entry points are the production ones from
-``handlers/``; only the Runtime is built here, pointing at the emulators (see
-``tests/support/cloud_runtime.py`` for why it is not ``lib.wiring.runtime()``). The Pub/Sub
+``handlers/``, and so is the Runtime: ``lib.wiring.runtime()`` builds it from the environment
+the test sets (cloud mode, the emulators' endpoints, env secrets, a fixed clock). The only
+test-side change is the emulator's upload content type. The Pub/Sub
 emulator ignores subscription filters, so each entry point first applies the filter of the
 subscription its push URL names, as Pub/Sub would (``tests/support/push_routes.py``).
 """
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import flask
@@ -20,11 +20,10 @@ from handlers import dq as dq_handler
 from handlers import ingest as ingest_handler
 from handlers import notify as notify_handler
 from handlers import transform as transform_handler
-from lib.wiring import install
-from tests.support.cloud_runtime import emulator_runtime
+from tests.support.bigquery import accept_emulator_uploads
 from tests.support.push_routes import filter_passes
 
-install(emulator_runtime(os.environ))
+accept_emulator_uploads()
 
 
 @functions_framework.cloud_event

@@ -28,10 +28,11 @@ from lib.adapters.pubsub_topology import create_topology
 from lib.demo import demo_environment
 from lib.ports import TableRef, Warehouse
 from lib.runs import request_run
+from lib.settings import Settings
 from lib.sql import table_sql
-from lib.wiring import Runtime
+from lib.wiring import Runtime, open_runtime
 from tests.platform import CONFIGS, NOW
-from tests.support.cloud_runtime import emulator_runtime
+from tests.support.bigquery import RETRY_DEADLINE, accept_emulator_uploads
 from tests.support.cloud_session import bigquery_emulator, log_dir, pubsub_emulator
 from tests.support.emulators import REPO, Process, free_port, process_error, spawn
 from tests.support.pubsub import new_project, pubsub_clients
@@ -62,12 +63,14 @@ UNSAMPLED = {"expect_column_values_to_not_be_null", "expect_table_row_count_to_b
 def emulator_configs(tmp_path: Path) -> Path:
     """A copy of ``configs/`` within bqemulator's reach.
 
-    DQ rule files keep only expectations without samples (see UNSAMPLED), and BIGNUMERIC
-    becomes NUMERIC in table schemas and SQL: bqemulator cannot create BIGNUMERIC columns
+    DQ rule files keep only expectations without samples (see UNSAMPLED; the uniqueness the
+    merge keys imply is turned off: check_merge_keys: false), and BIGNUMERIC becomes NUMERIC
+    in table schemas, source columns and SQL: bqemulator cannot create BIGNUMERIC columns
     (docs/cloud.md). Real BigQuery runs the shipped configs; exact BIGNUMERIC money is covered
     by the DuckDB runs and the adapter's unit tests.
     """
     import json
+    import re
     import shutil
 
     import yaml
@@ -78,6 +81,13 @@ def emulator_configs(tmp_path: Path) -> Path:
         rules = yaml.safe_load(rules_file.read_text())
         kept = [e for e in rules["expectations"] if e["expectation_type"] in UNSAMPLED]
         rules_file.write_text(yaml.safe_dump({**rules, "expectations": kept}))
+    for template in (target / "_library/pipelines").glob("*/*.yml"):  # implied uniqueness too
+        pipeline = yaml.safe_load(template.read_text())
+        if "steps" in pipeline:
+            for step in pipeline["steps"]:
+                if step["type"] == "dq":
+                    step["check_merge_keys"] = False
+            template.write_text(yaml.safe_dump(pipeline, sort_keys=False))
     for schema_file in target.rglob("*.json"):
         fields = json.loads(schema_file.read_text())
         if isinstance(fields, list) and all(isinstance(f, dict) for f in fields):
@@ -87,6 +97,9 @@ def emulator_configs(tmp_path: Path) -> Path:
             schema_file.write_text(json.dumps(fields))
     for sql_file in target.rglob("*.sql"):
         sql_file.write_text(sql_file.read_text().replace("AS BIGNUMERIC", "AS NUMERIC"))
+    for source_file in target.rglob("*_source.yml"):  # raw tables derived from records.columns
+        text = re.sub(r"type: BIGNUMERIC(\(\d+, ?\d+\))?", "type: NUMERIC", source_file.read_text())
+        source_file.write_text(text)
     return target
 
 
@@ -138,17 +151,19 @@ def cloud(make_platform: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
         "GOOGLE_CLOUD_PROJECT": new_project(),
         "PUBSUB_EMULATOR_HOST": pubsub_host,
         "CONVERGENCE_BIGQUERY_ENDPOINT": bigquery_emulator().info["endpoint"],
+        "CONVERGENCE_BQ_RETRY_DEADLINE_SECONDS": str(RETRY_DEADLINE),
+        "CONVERGENCE_SECRETS": "env",
         "CONVERGENCE_FIXED_NOW": NOW.isoformat(),
         "PYTHONPATH": str(REPO),
     }
     handlers = serve_handlers(env)
-    rt = emulator_runtime(env)
+    accept_emulator_uploads()
     try:
-        yield platform, rt, env, handlers
+        with open_runtime(Settings.from_env(env)) as rt:
+            yield platform, rt, env, handlers
     finally:
         for process in handlers.values():
             process.stop()
-        rt.close()
 
 
 def watch_results(project: str, subscriber: Any) -> dict[str, str]:

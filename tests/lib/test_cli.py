@@ -103,7 +103,7 @@ def test_window_ending_before_it_starts_is_refused(local_env, capsys):
         "2026-11-01",
     ]
     assert main(args) == 2
-    assert "--end 2026-11-01 is before --start 2026-11-05" in joined(capsys)
+    assert "window end 2026-11-01 is before start 2026-11-05" in joined(capsys)
 
 
 def test_malformed_date_names_the_format(capsys):

@@ -77,9 +77,13 @@ def test_a_cli_run_records_its_provenance(local_env, capsys):
     # the config version: every file the run used, hashed independently here
     config_dir = Path(Settings.from_env().config_dir)
     files = meta["config_version"]["files"]
-    pipeline_dir = config_dir / "acme/openai/cost/openai_costs"
-    for name in ("openai_costs.yml", "openai_costs_source.yml", "openai_costs_dq.yml"):
-        path = pipeline_dir / name
+    template = config_dir / "_library/pipelines/openai_costs"
+    for path in (
+        config_dir / "acme/openai/cost/openai_costs/openai_costs.yml",  # acme's override
+        template / "openai_costs.yml",  # the template it extends
+        template / "openai_costs_source.yml",
+        template / "openai_costs_dq.yml",
+    ):
         relative = str(path.resolve().relative_to(config_dir.resolve()))
         assert files[relative] == hashlib.sha256(path.read_bytes()).hexdigest()[:16]
     assert any(name.startswith("_library/focus/") for name in files)
@@ -94,7 +98,7 @@ def test_changing_a_config_file_changes_the_config_version(local_env, capsys):
     assert main(RUN) == 0
     before = requested_record(run_id_of(joined(capsys)))["history"][0]["run_metadata"]
     config_dir = Path(Settings.from_env().config_dir)
-    dq = config_dir / "acme/openai/cost/openai_costs/openai_costs_dq.yml"
+    dq = config_dir / "_library/pipelines/openai_costs/openai_costs_dq.yml"
     dq.write_text(dq.read_text() + "\n# reviewed\n")
     assert main(RUN) == 0
     after = requested_record(run_id_of(joined(capsys)))["history"][0]["run_metadata"]
@@ -104,7 +108,7 @@ def test_changing_a_config_file_changes_the_config_version(local_env, capsys):
         for k, v in after["config_version"]["files"].items()
         if before["config_version"]["files"].get(k) != v
     }
-    assert changed == {"acme/openai/cost/openai_costs/openai_costs_dq.yml"}
+    assert changed == {"_library/pipelines/openai_costs/openai_costs_dq.yml"}
 
 
 def test_the_repositorys_configs_carry_its_git_commit(tmp_path):

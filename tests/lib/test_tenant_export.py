@@ -14,7 +14,8 @@ from lib.errors import ConfigError
 from lib.tenant_export import export_tenants, render
 
 REPO = Path(__file__).resolve().parents[2]
-SOURCE = "acme/openai/cost/openai_costs/openai_costs_source.yml"
+SOURCE = "_library/pipelines/openai_costs/openai_costs_source.yml"
+ACME_OPENAI = "acme/openai/cost/openai_costs/openai_costs.yml"
 
 
 @pytest.fixture
@@ -41,6 +42,17 @@ def test_a_new_secret_name_in_a_source_is_exported(configs: Path) -> None:
     path = configs / SOURCE
     path.write_text(path.read_text().replace("secret: openai_admin_key", "secret: openai_eu_key"))
     assert "convergence-acme-openai_eu_key" in by_tenant(configs)["acme"]
+
+
+def test_a_tenant_renaming_a_secret_exports_its_own_name(configs: Path) -> None:
+    with (configs / ACME_OPENAI).open("a") as out:
+        out.write("secrets: {openai_admin_key: openai_eu_key}\n")
+    exported = by_tenant(configs)
+    assert exported["acme"] == [
+        secret_id("acme", "anthropic_admin_key"),
+        secret_id("acme", "openai_eu_key"),
+    ]
+    assert secret_id("globex", "openai_admin_key") in exported["globex"]
 
 
 def test_an_invalid_source_is_a_config_error_naming_the_file(configs: Path) -> None:

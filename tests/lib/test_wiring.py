@@ -1,11 +1,14 @@
+import datetime as dt
+
 import pytest
 
 from lib.adapters.duckdb_warehouse import DuckDBWarehouse
 from lib.adapters.env_secrets import EnvSecrets
 from lib.adapters.local_bus import LocalBus
+from lib.adapters.pubsub_bus import PubSubBus
 from lib.settings import Settings
 from lib.traced_warehouse import TracedWarehouse
-from lib.wiring import build_runtime
+from lib.wiring import LocalRuntime, build_runtime, open_local_runtime, open_runtime
 
 
 def test_local_mode_wires_the_embedded_adapters(tmp_path):
@@ -35,3 +38,87 @@ def test_disable_auth_is_refused_in_cloud_mode():
 def test_unknown_mode_is_named():
     with pytest.raises(ValueError, match="CONVERGENCE_MODE must be 'local' or 'cloud', not 'prod'"):
         Settings.from_env({"CONVERGENCE_MODE": "prod"})
+
+
+def test_open_runtime_closes_what_it_opened(tmp_path):
+    settings = Settings.from_env({"CONVERGENCE_HOME": str(tmp_path)})
+    with open_runtime(settings) as rt:
+        rt.warehouse.query("SELECT 1 AS one")
+    with pytest.raises(Exception, match="closed"):
+        rt.warehouse.query("SELECT 1 AS one")
+
+
+def test_local_operations_ask_for_the_local_runtime(tmp_path):
+    with open_local_runtime(Settings.from_env({"CONVERGENCE_HOME": str(tmp_path)})) as rt:
+        assert isinstance(rt, LocalRuntime)
+        assert rt.bus.run_until_idle().delivered == 0
+    cloud = Settings.from_env({"CONVERGENCE_MODE": "cloud", "GOOGLE_CLOUD_PROJECT": "p"})
+    with (
+        pytest.raises(ValueError, match="needs CONVERGENCE_MODE=local"),
+        open_local_runtime(cloud),
+    ):
+        pass
+
+
+def test_cloud_runtime_on_emulators_is_built_from_settings(monkeypatch):
+    """The settings the cloud end-to-end test uses: emulator endpoint, env secrets, fixed clock."""
+    monkeypatch.setenv("PUBSUB_EMULATOR_HOST", "127.0.0.1:9")  # clients connect lazily
+    env = {
+        "CONVERGENCE_MODE": "cloud",
+        "GOOGLE_CLOUD_PROJECT": "p",
+        "CONVERGENCE_BIGQUERY_ENDPOINT": "http://127.0.0.1:9",
+        "CONVERGENCE_SECRETS": "env",
+        "CONVERGENCE_FIXED_NOW": "2026-01-31T12:00:00+00:00",
+        "CONVERGENCE_SECRET_ACME_OPENAI_ADMIN_KEY": "sk-test",
+    }
+    with open_runtime(Settings.from_env(env)) as rt:
+        assert isinstance(rt.bus, PubSubBus)
+        assert isinstance(rt.secrets, EnvSecrets)
+        assert rt.clock.now() == dt.datetime(2026, 1, 31, 12, tzinfo=dt.UTC)
+        client = rt.warehouse.inner._client  # type: ignore[attr-defined]
+        assert client._connection.API_BASE_URL == "http://127.0.0.1:9"
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"CONVERGENCE_SECRETS": "vault"}, "CONVERGENCE_SECRETS must be 'secret-manager' or 'env'"),
+        (
+            {"CONVERGENCE_SECRETS": "secret-manager"},
+            "'env' \\(or unset\\) in local mode, not 'secret-manager'",
+        ),
+        ({"CONVERGENCE_FIXED_NOW": "yesterday"}, "CONVERGENCE_FIXED_NOW must be an ISO time"),
+        ({"CONVERGENCE_FIXED_NOW": "2026-01-31T12:00:00"}, "with a UTC offset"),
+        (
+            {
+                "CONVERGENCE_MODE": "cloud",
+                "GOOGLE_CLOUD_PROJECT": "p",
+                "CONVERGENCE_FIXED_NOW": "2026-01-31T12:00:00+00:00",
+            },
+            "refused in cloud mode unless CONVERGENCE_BIGQUERY_ENDPOINT",
+        ),
+        ({"CONVERGENCE_BQ_RETRY_DEADLINE_SECONDS": "0"}, "CONVERGENCE_BQ_RETRY_DEADLINE_SECONDS"),
+    ],
+)
+def test_bad_runtime_settings_are_named(env, message):
+    with pytest.raises(ValueError, match=message):
+        Settings.from_env(env)
+
+
+def test_dotenv_is_read_and_the_environment_wins(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text(
+        "# local settings\n"
+        "export CONVERGENCE_HOME='state dir'\n"
+        'CONVERGENCE_BQ_LOCATION="US" # inline comment\n'
+        "CONVERGENCE_CONFIG_DIR=from-dotenv\n"
+        "EMPTY_KEY\n"
+    )
+    monkeypatch.setenv("CONVERGENCE_CONFIG_DIR", "from-environment")
+    monkeypatch.delenv("CONVERGENCE_HOME", raising=False)
+    monkeypatch.delenv("CONVERGENCE_BQ_LOCATION", raising=False)
+    settings = Settings.from_env()
+    assert settings.home == tmp_path.joinpath("state dir").relative_to(tmp_path)
+    assert settings.bq_location == "US"
+    assert settings.config_dir.name == "from-environment"
+    assert "EMPTY_KEY" not in settings.environ

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from lib.adapters.bigquery_warehouse import BigQueryWarehouse
+from lib.adapters.bigquery_warehouse import bigquery_client as adapter_client
 from lib.ports import Warehouse
 from tests.support.cloud_session import bigquery_emulator
 
@@ -39,20 +40,18 @@ EMULATOR_GAPS: dict[str, str] = {
 RETRY_DEADLINE = 15.0
 
 
-def bigquery_client(endpoint: str, project: str) -> Any:
-    """An official ``bigquery.Client`` talking to the emulator at ``endpoint``."""
+def accept_emulator_uploads() -> None:
+    """Make the official client send small uploads as ``application/octet-stream``, which the
+    emulator accepts (it rejects the client's default multipart content type)."""
     import google.cloud.bigquery.client as bq_client_module
-    from google.api_core.client_options import ClientOptions
-    from google.auth.credentials import AnonymousCredentials
-    from google.cloud import bigquery
 
     bq_client_module._GENERIC_CONTENT_TYPE = "application/octet-stream"  # type: ignore[attr-defined]
-    return bigquery.Client(
-        project=project,
-        credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
-        client_options=ClientOptions(api_endpoint=endpoint),
-        location=LOCATION,
-    )
+
+
+def bigquery_client(endpoint: str, project: str) -> Any:
+    """An official ``bigquery.Client`` talking to the emulator at ``endpoint``."""
+    accept_emulator_uploads()
+    return adapter_client(project, LOCATION, endpoint)
 
 
 def emulator_warehouse(project: str | None = None) -> BigQueryWarehouse:

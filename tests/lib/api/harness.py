@@ -18,7 +18,7 @@ import functions_framework
 from werkzeug.test import Client, TestResponse
 
 from lib.clock import FixedClock
-from lib.keys import create_key, revoke_key
+from lib.keys import ADMIN_TENANT, create_key, revoke_key
 from lib.settings import Settings
 from lib.tenants import provision_tenant
 from lib.wiring import Runtime, build_runtime, handler_functions, install
@@ -28,16 +28,12 @@ NOW = dt.datetime(2025, 3, 10, 12, 0, tzinfo=dt.UTC)
 TENANTS = ("acme", "globex")
 
 
-def _clone_pipeline(config_dir: Path, tenant: str, new_id: str, enabled: bool = True) -> None:
-    src = config_dir / tenant / "openai" / "cost" / "openai_costs"
-    dst = src.parent / new_id
-    shutil.copytree(src, dst)
-    text = (dst / "openai_costs.yml").read_text()
-    text = text.replace("pipeline_id: openai_costs", f"pipeline_id: {new_id}")
-    if not enabled:
-        text = text.replace(f"pipeline_id: {new_id}", f"pipeline_id: {new_id}\nenabled: false")
-    (dst / f"{new_id}.yml").write_text(text)
-    (dst / "openai_costs.yml").unlink()
+def _clone_pipeline(config_dir: Path, tenant: str, new_id: str, extra: str = "") -> None:
+    """A pipeline ``new_id`` of ``tenant`` from the OpenAI template, ``extra`` YAML appended."""
+    folder = config_dir / tenant / "openai" / "cost" / new_id
+    folder.mkdir(parents=True)
+    text = f'extends: "@library/pipelines/openai_costs"\n{extra}'
+    (folder / f"{new_id}.yml").write_text(text)
 
 
 def make_config(root: Path) -> Path:
@@ -46,10 +42,8 @@ def make_config(root: Path) -> Path:
     config_dir = root / "configs"
     shutil.copytree(REPO / "configs", config_dir)
     _clone_pipeline(config_dir, "globex", "globex_only")
-    _clone_pipeline(config_dir, "acme", "acme_paused", enabled=False)
-    _clone_pipeline(config_dir, "acme", "acme_only")
-    source = config_dir / "acme/openai/cost/acme_only/openai_costs_source.yml"
-    source.write_text(source.read_text().replace("secret: openai_admin_key", "secret: absent_key"))
+    _clone_pipeline(config_dir, "acme", "acme_paused", "enabled: false\n")
+    _clone_pipeline(config_dir, "acme", "acme_only", "secrets: {openai_admin_key: absent_key}\n")
     return config_dir
 
 
@@ -64,6 +58,7 @@ class Keys:
 
     active: dict[str, str] = field(default_factory=dict)
     revoked: dict[str, str] = field(default_factory=dict)
+    admin: str = ""
 
 
 def make_runtime(
@@ -83,7 +78,7 @@ def _topology() -> Any:
 
 
 def onboard(rt: Runtime) -> Keys:
-    """Provision both tenants and give each an active and a revoked key."""
+    """Provision both tenants and give each an active and a revoked key; one admin key."""
     keys = Keys()
     for tenant in TENANTS:
         provision_tenant(rt, tenant)
@@ -91,6 +86,8 @@ def onboard(rt: Runtime) -> Keys:
         revoked = create_key(rt.warehouse, rt.clock, tenant, "old")
         revoke_key(rt.warehouse, rt.clock, tenant, revoked.key_id)
         keys.revoked[tenant] = revoked.key
+    rt.ensure_tenant(ADMIN_TENANT)
+    keys.admin = create_key(rt.warehouse, rt.clock, ADMIN_TENANT, "platform admin").key
     return keys
 
 

@@ -27,7 +27,9 @@ LIVE, READY = "/healthz", "/readyz"
 RUN = "/pipelines/run/{pipeline_id}"
 ONE = "/pipelines/runs/{run_id}"
 ALL = "/pipelines/runs"
+TENANTS = "/tenants"
 JSON = {"Content-Type": "application/json"}
+BROKEN_TEMPLATE = "broken_template"
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,7 @@ class World:
     client: Client
     key: str
     revoked: str
+    admin: str
     complete_run: str
     failed_run: str
     rt: Runtime
@@ -64,6 +67,16 @@ class _Stalled(io.BytesIO):
         raise TimeoutError("no data")
 
     readinto = read1 = read  # type: ignore[assignment]
+
+
+def _onboard(w: World, tenant: str, *pipelines: str, key: str | None = "admin") -> TestResponse:
+    body = {"tenant_id": tenant, "pipelines": list(pipelines)}
+    return _call(w, "POST", TENANTS, w.admin if key == "admin" else key, json=body)
+
+
+def _onboard_twice(w: World) -> TestResponse:
+    assert _onboard(w, "newco_again", "openai_costs").status_code == 201
+    return _onboard(w, "newco_again", "openai_costs")
 
 
 def _unready(w: World) -> TestResponse:
@@ -139,6 +152,38 @@ CASES = [
     Case(ALL, "GET", 400, lambda w: _call(w, "GET", "/pipelines/runs?limit=-1")),
     Case(ALL, "GET", 401, lambda w: _call(w, "GET", "/pipelines/runs", "cvg_acme_x")),
     Case(ALL, "GET", 422, lambda w: _call(w, "GET", "/pipelines/runs?since=2025-02-31")),
+    Case(RUN, "POST", 403, lambda w: _call(w, "POST", "/pipelines/run/openai_costs", w.admin)),
+    Case(ONE, "GET", 403, lambda w: _call(w, "GET", f"/pipelines/runs/{w.complete_run}", w.admin)),
+    Case(ALL, "GET", 403, lambda w: _call(w, "GET", "/pipelines/runs", w.admin)),
+    Case(TENANTS, "POST", 201, lambda w: _onboard(w, "newco", "openai_costs", "spend_reporting")),
+    Case(TENANTS, "POST", 200, _onboard_twice),
+    Case(TENANTS, "POST", 400, lambda w: _onboard(w, "newco", "no_such_template")),
+    Case(TENANTS, "POST", 400, lambda w: _onboard(w, "admin", "openai_costs")),
+    Case(TENANTS, "POST", 400, lambda w: _call(w, "POST", TENANTS, w.admin, json={"x": 1})),
+    Case(TENANTS, "POST", 401, lambda w: _onboard(w, "newco", "openai_costs", key=None)),
+    Case(TENANTS, "POST", 403, lambda w: _onboard(w, "newco", "openai_costs", key=w.key)),
+    Case(TENANTS, "POST", 409, lambda w: _onboard(w, "newco_broken", BROKEN_TEMPLATE)),
+    Case(
+        TENANTS,
+        "POST",
+        413,
+        lambda w: _call(
+            w,
+            "POST",
+            TENANTS,
+            w.admin,
+            data=json.dumps({"tenant_id": "x" * MAX_BODY_BYTES}),
+            headers=JSON,
+        ),
+    ),
+    Case(
+        TENANTS,
+        "POST",
+        415,
+        lambda w: _call(
+            w, "POST", TENANTS, w.admin, data="a", headers={"Content-Type": "text/csv"}
+        ),
+    ),
 ]
 
 
@@ -167,7 +212,11 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             "CONVERGENCE_OPENAI_BASE_URL": sandbox.base_url,
             "CONVERGENCE_SECRET_ACME_OPENAI_ADMIN_KEY": "sk-sandbox-acme",
         }
-        rt = harness.make_runtime(root / "home", harness.make_config(root), env, real=True)
+        config_dir = harness.make_config(root)
+        broken = config_dir / "_library/pipelines" / BROKEN_TEMPLATE  # POST /tenants → 409
+        broken.mkdir()
+        (broken / f"{BROKEN_TEMPLATE}.yml").write_text(f"pipeline_id: {BROKEN_TEMPLATE}\n")
+        rt = harness.make_runtime(root / "home", config_dir, env, real=True)
         with harness.installed(rt):
             keys = harness.onboard(rt)
             c = harness.client()
@@ -178,7 +227,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             rt.bus.run_until_idle()  # type: ignore[attr-defined]
             acme = keys.active["acme"]
             failed_run = failed.get_json()["run_id"]
-            yield World(c, acme, keys.revoked["acme"], complete, failed_run, rt, root)
+            revoked = keys.revoked["acme"]
+            yield World(c, acme, revoked, keys.admin, complete, failed_run, rt, root)
         rt.close()
 
 

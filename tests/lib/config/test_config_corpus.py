@@ -1,7 +1,8 @@
 """The config corpus: broken variants of the real configs, one defect each.
 
-Every variant is a copy of the shipped configs (the acme tenant, the shared library and the
-metadata schemas) with one mutation. ``convergence validate`` (run in-process through the CLI's
+Every variant is a copy of the shipped configs (the acme tenant, the shared library with its
+pipeline templates, and the metadata schemas) with one mutation: in a template, a library
+file, or acme's overrides. ``convergence validate`` (run in-process through the CLI's
 ``main``) must exit 1 and print a problem naming the file (and, where the defect sits on one,
 its line) with the expected message: none accepted silently, no traceback, no internal error.
 """
@@ -21,20 +22,23 @@ import yaml
 from lib.cli import main
 from tests.platform import CONFIGS
 
-OAI = "acme/openai/cost/openai_costs/"
+OAI = "_library/pipelines/openai_costs/"  # the OpenAI template and its files
 OP, OS = OAI + "openai_costs.yml", OAI + "openai_costs_source.yml"
-ODQ, OSCH = OAI + "openai_costs_dq.yml", OAI + "openai_costs_output_schema.json"
-OUDQ = OAI + "openai_usage_dq.yml"
-A = "acme/anthropic/cost/anthropic_costs/"
+ODQ = OAI + "openai_costs_dq.yml"
+OUDQ, OUS = OAI + "openai_usage_dq.yml", OAI + "openai_usage_source.yml"
+A = "_library/pipelines/anthropic_costs/"
 AP, AS = A + "anthropic_costs.yml", A + "anthropic_cost_report_source.yml"
-G = "acme/gcp/billing/gcp_billing/"
+G = "_library/pipelines/gcp_billing/"
 GP, GS = G + "gcp_billing.yml", G + "gcp_billing_source.yml"
 GDQ, GSCH = G + "gcp_billing_dq.yml", G + "gcp_billing_output_schema.json"
-R = "acme/reporting/spend/spend_reporting/spend_reporting.yml"
+R = "_library/pipelines/spend_reporting/spend_reporting.yml"
+TOAI = "acme/openai/cost/openai_costs/"  # acme's override of the OpenAI template
+TP = TOAI + "openai_costs.yml"
+TR = "acme/reporting/spend/spend_reporting/spend_reporting.yml"
 L_OPENAI, L_GCP = "_library/focus/focus_openai.sql", "_library/focus/focus_gcp.sql"
 L_ANTHROPIC = "_library/focus/focus_anthropic.sql"
 L_DAILY, L_MONTHLY = "_library/gold/daily_spend.sql", "_library/gold/monthly_spend.sql"
-DAILY_SCHEMA = "_library/gold/daily_spend_schema.json"
+DAILY_SCHEMA = DSCH = "_library/gold/daily_spend_schema.json"
 META = "metadata/schemas/step_logs.json"
 
 Mutation = Callable[[Path], None]
@@ -85,6 +89,32 @@ def copy_dir(rel: str, new: str) -> Mutation:
     return lambda root: shutil.copytree(root / rel, root / new)
 
 
+def both(*mutations: Mutation) -> Mutation:
+    def mutate(root: Path) -> None:
+        for mutation in mutations:
+            mutation(root)
+
+    return mutate
+
+
+def add(rel: str, text: str) -> Mutation:
+    """Append YAML to a file (a tenant's override). Step overrides join the file's own
+    ``steps:`` mapping when it has one (acme's OpenAI file overrides ``load_prices``): the
+    other keys go before it, the steps after it."""
+
+    def mutate(root: Path) -> None:
+        path = root / rel
+        current = path.read_text()
+        head, marker, steps = text.partition("steps:\n")
+        if marker and "\nsteps:\n" in current:
+            before, _, existing = current.partition("\nsteps:\n")
+            path.write_text(f"{before}\n{head}steps:\n{existing}{steps}")
+        else:
+            path.write_text(current + text)
+
+    return mutate
+
+
 def delete(rel: str) -> Mutation:
     return lambda root: (root / rel).unlink()
 
@@ -125,6 +155,23 @@ def cron(expr: str) -> Mutation:
     return sub(OP, 'cron: "15 6 * * *"', f'cron: "{expr}"')
 
 
+COSTS_SCHEMA = [  # raw_openai.costs as a schema file (the template derives it instead)
+    {"name": "bucket_start_time", "type": "TIMESTAMP", "mode": "REQUIRED"},
+    {"name": "bucket_end_time", "type": "TIMESTAMP", "mode": "REQUIRED"},
+    {"name": "organization_id", "type": "STRING"},
+    {"name": "project_id", "type": "STRING"},
+    {"name": "line_item", "type": "STRING"},
+    {
+        "name": "amount_value",
+        "type": "BIGNUMERIC",
+        "mode": "REQUIRED",
+        "precision": 38,
+        "scale": 24,
+    },
+    {"name": "amount_currency", "type": "STRING", "mode": "REQUIRED"},
+]
+
+
 def field_of(rows: list, name: str) -> dict:
     return next(f for f in rows if f["name"] == name)
 
@@ -134,7 +181,7 @@ PIPELINE_CASES = [
         "dup-key-nested",
         sub(OP, "      table: costs\n", "      table: costs\n      table: costs_v2\n"),
         OP,
-        "key 'table' is written twice (lines 18 and 19)",
+        "key 'table' is written twice (lines 19 and 20)",
     ),
     Case(
         "dup-key-top",
@@ -212,10 +259,10 @@ PIPELINE_CASES = [
         "invalid step name 'Ingest-Costs'",
     ),
     Case(
-        "pipeline-id-mismatch",
+        "template-id-mismatch",
         yedit(OP, lambda d: d.update(pipeline_id="openai_spend")),
         OP,
-        "does not match the file name",
+        "'openai_spend' does not match the template folder 'openai_costs'",
     ),
     Case(
         "bad-table-name", yedit(OP, dest(0, table="Costs")), OP, "'Costs' is not a valid table name"
@@ -248,7 +295,8 @@ PIPELINE_CASES = [
         "merge-key-unknown",
         yedit(OP, dest(0, merge_keys=["nope"])),
         OP,
-        "column 'nope' is not in openai_costs_output_schema.json",
+        "column 'nope' is not in the records.columns of "
+        "@library/pipelines/openai_costs/openai_costs_source.yml",
     ),
     Case(
         "too-many-cluster-columns",
@@ -314,19 +362,19 @@ PIPELINE_CASES = [
         "source-file-missing",
         yedit(OP, step(0, source="nope_source.yml")),
         OP,
-        "file 'nope_source.yml' not found",
+        "file '@library/pipelines/openai_costs/nope_source.yml' not found",
     ),
     Case(
         "rules-file-missing",
         delete(ODQ),
         OP,
-        "steps[1].rules: file 'openai_costs_dq.yml' not found",
+        "steps[1].rules: file '@library/pipelines/openai_costs/openai_costs_dq.yml' not found",
     ),
     Case(
         "schema-file-missing",
         yedit(OP, dest(0, schema="nope.json")),
         OP,
-        "file 'nope.json' not found",
+        "file '@library/pipelines/openai_costs/nope.json' not found",
     ),
     Case(
         "library-file-missing",
@@ -378,7 +426,7 @@ PIPELINE_CASES = [
         "dq-table-unknown",
         yedit(OP, step(1, table={"dataset": "raw_openai", "table": "costz"})),
         OP,
-        "table raw_openai.costz is not written by any step of tenant 'acme'",
+        "table raw_openai.costz is not written by any step of the library's templates",
     ),
     Case(
         "bad-on-failure",
@@ -397,21 +445,21 @@ PIPELINE_CASES = [
 DISCOVERY_CASES = [
     Case(
         "misnamed-pipeline-file",
-        move(OP, OAI + "openai_cost.yml"),
-        OAI + "openai_cost.yml",
+        move(TP, TOAI + "openai_cost.yml"),
+        TOAI + "openai_cost.yml",
         "a pipeline file must be named after its folder",
         line=False,
     ),
     Case(
         "yaml-extension",
-        move(OP, OAI + "openai_costs.yaml"),
-        OAI + "openai_costs.yaml",
+        move(TP, TOAI + "openai_costs.yaml"),
+        TOAI + "openai_costs.yaml",
         "pipeline files end in .yml",
         line=False,
     ),
     Case(
         "duplicate-pipeline-id",
-        copy_dir(OAI, "acme/other/openai_costs"),
+        copy_dir(TOAI, "acme/other/openai_costs"),
         "acme/other/openai_costs/openai_costs.yml",
         "pipeline id 'openai_costs' is also defined by",
     ),
@@ -438,8 +486,8 @@ DISCOVERY_CASES = [
     ),
     Case(
         "unused-file",
-        write(OAI + "notes.sql", "SELECT 1"),
-        OAI + "notes.sql",
+        write(TOAI + "notes.sql", "SELECT 1"),
+        TOAI + "notes.sql",
         "no pipeline of tenant 'acme' uses this file",
         line=False,
     ),
@@ -462,7 +510,7 @@ SOURCE_CASES = [
     ),
     Case(
         "pagination-type",
-        sub(OS, "type: cursor", "type: offset"),
+        sub(OS, "type: cursor", "type: scroll"),
         OS,
         "pagination.type: Input should be 'cursor'",
     ),
@@ -474,13 +522,27 @@ SOURCE_CASES = [
     ),
     Case(
         "record-column-not-in-schema",
-        sub(
-            OS,
-            "    line_item: line_item\n",
-            "    line_item: line_item\n    line_items: line_item\n",
+        both(
+            yedit(OP, dest(0, schema="costs_schema.json")),
+            write(OAI + "costs_schema.json", json.dumps(COSTS_SCHEMA[:-1])),
         ),
         OS,
-        "records.columns.line_items: column is not in the table schema",
+        "records.columns.amount_currency: column is not in the table schema",
+    ),
+    Case(
+        "record-column-type-disagrees",
+        both(
+            yedit(OP, dest(0, schema="costs_schema.json")),
+            write(
+                OAI + "costs_schema.json",
+                json.dumps(
+                    [*COSTS_SCHEMA[:5], {"name": "amount_value", "type": "STRING"}, COSTS_SCHEMA[6]]
+                ),
+            ),
+        ),
+        OS,
+        "records.columns.amount_value.type: type BIGNUMERIC(38,24) disagrees with the table "
+        "schema (STRING)",
     ),
     Case(
         "base-url",
@@ -564,7 +626,13 @@ DQ_CASES = [
     ),
     Case(
         "dq-column-list-unknown",
-        sub(OUDQ, "service_tier]}", "tier]}"),
+        yedit(
+            OUDQ,
+            expectation(
+                expectation_type="expect_compound_columns_to_be_unique",
+                kwargs={"column_list": ["model", "tier"]},
+            ),
+        ),
         OUDQ,
         "column 'tier' not found in raw_openai.usage_completions",
     ),
@@ -667,15 +735,15 @@ DQ_CASES = [
 SCHEMA_CASES = [
     Case(
         "schema-duplicate-column",
-        jedit(OSCH, lambda rows: rows.append({"name": "line_item", "type": "STRING"})),
-        OSCH,
-        "column 'line_item' is defined twice (also at position 5)",
+        jedit(DSCH, lambda rows: rows.append({"name": "provider", "type": "STRING"})),
+        DSCH,
+        "column 'provider' is defined twice (also at position 2)",
     ),
     Case(
         "schema-duplicate-column-case",
-        jedit(OSCH, lambda rows: rows.append({"name": "Line_Item", "type": "STRING"})),
-        OSCH,
-        "column 'Line_Item' is defined twice",
+        jedit(DSCH, lambda rows: rows.append({"name": "Provider", "type": "STRING"})),
+        DSCH,
+        "column 'Provider' is defined twice",
     ),
     Case(
         "schema-duplicate-nested",
@@ -690,69 +758,69 @@ SCHEMA_CASES = [
     ),
     Case(
         "schema-unknown-type",
-        jedit(OSCH, lambda rows: rows[2].update(type="STRNG")),
-        OSCH,
+        jedit(DSCH, lambda rows: rows[2].update(type="STRNG")),
+        DSCH,
         "[2].type: Input should be 'STRING'",
     ),
     Case(
         "schema-record-without-fields",
-        jedit(OSCH, lambda rows: rows[2].update(type="RECORD")),
-        OSCH,
+        jedit(DSCH, lambda rows: rows[2].update(type="RECORD")),
+        DSCH,
         "needs `fields`",
     ),
     Case(
         "schema-fields-on-scalar",
-        jedit(OSCH, lambda rows: rows[2].update(fields=[{"name": "a", "type": "STRING"}])),
-        OSCH,
+        jedit(DSCH, lambda rows: rows[2].update(fields=[{"name": "a", "type": "STRING"}])),
+        DSCH,
         "only RECORD columns have `fields`",
     ),
     Case(
         "schema-precision-on-string",
-        jedit(OSCH, lambda rows: rows[2].update(precision=10)),
-        OSCH,
+        jedit(DSCH, lambda rows: rows[2].update(precision=10)),
+        DSCH,
         "precision/scale apply to NUMERIC and BIGNUMERIC only",
     ),
     Case(
         "schema-numeric-scale",
-        jedit(OSCH, lambda rows: rows[5].update(type="NUMERIC", precision=38, scale=12)),
-        OSCH,
+        jedit(DSCH, lambda rows: rows[8].update(type="NUMERIC", precision=38, scale=12)),
+        DSCH,
         "NUMERIC scale must be 0..9, got 12",
     ),
     Case(
         "schema-bignumeric-precision",
-        jedit(OSCH, lambda rows: rows[5].update(precision=80)),
-        OSCH,
+        jedit(DSCH, lambda rows: rows[8].update(precision=80, scale=24)),
+        DSCH,
         "BIGNUMERIC precision must be 24..62 with scale 24, got 80",
     ),
-    Case("schema-json-syntax", sub(OSCH, "]", ",]"), OSCH, "invalid JSON"),
+    Case("schema-json-syntax", sub(DSCH, "]", ",]"), DSCH, "invalid JSON"),
     Case(
         "schema-json-dup-key",
-        sub(OSCH, '{"name": "project_id", ', '{"name": "project_id", "name": "x", '),
-        OSCH,
+        sub(DSCH, '{"name": "provider", ', '{"name": "provider", "name": "x", '),
+        DSCH,
         "key 'name' is written twice",
     ),
     Case(
         "schema-not-a-list",
-        write(OSCH, '{"name": "x", "type": "STRING"}'),
-        OSCH,
+        write(DSCH, '{"name": "x", "type": "STRING"}'),
+        DSCH,
         "expected a JSON list of columns",
     ),
     Case(
         "schema-bad-mode",
-        jedit(OSCH, lambda rows: rows[2].update(mode="OPTIONAL")),
-        OSCH,
+        jedit(DSCH, lambda rows: rows[2].update(mode="OPTIONAL")),
+        DSCH,
         "Input should be 'NULLABLE', 'REQUIRED' or 'REPEATED'",
     ),
     Case(
         "schema-bad-column-name",
-        jedit(OSCH, lambda rows: rows[2].update(name="org id")),
-        OSCH,
+        jedit(DSCH, lambda rows: rows[2].update(name="org id")),
+        DSCH,
         "[2].name: String should match pattern",
     ),
     Case(
         "schema-unknown-key",
-        jedit(OSCH, lambda rows: rows[2].update(nullable=True)),
-        OSCH,
+        jedit(DSCH, lambda rows: rows[2].update(nullable=True)),
+        DSCH,
         "[2].nullable: Extra inputs are not permitted",
     ),
     Case(
@@ -761,7 +829,7 @@ SCHEMA_CASES = [
         META,
         "is defined twice",
     ),
-    Case("non-utf8-schema", append_bytes(OSCH, b"\xc3\x28"), OSCH, "not UTF-8: byte 0xc3"),
+    Case("non-utf8-schema", append_bytes(DSCH, b"\xc3\x28"), DSCH, "not UTF-8: byte 0xc3"),
 ]
 
 SQL_CASES = [
@@ -870,11 +938,279 @@ SQL_CASES = [
     ),
 ]
 
-OPR = OAI + "openai_prices_source.yml"
-L_PRICES = "_library/prices/openai.yml"
-CI = "acme/reporting/cost/cost_intelligence/"
-CIP, BUDGETS = CI + "cost_intelligence.yml", CI + "budgets.yml"
-AWS = "acme/aws/billing/aws_focus/"
+STEP = "steps:\n  {}\n"
+EXTRA = "steps:\n  check_costs:\n    expectations:\n      - {}\n"
+NOT_NULL = "expectation_type: expect_column_values_to_not_be_null"
+
+TEMPLATE_CASES = [  # acme's overrides, and the library's templates themselves
+    Case(
+        "override-unknown-template",
+        sub(TP, "@library/pipelines/openai_costs", "@library/pipelines/openai_cost"),
+        TP,
+        "extends: no template '@library/pipelines/openai_cost'",
+    ),
+    Case(
+        "override-extends-not-a-template",
+        sub(TP, '"@library/pipelines/openai_costs"', '"openai_costs"'),
+        TP,
+        "extends: String should match pattern",
+    ),
+    Case("override-misspelt-key", add(TP, "descripton: x\n"), TP, "did you mean 'description'?"),
+    Case(
+        "override-steps-as-a-list",
+        write(TP, 'extends: "@library/pipelines/openai_costs"\nsteps:\n  - name: check_costs\n'),
+        TP,
+        "steps: Input should be a valid dictionary",
+    ),
+    Case(
+        "override-unknown-step",
+        add(TP, STEP.format("check_cost: {on_failure: alert}")),
+        TP,
+        "steps.check_cost: no step 'check_cost' in the template",
+    ),
+    Case(
+        "override-bad-step-value",
+        add(TP, STEP.format("check_costs: {on_failure: ignore}")),
+        TP,
+        "steps.check_costs.on_failure: Input should be 'stop' or 'alert'",
+    ),
+    Case(
+        "override-misspelt-step-key",
+        add(TP, STEP.format("check_costs: {on_falure: alert}")),
+        TP,
+        "did you mean 'on_failure'?",
+    ),
+    Case(
+        "override-bad-cron",
+        add(TP, 'schedule: {cron: "*/5 * * * *"}\n'),
+        TP,
+        "schedule: cron '*/5 * * * *'",
+    ),
+    Case(
+        "override-window-days",
+        add(TP, "default_window_days: 0\n"),
+        TP,
+        "default_window_days: Input should be greater than or equal to 1",
+    ),
+    Case(
+        "override-label-not-a-string",
+        add(TP, "labels: {team: [a]}\n"),
+        TP,
+        "labels.team: Input should be a valid string",
+    ),
+    Case(
+        "override-remove-absent-item",
+        add(TP, STEP.format("ingest_costs: {destination: {cluster_by: {remove: [model]}}}")),
+        TP,
+        "cannot remove 'model': the template's list does not hold it",
+    ),
+    Case(
+        "override-add-not-a-list",
+        add(TP, STEP.format("ingest_costs: {destination: {cluster_by: {add: model}}}")),
+        TP,
+        "add: expects a list",
+    ),
+    Case(
+        "override-add-unknown-column",
+        add(TP, STEP.format("ingest_costs: {destination: {cluster_by: {add: [modle]}}}")),
+        TP,
+        "steps.ingest_costs.destination.cluster_by: column 'modle' is not in the records.columns",
+    ),
+    Case(
+        "override-disable-unknown-step",
+        add(TP, STEP.format("nope: {enabled: false}")),
+        TP,
+        "no step 'nope' to disable",
+    ),
+    Case(
+        "override-rename-step",
+        add(TP, STEP.format("check_costs: {name: check}")),
+        TP,
+        "a step override cannot rename the step",
+    ),
+    Case(
+        "override-after-on-template-step",
+        add(TP, STEP.format("check_costs: {after: ingest_usage}")),
+        TP,
+        "after: places a NEW step",
+    ),
+    Case(
+        "override-after-unknown-step",
+        add(
+            TP,
+            STEP.format(
+                "audit: {type: dq, table: {dataset: raw_openai, table: costs}, after: nope}"
+            ),
+        ),
+        TP,
+        "no step 'nope' to place 'audit' after",
+    ),
+    Case(
+        "override-new-step-incomplete",
+        add(TP, STEP.format("audit: {type: dq}")),
+        TP,
+        "steps.audit.table: Field required",
+    ),
+    Case(
+        "override-new-dq-step-checks-nothing",
+        add(
+            TP, STEP.format("audit: {type: dq, table: {dataset: silver_cost, table: focus_daily}}")
+        ),
+        TP,
+        "steps.audit: this DQ step has no expectation",
+    ),
+    Case(
+        "override-disables-the-writer",
+        add(TP, STEP.format("ingest_costs: {enabled: false}")),
+        OP,
+        "table raw_openai.costs is not written by any step of tenant 'acme'",
+    ),
+    Case(
+        "override-extra-expectation-unknown-column",
+        add(TP, EXTRA.format("{" + NOT_NULL + ", kwargs: {column: amount_valeu}}")),
+        TP,
+        "column 'amount_valeu' not found in raw_openai.costs",
+    ),
+    Case(
+        "override-extra-expectation-unknown-type",
+        add(TP, EXTRA.format("{expectation_type: expect_nothing, kwargs: {}}")),
+        TP,
+        "unknown expectation type 'expect_nothing'",
+    ),
+    Case(
+        "override-extra-expectation-name-clash",
+        add(TP, EXTRA.format("{" + NOT_NULL + ", kwargs: {column: amount_value}}")),
+        TP,
+        "an expectation named 'expect_column_values_to_not_be_null(amount_value)' is already "
+        "checked",
+    ),
+    Case(
+        "override-source-bad-retry",
+        add(TP, STEP.format("ingest_costs: {source_overrides: {retry: {max_attempts: 0}}}")),
+        TP,
+        "source_overrides.retry.max_attempts: Input should be greater than or equal to 1",
+    ),
+    Case(
+        "override-source-misspelt",
+        add(TP, STEP.format("ingest_costs: {source_overrides: {rety: {max_attempts: 2}}}")),
+        TP,
+        "did you mean 'retry'?",
+    ),
+    Case(
+        "override-source-on-a-dq-step",
+        add(TP, STEP.format("check_costs: {source_overrides: {retry: {}}}")),
+        TP,
+        "steps.check_costs.source_overrides: Extra inputs are not permitted",
+    ),
+    Case(
+        "override-secret-unused",
+        add(TP, "secrets: {anthropic_admin_key: acme_key}\n"),
+        TP,
+        "secrets.anthropic_admin_key: no source of this pipeline uses the secret",
+    ),
+    Case(
+        "override-secret-value",
+        add(TP, 'secrets: {openai_admin_key: "sk-live-123456"}\n'),
+        TP,
+        "is not a secret name",
+    ),
+    Case(
+        "override-pipeline-id",
+        add(TP, "pipeline_id: openai_spend\n"),
+        TP,
+        "'openai_spend' does not match the file name",
+    ),
+    Case(
+        "override-dup-key",
+        add(TP, "description: again\n"),
+        TP,
+        "key 'description' is written twice",
+    ),
+    Case("override-non-utf8", append_bytes(TP, b"# caf\xe9\n"), TP, "not UTF-8: byte 0xe9"),
+    Case(
+        "template-extends-a-template",
+        sub(OP, "pipeline_id: openai_costs\n", 'extends: "@library/pipelines/gcp_billing"\n'),
+        OP,
+        "extends: a template cannot extend another template",
+    ),
+    Case(
+        "template-unused-file",
+        write(OAI + "notes.sql", "SELECT 1"),
+        OAI + "notes.sql",
+        "no pipeline of the library's templates or any tenant uses this file",
+        line=False,
+    ),
+    Case(
+        "template-misnamed",
+        move(OP, OAI + "openai.yml"),
+        OAI + "openai.yml",
+        "a pipeline file must be named after its folder",
+        line=False,
+    ),
+    Case(
+        "template-yaml-extension",
+        move(OP, OAI + "openai_costs.yaml"),
+        OAI + "openai_costs.yaml",
+        "templates end in .yml",
+        line=False,
+    ),
+    Case(
+        "reserved-admin-folder",
+        copy_dir("acme", "admin"),
+        "admin",
+        "'admin' is reserved",
+        line=False,
+    ),
+]
+
+DEFINE_ONCE_CASES = [  # raw schemas from records.columns, implied rules, inferred outputs
+    Case(
+        "column-type-unknown",
+        sub(OS, "type: BIGNUMERIC(38,24)", "type: BIGNUMBER"),
+        OS,
+        "unknown column type 'BIGNUMBER': did you mean BIGNUMERIC?",
+    ),
+    Case(
+        "column-type-precision",
+        sub(OS, "BIGNUMERIC(38,24)", "BIGNUMERIC(80,24)"),
+        OS,
+        "BIGNUMERIC precision must be 24..62 with scale 24, got 80",
+    ),
+    Case(
+        "column-type-params-on-int",
+        sub(OUS, "type: INT64}", "type: INT64(10)}"),
+        OUS,
+        "INT64 takes no (precision, scale)",
+    ),
+    Case("column-type-record", sub(OS, "type: TIMESTAMP", "type: RECORD"), OS, "'RECORD'"),
+    Case(
+        "export-without-schema",
+        yedit(GP, lambda d: d["steps"][0]["destination"].pop("schema")),
+        GP,
+        "a bigquery_export source has no records.columns to derive the raw table from",
+    ),
+    Case(
+        "window-column-not-derived",
+        yedit(OP, dest(0, window_column="bucket_start")),
+        OP,
+        "column 'bucket_start' is not in the records.columns",
+    ),
+    Case(
+        "inferred-output-missing-required-use",
+        both(
+            yedit(R, lambda d: d["steps"][1]["destination"].pop("schema")),
+            delete("_library/gold/monthly_spend_schema.json"),
+            sub(L_MONTHLY, "SUM(BilledCost) AS billed_cost", "SUM(BilledCosts) AS billed_cost"),
+        ),
+        L_MONTHLY,
+        "unknown column 'BilledCosts'",
+    ),
+]
+
+L_PRICES, L_PRICE_SOURCE = "_library/prices/openai.yml", "_library/prices/openai_source.yml"
+BUDGETS = "acme/reporting/cost/cost_intelligence/budgets.yml"
+CIP = "_library/pipelines/cost_intelligence/cost_intelligence.yml"
+AWS = "_library/pipelines/aws_focus/"
 AWSP, AWSS = AWS + "aws_focus.yml", AWS + "aws_focus_source.yml"
 
 COST_CASES = [
@@ -900,21 +1236,21 @@ COST_CASES = [
     ),
     Case(
         "contracted-unknown-model",
-        sub(OPR, "models: [gpt-5-2025-08-07,", "models: [gpt-5-2025-08-08,"),
-        OPR,
+        sub(TP, "models: [gpt-5-2025-08-07,", "models: [gpt-5-2025-08-08,"),
+        TP,
         "model 'gpt-5-2025-08-08' is not in the openai catalog, so no rate applies to it "
         "(hint: did you mean 'gpt-5-2025-08-07'?",
     ),
     Case(
         "contracted-without-rate",
-        sub(OPR, '    discount_percent: "15"\n', ""),
-        OPR,
+        sub(TP, '          discount_percent: "15"\n', ""),
+        TP,
         "write discount_percent (off list) or prices (per 1M tokens)",
     ),
     Case(
         "catalog-outside-library",
-        sub(OPR, '"@library/prices/openai.yml"', "openai.yml"),
-        OPR,
+        sub(L_PRICE_SOURCE, '"@library/prices/openai.yml"', "openai.yml"),
+        L_PRICE_SOURCE,
         "name a catalog of configs/_library/prices",
     ),
     Case(
@@ -990,6 +1326,8 @@ CASES = (
     + DQ_CASES
     + SCHEMA_CASES
     + SQL_CASES
+    + TEMPLATE_CASES
+    + DEFINE_ONCE_CASES
     + COST_CASES
 )
 
@@ -1044,6 +1382,42 @@ ACCEPTED = [
     ("hourly-cron", cron("0 * * * *")),
     ("weekday-names", cron("15 6 * * MON-FRI")),
     ("free-provider-name", sub(OS, "provider: openai", "provider: mistral_ai")),
+    ("override-disables-a-step", add(TP, STEP.format("check_usage: {enabled: false}"))),
+    ("override-null-removes-a-label", add(TP, "labels: {provider: null}\n")),
+    ("override-schedule-off", add(TP, "schedule: null\n")),
+    (
+        "override-everything-at-once",
+        add(
+            TP,
+            'schedule: {cron: "0 7 * * 1-5", time_zone: Europe/Berlin}\n'
+            "default_window_days: 5\n"
+            "labels: {team: finops}\n"
+            "secrets: {openai_admin_key: acme_openai_key}\n"
+            "steps:\n"
+            "  ingest_costs:\n"
+            "    destination: {cluster_by: {add: [organization_id]}}\n"
+            "    source_overrides: {retry: {max_attempts: 3}, params: {limit: 7}}\n"
+            "  check_costs:\n"
+            "    on_failure: alert\n"
+            "    expectations:\n"
+            "      - {" + NOT_NULL + ", kwargs: {column: project_id}, severity: warning}\n"
+            "  audit_usage:\n"
+            "    type: dq\n"
+            "    after: check_costs\n"
+            "    table: {dataset: raw_openai, table: usage_completions}\n",
+        ),
+    ),
+    (
+        "dq-step-with-only-the-implied-rule",
+        both(yedit(OP, lambda d: d["steps"][1].pop("rules")), delete(ODQ)),
+    ),
+    (
+        "gold-output-schema-inferred",
+        both(
+            yedit(R, lambda d: d["steps"][1]["destination"].pop("schema")),
+            delete("_library/gold/monthly_spend_schema.json"),
+        ),
+    ),
     (
         "window-bound-parameters",
         sub(

@@ -11,7 +11,8 @@ from lib.config.validate import validate_tree
 from lib.errors import ConfigError
 
 REPO_CONFIGS = Path(__file__).parents[3] / "configs"
-PIPE = Path("acme/openai/cost/openai_costs")
+PIPE = Path("_library/pipelines/openai_costs")  # the template acme's pipeline extends
+TENANT_PIPE = Path("acme/openai/cost/openai_costs")
 LIBRARY_SQL = Path("_library/focus/focus_openai.sql")
 
 
@@ -20,7 +21,7 @@ def tree(tmp_path):
     root = tmp_path / "configs"
     shutil.copytree(REPO_CONFIGS / "metadata", root / "metadata")
     shutil.copytree(REPO_CONFIGS / "_library", root / "_library")
-    shutil.copytree(REPO_CONFIGS / PIPE, root / PIPE)
+    shutil.copytree(REPO_CONFIGS / TENANT_PIPE, root / TENANT_PIPE)
     return root
 
 
@@ -93,7 +94,7 @@ def test_merge_key_not_in_schema_lists_the_columns(tree):
     )
     p = one_problem(tree)
     assert p.field == "steps[0].destination.merge_keys"
-    assert "'nope' is not in openai_costs_output_schema.json" in p.message
+    assert "'nope' is not in the records.columns of @library/pipelines/openai_costs/" in p.message
     assert "amount_value" in p.hint
 
 

@@ -1,4 +1,5 @@
 import json
+import re
 
 import jsonschema
 import yaml
@@ -13,12 +14,40 @@ def test_editor_schemas_match_the_models():
     assert on_disk == generate.render()
 
 
-def test_every_pipeline_file_validates_against_the_editor_schema():
-    schema = json.loads((generate.SCHEMA_DIR / "pipeline.schema.json").read_text())
-    files = [p for p in CONFIGS.glob("*/**/*.yml") if p.stem == p.parent.name]
-    assert files
+def test_every_yaml_file_names_its_editor_schema_and_validates_against_it():
+    """Every shipped YAML config starts with ``# yaml-language-server: $schema=…`` pointing at
+    a generated schema (relative to the file), and the file is valid under that schema."""
+    files = sorted(CONFIGS.glob("**/*.yml"))
+    assert len(files) >= 20
+    kinds = set()
     for path in files:
-        jsonschema.validate(yaml.safe_load(path.read_text()), schema)
+        first = path.read_text().splitlines()[0]
+        match = re.fullmatch(r"# yaml-language-server: \$schema=(\S+)", first)
+        assert match, f"{path}: first line {first!r}"
+        schema_path = (path.parent / match[1]).resolve()
+        assert schema_path.parent == generate.SCHEMA_DIR.resolve(), f"{path}: {match[1]}"
+        assert first + "\n" == generate.schema_line(path, CONFIGS, schema_path.name)
+        kinds.add(schema_path.name)
+        jsonschema.validate(yaml.safe_load(path.read_text()), json.loads(schema_path.read_text()))
+    assert kinds == {
+        "pipeline.schema.json",
+        "pipeline_override.schema.json",
+        "source.schema.json",
+        "dq.schema.json",
+        "notifications.schema.json",
+    }
+
+
+def test_the_override_schema_refuses_what_validate_refuses():
+    schema = json.loads((generate.SCHEMA_DIR / "pipeline_override.schema.json").read_text())
+    good = {"extends": "@library/pipelines/openai_costs", "steps": {"check_costs": {}}}
+    jsonschema.validate(good, schema)
+    for bad in (
+        {"extends": "openai_costs"},
+        {"extends": "@library/pipelines/openai_costs", "steps": [{"name": "x"}]},
+        {"extends": "@library/pipelines/openai_costs", "schedulle": {}},
+    ):
+        assert list(jsonschema.Draft202012Validator(schema).iter_errors(bad)), bad
 
 
 def test_editor_schema_rejects_an_unknown_key():

@@ -24,8 +24,8 @@ from lib.adapters.duckdb_warehouse import DuckDBWarehouse
 from lib.adapters.env_secrets import EnvSecrets
 from lib.arrow_schema import arrow_schema
 from lib.clock import FixedClock
+from lib.config.catalog import destination_spec
 from lib.config.loader import load_pipeline
-from lib.config.source import load_source
 from lib.errors import ConfigError
 from lib.ports import Capability, Query, TableRef, WriteResult, WriteSpec
 from lib.providers import gcp_export
@@ -44,7 +44,7 @@ from lib.sandbox.gcp_export import (
     export_table,
     write_export,
 )
-from lib.schema import TableSpec, load_schema_file
+from lib.schema import TableSpec
 from lib.settings import Settings
 from lib.sql import table_sql
 from lib.steps.base import StepContext
@@ -113,7 +113,7 @@ def env(tmp_path):
 
 
 def source(tenant="acme"):
-    return load_source(CONFIGS / tenant / "gcp/billing/gcp_billing/gcp_billing_source.yml")
+    return load_pipeline(CONFIGS, tenant, PIPELINE).source(0)
 
 
 def context(rt, window, run_id="run-gcp-0001", tenant="acme") -> StepContext:
@@ -211,8 +211,8 @@ def test_account_and_table_name_derive_from_the_tenant():
 
 def test_raw_schema_file_holds_exactly_what_the_query_produces():
     for tenant in ("acme", "globex"):
-        path = CONFIGS / tenant / "gcp/billing/gcp_billing/gcp_billing_output_schema.json"
-        fields = {f.name: f for f in load_schema_file(path)}
+        spec = destination_spec(load_pipeline(CONFIGS, tenant, PIPELINE), 0)
+        fields = {f.name: f for f in spec.fields if f.name not in INGESTION}
         assert [*fields, *INGESTION] == output_columns()
         assert fields["cost"].type == "NUMERIC" and fields["cost_at_list"].type == "NUMERIC"
         credit = {f.name: f.type for f in fields["credits"].fields}

@@ -426,6 +426,33 @@ def test_page_number_pagination_stops_after_an_empty_page():
     assert pages.requests[0].url.params["limit"] == "1"
 
 
+def test_offset_pagination_advances_by_the_items_read_and_stops_after_a_short_page():
+    pages = Pages(  # an item is a daily bucket (records.path: data) holding its rows
+        openai_page([cost("1"), cost("2")], None, None),
+        openai_page([cost("3")], None, None),
+        openai_page([], None, None),
+    )
+    pagination = PaginationConfig(
+        type="offset", has_more_field=None, page_size_param="limit", page_size=1
+    )
+    assert len(rows(run(pages, pagination=pagination))) == 3
+    assert [r.url.params["offset"] for r in pages.requests] == ["0", "1", "2"]
+    assert {r.url.params["limit"] for r in pages.requests} == {"1"}
+
+
+def test_offset_pagination_follows_has_more_and_refuses_an_empty_page_that_has_more():
+    pages = Pages(
+        openai_page([cost("1")], True, None),
+        openai_page([cost("2")], False, None),
+    )
+    pagination = PaginationConfig(type="offset", offset_param="skip")
+    assert len(rows(run(pages, pagination=pagination))) == 2
+    assert [r.url.params["skip"] for r in pages.requests] == ["0", "1"]
+    looping = Pages(openai_page([], True, None))
+    with pytest.raises(DataError, match="offset would not move"):
+        rows(run(looping, pagination=pagination))
+
+
 def test_next_link_pagination_follows_relative_links_on_the_same_origin():
     first = openai_page([cost("1")], None, None).replace(
         '"next_page": null', '"next": "/v1/organization/costs?after=x"'

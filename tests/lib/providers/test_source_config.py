@@ -50,9 +50,9 @@ def _problem(tmp_path: Path, data: dict):
 
 
 def test_wrong_pagination_type_names_the_field_and_the_choices(tmp_path):
-    (problem,) = _problem(tmp_path, _example(pagination__type="offset"))
+    (problem,) = _problem(tmp_path, _example(pagination__type="scroll"))
     assert problem.field == "pagination.type"
-    assert "'cursor'" in problem.hint and "'next_link'" in problem.hint
+    assert "'cursor'" in problem.hint and "'offset'" in problem.hint
 
 
 def test_unknown_key_gets_a_did_you_mean_hint(tmp_path):
