@@ -185,13 +185,12 @@ def focus_sources(tenant: str) -> list[Any]:
     """The ``focus_files`` sources of a tenant's pipelines (AWS, Azure exports)."""
     from lib.config.focus_files import FocusFilesSourceConfig
     from lib.config.pipeline import IngestStep
-    from lib.config.source import load_source
 
     found = []
     for pipeline in demo_pipelines(CONFIGS):
         for index, step in enumerate(pipeline.config.steps):
             if pipeline.tenant_id == tenant and isinstance(step, IngestStep):
-                source = load_source(pipeline.path(step.source, f"steps[{index}].source"))
+                source = pipeline.source(index)  # with the tenant's bucket and prefix
                 if isinstance(source, FocusFilesSourceConfig):
                     found.append(source)
     return found

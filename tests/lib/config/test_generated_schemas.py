@@ -28,13 +28,15 @@ def test_every_yaml_file_names_its_editor_schema_and_validates_against_it():
         assert schema_path.parent == generate.SCHEMA_DIR.resolve(), f"{path}: {match[1]}"
         assert first + "\n" == generate.schema_line(path, CONFIGS, schema_path.name)
         kinds.add(schema_path.name)
-        jsonschema.validate(yaml.safe_load(path.read_text()), json.loads(schema_path.read_text()))
+        doc = as_json(yaml.safe_load(path.read_text()))  # YAML dates as an editor sees them
+        jsonschema.validate(doc, json.loads(schema_path.read_text()))
     assert kinds == {
         "pipeline.schema.json",
         "pipeline_override.schema.json",
         "source.schema.json",
         "dq.schema.json",
         "notifications.schema.json",
+        "prices.schema.json",
     }
 
 
