@@ -7,6 +7,7 @@ Publishers and handlers import the same classes; nobody builds event dicts by ha
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -166,6 +167,27 @@ class RunFailed(Event):
     next_step: None = None
 
 
+class BudgetCrossed(Event):
+    """A budget's month-to-date spend (``actual``) or month-end forecast (``forecast``) reached
+    one of its thresholds for the first time this month; published once per budget, month,
+    basis and threshold by the step that measures budgets (``step_done``)."""
+
+    TYPE = "convergence.budget.crossed.v1"
+    TOPIC = "budget-crossed"
+
+    step_done: StepRef
+    next_step: None = None
+    budget_name: str = Field(pattern=r"^[a-z][a-z0-9_]{1,59}$")
+    month: dt.date = Field(description="First day of the budget month.")
+    basis: Literal["actual", "forecast"]
+    threshold_percent: int = Field(ge=1, le=1000)
+    budget_amount: Decimal = Field(description="The month's budget, exact.")
+    value: Decimal = Field(description="Month-to-date spend (actual) or the forecast, exact.")
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    scope: str = Field(max_length=500, description="Which charges count, in words.")
+    as_of: dt.date = Field(description="The last day of spend the value includes.")
+
+
 EVENT_CLASSES: tuple[type[Event], ...] = (
     RunRequested,
     IngestCompleted,
@@ -174,6 +196,7 @@ EVENT_CLASSES: tuple[type[Event], ...] = (
     TransformCompleted,
     RunCompleted,
     RunFailed,
+    BudgetCrossed,
 )
 BY_TYPE: dict[str, type[Event]] = {cls.TYPE: cls for cls in EVENT_CLASSES}
 BY_TOPIC: dict[str, type[Event]] = {cls.TOPIC: cls for cls in EVENT_CLASSES}

@@ -38,6 +38,9 @@ DEMO_MARKER = ".convergence-demo"
 DEMO_FAULTS: Mapping[str, Any] = {"rate_limit": 2, "server_error": 1}
 PROVIDERS = ("openai", "anthropic")
 DEMO_BACKOFF_SCALE = "0.01"  # the topology's 10 s … 600 s redelivery backoff, 100 times faster
+OVERBILLED_MODEL = "claude-opus-4-20250514"
+"""The demo's sandbox over-bills this model by 10 % for acme on one day, so cost
+reconciliation has something to find (docs/cost_intelligence.md#reconciliation)."""
 
 
 def demo_environment(home: Path, base_url: str, tenant_ids: Iterable[str]) -> dict[str, str]:
@@ -51,6 +54,8 @@ def demo_environment(home: Path, base_url: str, tenant_ids: Iterable[str]) -> di
         # statements: one DuckDB thread per statement lets each worker have a core, where
         # DuckDB's default (a thread per core for every statement) makes them contend.
         "CONVERGENCE_DUCKDB_THREADS": os.environ.get("CONVERGENCE_DUCKDB_THREADS", "1"),
+        # the sample FOCUS exports (AWS, Azure) go here, never into a bucket folder of the home
+        "CONVERGENCE_BUCKETS_DIR": str(home / DEMO_BUCKETS),
     }
     for provider in PROVIDERS:
         env[f"CONVERGENCE_{provider.upper()}_BASE_URL"] = base_url
@@ -60,7 +65,9 @@ def demo_environment(home: Path, base_url: str, tenant_ids: Iterable[str]) -> di
     return env
 
 
-STATE = ("convergence.duckdb", "convergence.duckdb.wal", "bus", "traces", "reports")
+DEMO_BUCKETS = "demo_buckets"
+"""The demo's stand-in for the tenants' export buckets (sample AWS and Azure FOCUS files)."""
+STATE = ("convergence.duckdb", "convergence.duckdb.wal", "bus", "traces", "reports", DEMO_BUCKETS)
 """What a run leaves in a home (and what a re-run of the demo replaces)."""
 
 
@@ -125,6 +132,7 @@ def run_demo(
             delivering(settings, progress, clock=clock or SystemClock(), backoff_scale=0.01) as rt,
         ):
             window = Window(**default_window(rt, days).model_dump())
+            sandbox.faults.set(overbill=overbill(window))
             # The export holds what Google had exported by now: late rows are still missing,
             # exactly as in a real deployment on this morning.
             prepare_sources(rt, pipelines, window, as_of=rt.clock.now())
@@ -140,11 +148,45 @@ def run_demo(
         codes = [show_run_on(rt, e.tenant_id, e.pipeline_logging_id) for e in requested]
         print_summary(rt, pipelines)
         reports = print_gold_summary(rt, sorted({p.tenant_id for p in gold}), home)
+        print_intelligence_summary(rt, sorted({p.tenant_id for p in gold}))
     console.print(f"\nDuckDB file: [bold]{settings.duckdb_path.resolve()}[/bold]")
     for path in reports:
         console.print(f"Spend report: [bold]{path.resolve()}[/bold]")
     console.print(next_steps(home, requested))
     return max(codes, default=0)
+
+
+def overbill(window: Window) -> dict[str, Any]:
+    """The sandbox switch planting one over-billed day for acme (two days before the end)."""
+    day = max(window.start, window.end - dt.timedelta(days=2))
+    return {"day": day.isoformat(), "model": OVERBILLED_MODEL, "factor": "1.1", "tenant": "acme"}
+
+
+def print_intelligence_summary(rt: Runtime, tenant_ids: list[str]) -> None:
+    """One line per tenant: what reconciliation flagged, the priciest model, each budget."""
+    from lib.report import build_report
+
+    table = Table("tenant", "reconciliation", "top cost per 1M tokens", "budgets",
+                  title="Cost intelligence")  # fmt: skip
+    for tenant in tenant_ids:
+        intel = build_report(rt.warehouse, tenant).intel
+        checked = sum(int(r["line_items"]) for r in intel.reconciliation)
+        recon = f"{checked} line items, {intel.flagged} flagged"
+        unit = "-"
+        if intel.unit_costs:
+            top = max(intel.unit_costs, key=lambda r: r["cost_per_million_tokens"] or 0)
+            unit = f"{top['model']}: {top['cost_per_million_tokens']:.2f}/1M"
+        budgets = "; ".join(
+            f"{b['budget_name']} {b['actual_percent'] or 0:.0f}% (forecast "
+            f"{b['forecast_percent'] or 0:.0f}%)"
+            for b in intel.budgets
+        )
+        table.add_row(tenant, recon, unit, budgets or "-")
+    console.print(table)
+    console.print(
+        f"The sandbox over-bills {OVERBILLED_MODEL} for acme on one day: reconciliation "
+        "flags those line items (see the report)."
+    )
 
 
 def next_steps(home: Path, requested: list[RunRequested]) -> str:
@@ -194,7 +236,8 @@ def print_gold_summary(rt: Runtime, tenant_ids: list[str], home: Path) -> list[P
 def prepare_sources(
     rt: Runtime, pipelines: list[Pipeline], window: Window, *, as_of: dt.datetime | None
 ) -> None:
-    """Write the local stand-ins of warehouse-resident sources (GCP billing export).
+    """Write the local stand-ins of warehouse-resident sources (GCP billing export) and of
+    bucket-delivered ones (AWS and Azure FOCUS exports, into the local bucket folder).
 
     Args:
         rt: where to write them.
@@ -213,6 +256,10 @@ def prepare_sources(
                 from lib.sandbox.gcp_export import write_export
 
                 write_export(rt.warehouse, pipeline.tenant_id, source, window, as_of=as_of)
+            elif source.kind == "focus_files":
+                from lib.sandbox.focus_exports import write_source
+
+                write_source(rt.settings, pipeline.tenant_id, source, window.end, as_of=as_of)
 
 
 def destinations(pipeline: Pipeline) -> list[tuple[str, str]]:

@@ -33,6 +33,7 @@ TABLES = (
     "table_changes",
     "change_consumption",
     "step_claims",
+    "budget_alerts",
     "notifications",
 )
 _PRECEDENCE = PRECEDENCE_SQL

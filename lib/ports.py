@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
@@ -120,6 +121,8 @@ class Capability(StrEnum):
     """Tables are clustered by ``TableSpec.cluster_by``."""
     LABELS = "labels"
     """Datasets carry labels."""
+    FILES = "files"
+    """Files in a folder (``gs://`` or local) read in place as a table (:class:`FileReader`)."""
 
 
 @runtime_checkable
@@ -164,6 +167,61 @@ class Warehouse(Protocol):
 
     def close(self) -> None:
         """Release connections."""
+
+
+FileFormat = Literal["parquet", "csv"]
+ColumnKind = Literal["string", "integer", "float", "decimal", "bool", "date", "timestamp", "other"]
+
+
+@dataclass(frozen=True)
+class FileSet:
+    """Files a warehouse reads as one table, in place (no row passes through Python).
+
+    Attributes:
+        location: the folder, as the warehouse reads it: ``gs://bucket/path`` (BigQuery) or
+            a local folder (the embedded engine); every file below it with ``format``'s
+            suffix is read, in any sub-folder.
+        format: ``parquet`` or ``csv`` (a header line; every CSV column is read as text, so
+            decimals stay exact until the SQL casts them).
+    """
+
+    location: str
+    format: FileFormat
+
+    @property
+    def suffix(self) -> str:
+        """The file name suffix read: ``.parquet`` or ``.csv``."""
+        return f".{self.format}"
+
+
+@dataclass(frozen=True)
+class StagedFiles:
+    """Files exposed as a table for the duration of a ``stage_files`` block.
+
+    Attributes:
+        table: the table (a view or an external table) a BigQuery query can read.
+        columns: the files' columns (union by name), each with the kind of its values.
+        file_column: the (pseudo-)column naming the file of each row.
+        files: how many files it reads (0 when the warehouse cannot tell before reading).
+    """
+
+    table: TableRef
+    columns: Mapping[str, ColumnKind]
+    file_column: str
+    files: int = 0
+
+
+@runtime_checkable
+class FileReader(Protocol):
+    """Capability of a warehouse that reads files in place (FOCUS exports)."""
+
+    def stage_files(self, files: FileSet) -> AbstractContextManager[StagedFiles | None]:
+        """Expose the files of ``files`` as a table while the block runs (None: no file).
+
+        Raises:
+            WarehouseError: the location cannot be read by this warehouse.
+            DataError: a file cannot be read as ``files.format``.
+        """
 
 
 @dataclass(frozen=True)

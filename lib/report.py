@@ -1,7 +1,8 @@
 """Spend report of one tenant and month, read from the gold tables: console tables and HTML.
 
 ``build_report`` runs a few small BigQuery-dialect queries through the Warehouse port over
-``{tenant}_gold_reporting`` (``monthly_spend``, ``daily_spend``, ``cost_anomalies``);
+``{tenant}_gold_reporting`` (``monthly_spend``, ``daily_spend``, ``cost_anomalies``, and the
+cost-intelligence tables: lib/report_intel.py);
 ``print_report`` shows it with rich; ``write_report`` writes the self-contained HTML page
 (:mod:`lib.report_html`). ``convergence report --tenant T [--month YYYY-MM]`` and the demo
 call :func:`run_report`.
@@ -10,7 +11,7 @@ call :func:`run_report`.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from rich.table import Table
 from lib.config.loader import tenant_dataset
 from lib.errors import ConfigError, ConfigProblem
 from lib.ports import TableRef, Warehouse
+from lib.report_intel import IntelReport, build_intel, print_intel
 from lib.settings import Settings
 from lib.sql import table_sql
 
@@ -53,6 +55,8 @@ class SpendReport:
         by_model: (provider, model, billed cost) of AI models, largest first, at most ``TOP``.
         daily: (day, provider, billed cost) for every day and provider with spend.
         anomalies: rows of ``cost_anomalies`` in the month.
+        intel: reconciliation, unit economics and budgets (lib/report_intel.py); empty
+            for a tenant without the cost_intelligence pipeline.
     """
 
     tenant_id: str
@@ -63,6 +67,7 @@ class SpendReport:
     by_model: list[tuple[str, str, Decimal]]
     daily: list[tuple[dt.date, str, Decimal]]
     anomalies: list[dict[str, Any]]
+    intel: IntelReport = field(default_factory=IntelReport)
 
     @property
     def total(self) -> Decimal:
@@ -172,6 +177,7 @@ def build_report(warehouse: Warehouse, tenant_id: str, month: dt.date | None = N
         by_model=[(r["provider"], r["model"], r["cost"]) for r in models][:TOP],
         daily=[(r["charge_date"], r["provider"], r["cost"]) for r in daily],
         anomalies=anomalies,
+        intel=build_intel(warehouse, tenant_id, start, end),
     )
 
 
@@ -242,6 +248,7 @@ def print_report(report: SpendReport, console: Console) -> None:
             money(a["baseline_mean"]), f"{a['z_score']:.1f}", f"{a['ratio']:.1f}x",
         )  # fmt: skip
     console.print(anomalies if report.anomalies else "[green]No cost anomalies.[/green]")
+    print_intel(report.intel, console)
 
 
 def write_report(report: SpendReport, path: Path) -> Path:

@@ -13,15 +13,19 @@ from decimal import Decimal
 from html import escape
 
 from lib.report import SpendReport, money
+from lib.report_intel import render_intel
 
 __all__ = ["render_html"]
 
-COLOURS = {"openai": "#10a37f", "anthropic": "#d97757", "gcp": "#4285f4"}
+COLOURS = {
+    "openai": "#10a37f", "anthropic": "#d97757", "gcp": "#4285f4", "aws": "#ff9900",
+    "azure": "#0078d4",
+}  # fmt: skip
 FALLBACK = ("#8e44ad", "#f1c40f", "#2c3e50", "#e74c3c")
 WIDTH, HEIGHT, PAD = 900, 280, 48
 CSS = """
 body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2rem;color:#222}
-h1{font-size:1.4rem}h2{font-size:1.1rem;margin-top:2rem}
+h1{font-size:1.4rem}h2{font-size:1.1rem;margin-top:2rem}h3{font-size:1rem}
 table{border-collapse:collapse}td,th{padding:.25rem .75rem;border-bottom:1px solid #ddd}
 td.n{text-align:right;font-variant-numeric:tabular-nums}.anomaly{background:#fdecea}
 .legend span{display:inline-block;margin-right:1rem}.sw{width:.8rem;height:.8rem;
@@ -167,6 +171,9 @@ def render_html(report: SpendReport) -> str:
         f"<h2>Top services</h2>{_bars('services', services, providers)}"
         f"<h2>Top models</h2>{_bars('models', models, providers)}"
         f"<h2>Cost anomalies</h2>{_anomaly_table(report)}"
+        f"{render_intel(report.intel)}"
         "<p><small>Amounts are FOCUS BilledCost from the gold tables; anomalies use a "
-        "trailing 14-day baseline per provider.</small></p></body></html>\n"
+        "trailing 14-day baseline per provider; expected cost is usage x the tenant's "
+        "contracted prices; forecasts are a trailing 28-day weekday run rate "
+        "(docs/cost_intelligence.md).</small></p></body></html>\n"
     )

@@ -54,6 +54,15 @@ class Settings:
     duckdb_threads: int | None = None
     base_url_overrides: Mapping[str, str] = field(default_factory=dict)
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
+    buckets_dir: Path | None = None
+
+    def bucket_folder(self, bucket: str, path: str) -> str:
+        """Where the warehouse reads ``path`` of a bucket: ``gs://bucket/path`` in the cloud,
+        ``{buckets_dir or HOME/buckets}/bucket/path`` on the embedded default."""
+        path = path.strip("/")
+        if self.mode == "cloud":
+            return f"gs://{bucket}/{path}"
+        return str((self.buckets_dir or self.home / "buckets") / bucket / path)
 
     @property
     def duckdb_path(self) -> Path:
@@ -124,6 +133,9 @@ class Settings:
             duckdb_threads=_threads(env.get("CONVERGENCE_DUCKDB_THREADS", "")),
             base_url_overrides=overrides,
             environ=env,
+            buckets_dir=Path(env["CONVERGENCE_BUCKETS_DIR"])
+            if env.get("CONVERGENCE_BUCKETS_DIR")
+            else None,
         )
 
 

@@ -15,7 +15,14 @@ pipelines (straight from what the providers served):
   (``monthly_spend``) — exact decimals, stricter than "to the cent";
 * **silver equals raw's newest answer** (row count and BilledCost per day and provider);
 * **no duplicates** in raw (each destination's keys) or silver (``x_source_row_key``);
-* **every run completed**.
+* **every run completed**;
+* **the bill matches the usage**: the sandbox bills by the price catalog, so cost
+  reconciliation flags nothing and its billed totals equal gold's, exactly; each budget
+  threshold is announced once (the ledger holds every crossing once).
+
+FOCUS exports (AWS, Azure) are re-delivered before each of their runs, as the providers do:
+the current and the previous billing period, whole, with the last days still preliminary
+(lib/sandbox/focus_exports.py); their truth is read from the delivered files themselves.
 
 It prints one line per day and stops at the first violation, naming the day, table, key and
 both values (:class:`Violation`). The same seed gives the same output, byte for byte.
@@ -36,9 +43,10 @@ from typing import Any, TextIO
 
 from lib import metadata
 from lib.clock import FixedClock
+from lib.config.focus_files import FocusFilesSourceConfig
 from lib.config.loader import Pipeline, load_pipeline_file, pipeline_files, tenants
 from lib.config.pipeline import IngestStep
-from lib.config.source import BigQueryExportSourceConfig, RestSourceConfig
+from lib.config.source import AnySource, BigQueryExportSourceConfig, RestSourceConfig
 from lib.ports import TableRef
 from lib.sql import table_sql
 from lib.wiring import Runtime
@@ -58,7 +66,7 @@ FAULTS = ("rate_limit", "server_error", "duplicates", "outage")
   the operator replays the dead letters (``convergence replay``) and they complete.
 """
 OUTAGE_EVERY = 9
-PROVIDERS = ("openai", "anthropic", "gcp")
+PROVIDERS = ("openai", "anthropic", "gcp", "aws", "azure")
 _ZERO = Decimal(0)
 EXACT = decimal.Context(prec=80, traps=[decimal.Inexact, decimal.InvalidOperation])
 """Truth arithmetic: wide enough that no sum is ever rounded (and it would raise if it were)."""
@@ -212,6 +220,8 @@ class Simulation:
         for moment, pipelines in self.job_groups(day):
             self.clock.at = moment
             report.late_rows += self.sync_export(moment)
+            for pipeline in pipelines:
+                self.deliver_focus_exports(pipeline, moment)
             self.apply_faults()
             self.fire(pipelines)
             for pipeline in pipelines:
@@ -261,11 +271,20 @@ class Simulation:
 
     def reads_export(self, pipeline: Pipeline) -> bool:
         """Whether the pipeline ingests the tenant's billing export."""
-        return any(
-            isinstance(step, IngestStep)
-            and isinstance(pipeline.source(index), BigQueryExportSourceConfig)
-            for index, step in enumerate(pipeline.config.steps)
-        )
+        return any(isinstance(s, BigQueryExportSourceConfig) for s in _sources(pipeline))
+
+    def focus_sources(self, pipeline: Pipeline) -> list[FocusFilesSourceConfig]:
+        """The FOCUS file sources a pipeline ingests."""
+        return [s for s in _sources(pipeline) if isinstance(s, FocusFilesSourceConfig)]
+
+    def deliver_focus_exports(self, pipeline: Pipeline, now: dt.datetime) -> None:
+        """Re-deliver the current and previous billing period of each FOCUS export, as of
+        ``now`` (the provider overwrites a period's files whenever it restates it)."""
+        from lib.sandbox.focus_exports import write_source
+
+        for source in self.focus_sources(pipeline):
+            last = now.date() - dt.timedelta(days=1)
+            write_source(self.rt.settings, pipeline.tenant_id, source, last, as_of=now)
 
     def fire(self, pipelines: Sequence[Pipeline]) -> None:
         """Publish the pipelines' Cloud Scheduler triggers and deliver until idle (on two
@@ -352,6 +371,7 @@ class Simulation:
             self.check_gold(day, tenant, truth)
             self.check_silver(day, tenant)
             self.check_duplicates(day, tenant)
+            self.check_reconciliation(day, tenant)
             for (d, provider), value in truth.items():
                 if (d.year, d.month) == (day.year, day.month):
                     report.gold[provider] = report.gold.get(provider, _ZERO) + value
@@ -373,6 +393,24 @@ class Simulation:
                 if any(r["export_time"] <= cut for r in rows):
                     out[(day, "gcp")] = value
             day += dt.timedelta(days=1)
+        out.update(self.focus_truth(tenant))
+        return out
+
+    def focus_truth(self, tenant: str) -> dict[tuple[dt.date, str], Decimal]:
+        """(charge day, provider) → BilledCost summed from the FOCUS files delivered so far."""
+        from lib.sandbox.focus_exports import read_rows
+
+        out: dict[tuple[dt.date, str], Decimal] = {}
+        with decimal.localcontext(EXACT):
+            for pipeline in self.pipelines:
+                if pipeline.tenant_id != tenant:
+                    continue
+                for source in self.focus_sources(pipeline):
+                    folder = Path(self.rt.settings.bucket_folder(source.bucket, source.prefix))
+                    for row in read_rows(folder, source.format):
+                        key = (dt.date.fromisoformat(str(row["ChargePeriodStart"])[:10]),
+                               source.provider)  # fmt: skip
+                        out[key] = out.get(key, _ZERO) + row["BilledCost"]
         return out
 
     def check_gold(
@@ -447,11 +485,44 @@ class Simulation:
         for provider, sql in queries.items():
             for r in self.rt.warehouse.query(sql):
                 out[(r["d"], provider)] = (int(r["n"]), Decimal(r["t"]))
+        focus = TableRef(f"{tenant}_raw_focus", "charges")
+        if self.rt.warehouse.table_exists(focus):
+            for r in self.rt.warehouse.query(
+                "SELECT DATE(ChargePeriodStart) AS d, provider AS p, COUNT(*) AS n, "
+                f"SUM(BilledCost) AS t FROM {table_sql(focus)} GROUP BY d, p"
+            ):
+                out[(r["d"], r["p"])] = (int(r["n"]), Decimal(r["t"]))
         return out
+
+    def check_reconciliation(self, day: dt.date, tenant: str) -> None:
+        """The sandbox bills by the catalog: nothing is flagged, and billed totals are gold's."""
+        table = _table(tenant, "gold_reporting", "cost_reconciliation")
+        flagged = self.rt.warehouse.query(
+            f"SELECT charge_date, provider, line_item, billed_cost, expected_cost FROM {table} "
+            "WHERE flagged ORDER BY charge_date, line_item LIMIT 1"
+        )
+        if flagged:
+            r = flagged[0]
+            key = f"{r['charge_date']} {r['provider']} {r['line_item']} (billed vs usage x price)"
+            raise Violation(day, table, key, r["expected_cost"], r["billed_cost"])
+        daily = _table(tenant, "gold_reporting", "daily_spend")
+        sql = (
+            "SELECT r.d, r.p, r.t AS reconciled, IFNULL(g.t, 0) AS gold FROM (SELECT charge_date "
+            f"AS d, provider AS p, SUM(billed_cost) AS t FROM {table} GROUP BY d, p) AS r "
+            "LEFT JOIN (SELECT charge_date AS d, provider AS p, SUM(billed_cost) AS t "
+            f"FROM {daily} GROUP BY d, p) AS g ON g.d = r.d AND g.p = r.p "
+            "WHERE r.t != IFNULL(g.t, 0) ORDER BY r.d LIMIT 1"
+        )
+        for r in self.rt.warehouse.query(sql):
+            raise Violation(day, table, f"{r['d']} {r['p']} billed", r["gold"], r["reconciled"])
 
     def check_duplicates(self, day: dt.date, tenant: str) -> None:
         tables: list[tuple[str, tuple[str, ...]]] = [
-            (_table(tenant, "silver_cost", "focus_daily"), ("x_provider", "x_source_row_key"))
+            (_table(tenant, "silver_cost", "focus_daily"), ("x_provider", "x_source_row_key")),
+            (
+                _table(tenant, "metadata", "budget_alerts"),
+                ("budget_name", "month", "basis", "threshold_percent"),
+            ),
         ]
         for pipeline in self.pipelines:
             if pipeline.tenant_id != tenant:
@@ -469,6 +540,24 @@ class Simulation:
             if rows:
                 key = ", ".join(str(rows[0][k]) for k in keys)
                 raise Violation(day, table, key, "1 row", f"{rows[0]['n']} rows")
+
+
+def _sources(pipeline: Pipeline) -> list[AnySource]:
+    """The sources of a pipeline's ingest steps (the pipeline caches them)."""
+    return [
+        pipeline.source(index)
+        for index, step in enumerate(pipeline.config.steps)
+        if isinstance(step, IngestStep)
+    ]
+
+
+def _own_export_folder(tenant: str) -> Callable[[AnySource], dict[str, Any] | None]:
+    def prefix(source: AnySource) -> dict[str, Any] | None:
+        if isinstance(source, FocusFilesSourceConfig):
+            return {"prefix": f"{tenant}/{source.prefix}"}
+        return None
+
+    return prefix
 
 
 def _table(tenant: str, dataset: str, table: str) -> str:
@@ -491,7 +580,7 @@ def simulation_configs(spec: SimulationSpec, target: Path) -> list[str]:
     renamed. REST retry backoffs are shortened by a ``source_overrides`` in each tenant's
     pipeline files (time is simulated; the retries still happen).
     """
-    from lib.config.overrides import write_rest_overrides
+    from lib.config.overrides import write_rest_overrides, write_source_overrides
 
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)
@@ -506,6 +595,8 @@ def simulation_configs(spec: SimulationSpec, target: Path) -> list[str]:
         shutil.copytree(spec.config_dir / origin, target / tenant)
         for path in pipeline_files(target / tenant):
             write_rest_overrides(path, tenant, fast)
+            if tenant != origin:  # a copy reads its own FOCUS export folder
+                write_source_overrides(path, tenant, _own_export_folder(tenant))
     return ids
 
 

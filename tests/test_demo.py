@@ -30,6 +30,12 @@ def test_demo_completes_every_run_and_points_to_its_outputs(tmp_path, capsys):
     assert f"DuckDB file: {home.resolve() / 'convergence.duckdb'}" in joined
     reports = re.findall(r"Spend report: (\S+?\.html)", joined)
     assert len(reports) == 2 and all(Path(p).is_file() for p in reports)
+    for title in ("Reconciliation", "Unit economics", "Budgets", "Cost intelligence"):
+        assert title in out, title
+    assert re.search(r"acme .*\d+ line items, [1-9]\d* flagged", out), "the planted over-billing"
+    page = Path(next(p for p in reports if "acme" in p)).read_text(encoding="utf-8")
+    assert 'data-chart="budget"' in page and 'data-status="over_billed"' in page
+    assert 'data-chart="unit_costs"' in page
     wh = DuckDBWarehouse(home / "convergence.duckdb")
     try:
         for tenant in ("acme", "globex"):
@@ -41,21 +47,26 @@ def test_demo_completes_every_run_and_points_to_its_outputs(tmp_path, capsys):
                 "WHEN 'RUNNING' THEN 1 ELSE 2 END DESC) = 1"
             )
             assert {r["status"] for r in statuses} == {"COMPLETE"}
+            files = {"acme": "aws", "globex": "azure"}[tenant]
             assert {r["pipeline_id"] for r in statuses} == {
                 "openai_costs",
                 "anthropic_costs",
                 "gcp_billing",
+                f"{files}_focus",
                 "spend_reporting",
+                "cost_intelligence",
             }
             providers = wh.query(
                 "SELECT DISTINCT x_provider FROM "
                 f"{table_sql(TableRef(f'{tenant}_silver_cost', 'focus_daily'))} ORDER BY 1"
             )
-            assert [r["x_provider"] for r in providers] == ["anthropic", "gcp", "openai"]
+            assert [r["x_provider"] for r in providers] == sorted(
+                ["anthropic", "gcp", "openai", files]
+            )
             days = wh.query(
                 "SELECT MIN(x_charge_date) AS lo, MAX(x_charge_date) AS hi FROM "
                 f"{table_sql(TableRef(f'{tenant}_silver_cost', 'focus_daily'))} "
-                "WHERE x_provider != 'gcp'"
+                "WHERE x_provider IN ('openai', 'anthropic')"
             )[0]
             assert (days["lo"], days["hi"]) == (dt.date(2026, 11, 17), dt.date(2026, 11, 19))
             assert_gcp_gold_is_what_the_export_held_at(wh, tenant, NOW)

@@ -9,6 +9,7 @@ import pytest
 from tests.support.spend_runs import (
     expected_daily,
     gold,
+    platform_settings,
     rows,
     run_everything,
     run_pipeline,
@@ -38,7 +39,7 @@ def spiked(tmp_path_factory):
 
 @pytest.mark.parametrize("tenant", ["acme", "globex"])
 def test_daily_spend_equals_independent_sums_from_raw_fixture_data(flat, tenant):
-    expected = expected_daily(flat.sandbox.base_url, tenant, SPAN)
+    expected = expected_daily(flat.sandbox.base_url, tenant, SPAN, platform_settings(flat))
     got = {
         (r["d"], r["p"]): r["t"]
         for r in rows(
@@ -53,7 +54,7 @@ def test_daily_spend_equals_independent_sums_from_raw_fixture_data(flat, tenant)
 
 
 def test_monthly_spend_equals_independent_sums_per_month(flat):
-    daily = expected_daily(flat.sandbox.base_url, "acme", SPAN)
+    daily = expected_daily(flat.sandbox.base_url, "acme", SPAN, platform_settings(flat))
     expected: dict[tuple[object, str], Decimal] = {}
     for (day, provider), value in daily.items():
         key = (day.replace(day=1), provider)
@@ -66,7 +67,7 @@ def test_monthly_spend_equals_independent_sums_per_month(flat):
             f"FROM {gold('acme', 'monthly_spend')} GROUP BY m, p",
         )
     }
-    assert len(expected) == 6  # two months (Oct 30 .. Nov 19) x three providers
+    assert len(expected) == 8  # two months (Oct 30 .. Nov 19) x four providers (aws: files)
     assert set(got) == set(expected)
     for key, value in expected.items():
         assert abs(got[key] - value) <= EXACT, (key, got[key], value)

@@ -81,7 +81,7 @@ def test_full_run_loads_exact_rows_and_totals_for_both_tenants(make_platform):
         assert silver["d"] == 7
         assert abs(silver["t"] - total) <= Decimal("0.000000001") * rows
         steps = metadata.step_history(rt.warehouse, tenant, event.pipeline_logging_id)
-        assert [s["status"] for s in steps] == ["RUNNING", "COMPLETE"] * 5
+        assert [s["status"] for s in steps] == ["RUNNING", "COMPLETE"] * 8
     completed = rt.bus.published_events("run-completed")
     assert sorted(e.tenant_id for e in completed) == ["acme", "globex"]
 
@@ -108,12 +108,16 @@ def test_same_run_requested_delivered_twice_writes_nothing_twice(make_platform):
         "check_costs",
         "ingest_usage",
         "check_usage",
+        "load_prices",
         "silver_focus",
+        "price_usage",
+        "check_prices",
     ]
     # the step had already run and its successor started: nothing is published again, and the
     # run is announced complete exactly once
     assert len(rt.bus.published_events("run-completed")) == 1
-    assert len(rt.bus.published_events("ingest-completed")) == 2  # ingest_costs, ingest_usage
+    # ingest_costs, ingest_usage, load_prices
+    assert len(rt.bus.published_events("ingest-completed")) == 3
     transitions = rt.warehouse.query(
         "SELECT status FROM `acme_metadata`.`pipeline_runs` WHERE pipeline_logging_id = @r",
         {"r": event.pipeline_logging_id},

@@ -49,7 +49,7 @@ def test_sixty_days_for_two_tenants_keep_gold_equal_to_the_truth(tmp_path):
     assert lines[0].startswith("simulating 60 days from 2026-09-01 for 2 tenant(s)")
     days = [line for line in lines[1:] if line.endswith("ok")]
     assert len(days) == 60
-    assert all(" runs  8/8 " in line for line in days)
+    assert all(" runs 12/12 " in line for line in days)
     late = [int(line.split("late export rows")[1].split()[0]) for line in days]
     assert sum(late) > 50, "the export must deliver plenty of late rows"
 
@@ -73,7 +73,8 @@ def test_a_fixed_look_back_is_caught(tmp_path, monkeypatch):
     monkeypatch.setattr(transform, "derive_days", three_days_back)
     with pytest.raises(Violation) as caught:
         simulate(tmp_path, days=14, tenants=1, seed=7)
-    assert "gcp" in str(caught.value)
+    # late export rows (gcp) and re-delivered FOCUS periods (aws) both reach past a look-back
+    assert any(provider in caught.value.key for provider in ("gcp", "aws"))
 
 
 def test_merging_a_snapshot_source_is_caught(tmp_path):
@@ -117,9 +118,22 @@ def test_outages_and_duplicate_deliveries_keep_gold_equal_to_the_truth(tmp_path)
     out = simulate(tmp_path, days=6, tenants=1, seed=5, faults=("duplicates", "outage"))
     days = out.splitlines()[1:]
     assert len(days) == 6 and all(line.endswith("ok") for line in days)
-    assert " runs  2/4 " in days[4], "the outage day's REST runs wait in the dead letters"
-    assert " runs  4/4 " in days[5], "and complete after the next morning's replay"
+    assert " runs  4/6 " in days[4], "the outage day's REST runs wait in the dead letters"
+    assert " runs  6/6 " in days[5], "and complete after the next morning's replay"
     assert "dead-lettered" in (tmp_path / "sim" / "simulate.log").read_text()
+
+
+def test_a_wrong_list_price_is_caught_by_reconciliation(tmp_path):
+    def cheaper_gpt4o(root: Path) -> None:
+        catalog = root / "_library/prices/openai.yml"
+        replace_in(catalog, 'standard: {input: "2.50",', 'standard: {input: "2.40",')
+
+    with pytest.raises(Violation) as caught:
+        simulate(
+            tmp_path, days=3, tenants=1, seed=7, config_dir=configs_with(tmp_path, cheaper_gpt4o)
+        )
+    assert caught.value.table.endswith("`cost_reconciliation`")
+    assert "gpt-4o-2024-08-06, input" in caught.value.key
 
 
 def test_unknown_fault_modes_are_refused():

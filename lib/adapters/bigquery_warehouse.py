@@ -30,7 +30,17 @@ from lib.adapters.bigquery_sql import (
 )
 from lib.clock import SystemClock
 from lib.errors import ConvergenceError, DataError, WarehouseError, WarehouseUnavailable
-from lib.ports import Capability, Clock, Query, TableRef, WriteResult, WriteSpec
+from lib.ports import (
+    Capability,
+    Clock,
+    ColumnKind,
+    FileSet,
+    Query,
+    StagedFiles,
+    TableRef,
+    WriteResult,
+    WriteSpec,
+)
 from lib.step_telemetry import observe_job
 
 if TYPE_CHECKING:
@@ -40,6 +50,15 @@ if TYPE_CHECKING:
     from lib.schema import TableSpec
 
 STAGING_PREFIX = "_convergence_staging_"
+FILES_DATASET = "_convergence_files"
+"""Dataset of the external tables ``stage_files`` creates (deleted when its block ends)."""
+FILE_COLUMN = "_FILE_NAME"
+"""BigQuery's pseudo-column naming the file of an external table's row."""
+_KINDS: dict[str, ColumnKind] = {
+    "STRING": "string", "INTEGER": "integer", "INT64": "integer", "FLOAT": "float",
+    "FLOAT64": "float", "NUMERIC": "decimal", "BIGNUMERIC": "decimal", "BOOLEAN": "bool",
+    "BOOL": "bool", "DATE": "date", "TIMESTAMP": "timestamp", "DATETIME": "timestamp",
+}  # fmt: skip
 TRANSIENT_REASONS = frozenset(
     {"backendError", "internalError", "rateLimitExceeded", "jobRateLimitExceeded",
      "quotaExceeded", "jobInternalError"}
@@ -277,6 +296,72 @@ class BigQueryWarehouse:
         check_names(columns, known.values())
         count = self.query(f"SELECT COUNT(*) AS n FROM {table_sql(self._project, staging)}")
         return int(count[0]["n"]), columns
+
+    # --- files --------------------------------------------------------------------------
+
+    @contextmanager
+    def stage_files(self, files: FileSet) -> Iterator[StagedFiles | None]:
+        """Expose the files under a ``gs://`` folder as an external table (None: no file).
+
+        BigQuery reads the files where they are (no row passes through this process). Parquet
+        keeps its types (decimals as NUMERIC/BIGNUMERIC); a CSV's column names come from its
+        header and every column is read as STRING, so decimals stay exact until the SQL casts.
+
+        Raises:
+            WarehouseError: the location is not a ``gs://`` folder, or BigQuery refused it.
+        """
+        if not files.location.startswith("gs://"):
+            raise WarehouseError(
+                f"the BigQuery warehouse reads files from gs:// folders, not "
+                f"{files.location[:80]!r}; copy the export into a bucket"
+            )
+        self.ensure_dataset(FILES_DATASET)
+        ref = TableRef(FILES_DATASET, f"files_{uuid.uuid4().hex[:12]}")
+        uri = f"{files.location.rstrip('/')}/*{files.suffix}"
+        try:
+            schema = self._external_table(ref, uri, files.format, None)
+            if schema is None:
+                yield None
+                return
+            if files.format == "csv":
+                self._drop_quietly(ref)
+                schema = self._external_table(ref, uri, "csv", [f.name for f in schema])
+                assert schema is not None
+            kinds = {f.name: _KINDS.get(f.field_type, "other") for f in schema}
+            yield StagedFiles(ref, kinds, FILE_COLUMN)
+        finally:
+            self._drop_quietly(ref)
+
+    def _external_table(
+        self, ref: TableRef, uri: str, file_format: str, text_columns: list[str] | None
+    ) -> list[Any] | None:
+        """Create the external table; its schema, or None when no file matches ``uri``."""
+        from google.api_core.exceptions import NotFound
+        from google.cloud import bigquery
+
+        config = bigquery.ExternalConfig("PARQUET" if file_format == "parquet" else "CSV")
+        config.source_uris = [uri]
+        if file_format == "parquet":
+            config.decimal_target_types = ["NUMERIC", "BIGNUMERIC", "STRING"]
+            config.autodetect = True
+        elif text_columns is None:
+            config.autodetect = True
+        else:
+            config.schema = [bigquery.SchemaField(n, "STRING") for n in text_columns]
+            csv_options = config.options
+            assert isinstance(csv_options, bigquery.CSVOptions)
+            csv_options.skip_leading_rows = 1
+        table = bigquery.Table(table_sql_ref(self._project, ref))
+        table.external_data_configuration = config
+        table.expires = load.staging_expiry(self._clock.now())
+        try:
+            with bigquery_errors(f"files {uri}"):
+                created = self._client.create_table(table, retry=self._retry)
+        except WarehouseError as exc:
+            if isinstance(exc.__cause__, NotFound):
+                return None
+            raise
+        return list(created.schema)
 
     # --- queries ----------------------------------------------------------------------
 

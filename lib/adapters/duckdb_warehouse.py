@@ -27,6 +27,7 @@ import functools
 import json
 import re
 import threading
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -48,7 +49,16 @@ from lib.errors import (
     WarehouseError,
     WarehouseUnavailable,
 )
-from lib.ports import Capability, Query, TableRef, WriteResult, WriteSpec
+from lib.ports import (
+    Capability,
+    ColumnKind,
+    FileSet,
+    Query,
+    StagedFiles,
+    TableRef,
+    WriteResult,
+    WriteSpec,
+)
 from lib.sql import Statement, check_identifier, table_sql, translate
 
 if TYPE_CHECKING:
@@ -59,6 +69,13 @@ if TYPE_CHECKING:
 __all__ = ["DuckDBWarehouse"]
 
 _STAGE = '"_convergence_stage"'
+FILES_DATASET = "_convergence_files"
+"""Schema of the views ``stage_files`` creates (dropped when its block ends)."""
+_READERS = {
+    "parquet": "read_parquet({paths}, union_by_name = true, filename = true)",
+    "csv": "read_csv({paths}, header = true, all_varchar = true, union_by_name = true, "
+    "filename = true)",
+}
 _DML = ("INSERT", "UPDATE", "DELETE", "MERGE", "SELECT", "WITH")
 _VALUES_INSERT = re.compile(r"(?is)^\s*INSERT\s+INTO\s+[^()]+\([^()]*\)\s+VALUES\s(?!.*\bSELECT\b)")
 """``INSERT INTO t (columns) VALUES (...)`` with no query inside: an append of literal rows."""
@@ -105,7 +122,7 @@ class DuckDBWarehouse:
     """
 
     name = "duckdb"
-    capabilities: frozenset[Capability] = frozenset()
+    capabilities: frozenset[Capability] = frozenset({Capability.FILES})
     """No partitioning, clustering, labels or wildcard tables: the table comment records the
     partition field and clustering; readers UNION ALL over ``list_tables`` for wildcards."""
     """No ``prefix*`` wildcard tables: readers UNION ALL over ``list_tables`` instead."""
@@ -424,6 +441,45 @@ class DuckDBWarehouse:
             dates=dates,
         )
 
+    # --- files ----------------------------------------------------------------------------
+
+    @contextmanager
+    def stage_files(self, files: FileSet) -> Iterator[StagedFiles | None]:
+        """Expose every ``files.format`` file under a local folder as a view (None: no file).
+
+        DuckDB reads the files in place (``read_parquet`` / ``read_csv`` with every column as
+        text), unioned by column name; the view is dropped when the block ends.
+
+        Raises:
+            WarehouseError: the location is not a local folder (``gs://`` needs BigQuery).
+        """
+        if "://" in files.location:
+            raise WarehouseError(
+                f"the embedded warehouse reads local folders, not {files.location[:80]!r}; "
+                "files in a bucket are read by the BigQuery warehouse (CONVERGENCE_MODE=cloud)"
+            )
+        folder = Path(files.location)
+        found = sorted(p for p in folder.rglob(f"*{files.suffix}") if p.is_file())
+        if not found:
+            yield None
+            return
+        view = TableRef(FILES_DATASET, f"files_{uuid.uuid4().hex[:12]}")
+        paths = "[" + ", ".join(_string_literal(str(p.resolve())) for p in found) + "]"
+        reader = _READERS[files.format].format(paths=paths)
+        target = table_sql(view, "duckdb")
+        with self._lock, self._cursor() as cur, _translated(f"files under {folder}"):
+            self._run(cur, f"CREATE SCHEMA IF NOT EXISTS {_q(FILES_DATASET)}")
+            self._run(cur, f"CREATE VIEW {target} AS SELECT * FROM {reader}")
+            kinds = {name: _kind(kind) for name, (kind, _) in self._columns(cur, view).items()}
+        try:
+            file_column = "filename"
+            columns = {n: k for n, k in kinds.items() if n != file_column}
+            yield StagedFiles(view, columns, file_column, len(found))
+        finally:
+            self._known.pop(view, None)
+            with self._lock, self._cursor() as cur, _translated(f"view {view}"):
+                self._run(cur, f"DROP VIEW IF EXISTS {target}")
+
     # --- queries ------------------------------------------------------------------------
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
@@ -549,6 +605,32 @@ def _aligned(batch: pa.RecordBatch, columns: Columns) -> pa.RecordBatch:
         for name in columns
     ]
     return pa.RecordBatch.from_arrays(arrays, names=list(columns))
+
+
+def _string_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+_KINDS: tuple[tuple[str, ColumnKind], ...] = (
+    ("VARCHAR", "string"),
+    ("DECIMAL", "decimal"),
+    ("DOUBLE", "float"),
+    ("FLOAT", "float"),
+    ("REAL", "float"),
+    ("BOOLEAN", "bool"),
+    ("TIMESTAMP", "timestamp"),
+    ("DATE", "date"),
+    ("HUGEINT", "integer"),
+    ("BIGINT", "integer"),
+    ("INTEGER", "integer"),
+    ("SMALLINT", "integer"),
+    ("TINYINT", "integer"),
+)
+
+
+def _kind(duckdb_type: str) -> ColumnKind:
+    upper = duckdb_type.upper()
+    return next((kind for prefix, kind in _KINDS if upper.startswith(prefix)), "other")
 
 
 def _in_memory_append(source: object, spec: WriteSpec) -> bool:

@@ -17,6 +17,7 @@ from pydantic import TypeAdapter
 
 from lib.config.dq import DqRules
 from lib.config.pipeline import PipelineConfig
+from lib.config.prices import PriceCatalog
 from lib.config.source import SourceConfig
 from lib.config.templates import PipelineOverride
 from lib.notify.config import NotificationsConfig
@@ -33,6 +34,7 @@ def schemas() -> dict[str, dict[str, Any]]:
         "source.schema.json": TypeAdapter(SourceConfig).json_schema(),
         "dq.schema.json": DqRules.model_json_schema(),
         "table_schema.schema.json": TypeAdapter(list[SchemaField]).json_schema(),
+        "prices.schema.json": PriceCatalog.model_json_schema(),
         "notifications.schema.json": NotificationsConfig.model_json_schema(),
     }
     for name, schema in out.items():

@@ -27,7 +27,7 @@ from lib.ports import TableRef
 from lib.schema import SchemaField, TableSpec, load_schema_file
 
 if TYPE_CHECKING:
-    from lib.config.source import BigQueryExportSourceConfig, RestSourceConfig
+    from lib.config.source import AnySource
 
 RESERVED_FOLDERS = frozenset({"metadata", "admin"})
 """Not tenants: ``metadata`` holds the metadata schemas; ``admin`` owns the admin API keys."""
@@ -86,7 +86,7 @@ class Pipeline:
         """A problem reported against ``file`` and a resolved field, moved to its origin."""
         return self.layer.relocate(problem) if self.layer is not None else problem
 
-    def source(self, index: int) -> RestSourceConfig | BigQueryExportSourceConfig:
+    def source(self, index: int) -> AnySource:
         """The source of ingest step ``index``: its file, the step's ``source_overrides``
         merged on, secret names renamed by the pipeline's ``secrets``.
 

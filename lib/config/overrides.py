@@ -1,4 +1,4 @@
-"""Rewrite a tenant's pipeline file with ``source_overrides`` for every REST source.
+"""Rewrite a tenant's pipeline file with ``source_overrides`` for some of its sources.
 
 Where time is simulated (``convergence simulate``, tests) REST retry backoffs are shortened by
 writing the override into the tenant's file, the way an operator would, so the run reads it
@@ -7,11 +7,15 @@ like any other config.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lib.config.documents import read_document
 from lib.errors import ConfigError, ConfigProblem
+
+if TYPE_CHECKING:
+    from lib.config.source import AnySource
 
 
 def write_rest_overrides(path: Path, tenant_id: str, overrides: dict[str, Any]) -> list[str]:
@@ -32,29 +36,58 @@ def write_rest_overrides(path: Path, tenant_id: str, overrides: dict[str, Any]) 
     Raises:
         ConfigError: the pipeline or one of its sources is invalid.
     """
+    from lib.config.source import RestSourceConfig
+
+    return write_source_overrides(
+        path, tenant_id, lambda source: overrides if isinstance(source, RestSourceConfig) else None
+    )
+
+
+def write_source_overrides(
+    path: Path, tenant_id: str, overrides_for: Callable[[AnySource], dict[str, Any] | None]
+) -> list[str]:
+    """Add ``source_overrides`` to the ingest steps of a pipeline file, in the file.
+
+    Like :func:`write_rest_overrides`, for whichever sources ``overrides_for`` answers a
+    mapping for (``None``: the step is left alone); e.g. a copied tenant's own FOCUS export
+    folder where a simulation copies tenants.
+
+    Args:
+        path: the tenant's pipeline file.
+        tenant_id: its tenant.
+        overrides_for: the overrides of a step's resolved source, or ``None``.
+
+    Returns:
+        The names of the steps changed.
+
+    Raises:
+        ConfigError: the pipeline or one of its sources is invalid.
+    """
     import yaml
 
     from lib.config.loader import load_pipeline_file
     from lib.config.pipeline import IngestStep
-    from lib.config.source import RestSourceConfig
 
     pipeline = load_pipeline_file(path, tenant_id, _tenant_dir(path, tenant_id))
-    rest = [
-        (index, step.name)
-        for index, step in enumerate(pipeline.config.steps)
-        if isinstance(step, IngestStep) and isinstance(pipeline.source(index), RestSourceConfig)
-    ]
+    changes = []
+    for index, step in enumerate(pipeline.config.steps):
+        if isinstance(step, IngestStep):
+            values = overrides_for(pipeline.source(index))
+            if values is not None:
+                changes.append((index, step.name, values))
+    if not changes:
+        return []
     text = path.read_text()
     data = read_document(path).data
-    for index, name in rest:
+    for index, name, values in changes:
         if "extends" in data:
             step = data.setdefault("steps", {}).setdefault(name, {})
         else:
             step = data["steps"][index]
-        _merge_into(step.setdefault("source_overrides", {}), overrides)
+        _merge_into(step.setdefault("source_overrides", {}), values)
     comments = "".join(f"{line}\n" for line in _leading_comments(text))
     path.write_text(comments + yaml.safe_dump(data, sort_keys=False))
-    return [name for _, name in rest]
+    return [name for _, name, _ in changes]
 
 
 def _leading_comments(text: str) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import re
 from collections.abc import Sequence
 from pathlib import PurePosixPath
@@ -230,11 +231,82 @@ class DqStep(_Step):
     )
 
 
+BUILTIN_PARAMETERS = ("window_start", "window_end", "dates", "run_id", "tenant_id", "now")
+"""The ``@parameters`` every transform binds (lib/steps/transform.py)."""
+_PARAMETER = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+ParameterType = Literal["STRING", "INT64", "NUMERIC", "BOOL", "DATE"]
+
+
+class SqlParameter(_Strict):
+    """A typed value a transform's SQL reads as ``@name`` (e.g. a tolerance, a provider).
+
+    ``NUMERIC`` values are exact decimals (write them quoted, ``"0.01"``) with at most 9
+    decimals, as BigQuery's NUMERIC holds.
+    """
+
+    type: ParameterType
+    value: str | bool | int | dt.date
+
+    @model_validator(mode="after")
+    def _fits(self) -> SqlParameter:
+        self.python_value()
+        return self
+
+    def python_value(self) -> Any:
+        """The value as the warehouse binds it (Decimal for NUMERIC).
+
+        Raises:
+            ValueError: the value does not fit ``type``.
+        """
+        value, kind = self.value, self.type
+        if kind == "STRING" and isinstance(value, str):
+            return value
+        if kind == "BOOL" and isinstance(value, bool):
+            return value
+        if kind == "INT64" and isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if kind == "DATE" and isinstance(value, dt.date):
+            return value
+        if kind == "NUMERIC" and isinstance(value, str | int) and not isinstance(value, bool):
+            return _numeric(str(value))
+        raise ValueError(f"value {value!r} is not a {kind}; e.g. {_EXAMPLES[kind]}")
+
+
+_EXAMPLES = {
+    "STRING": "value: aws",
+    "INT64": "value: 14",
+    "NUMERIC": 'value: "0.01" (quoted: exact)',
+    "BOOL": "value: true",
+    "DATE": "value: 2026-11-01",
+}
+
+
+def _numeric(text: str) -> decimal.Decimal:
+    try:
+        number = decimal.Decimal(text)
+    except decimal.InvalidOperation as exc:
+        raise ValueError(f"{text!r} is not a decimal number") from exc
+    exponent = number.as_tuple().exponent
+    if not number.is_finite() or (isinstance(exponent, int) and exponent < -9):
+        raise ValueError(f"{text!r} has more than 9 decimals; NUMERIC holds 9")
+    return number
+
+
+def _parameter_names(value: dict[str, SqlParameter]) -> dict[str, SqlParameter]:
+    for name in value:
+        if not _PARAMETER.fullmatch(name):
+            raise ValueError(f"parameter name {name!r}: use 1-40 of lowercase a-z, 0-9 and _")
+        if name in BUILTIN_PARAMETERS:
+            raise ValueError(f"parameter @{name} is bound by every transform; choose another name")
+    return value
+
+
 class TransformStep(_Step):
     """Run a BigQuery SQL file in the warehouse into a destination table.
 
     The step derives the run's window days plus every day its source tables changed since
-    it last ran (docs/configuration.md#late-data); the SQL reads them as ``@dates``.
+    it last ran (docs/configuration.md#late-data); the SQL reads them as ``@dates``, and each
+    of ``parameters`` as ``@name``.
     """
 
     type: Literal["transform"]
@@ -246,6 +318,17 @@ class TransformStep(_Step):
         le=90,
         description="each day this step writes reads this many days before it (e.g. a "
         "14-day baseline): a change on day D re-derives D … D+trailing_days.",
+    )
+    parameters: Annotated[dict[str, SqlParameter], AfterValidator(_parameter_names)] = Field(
+        default_factory=dict,
+        description="typed values the SQL reads as @name, e.g. {tolerance: {type: NUMERIC, "
+        'value: "0.01"}}; one SQL file then serves tenants with other values.',
+    )
+    publishes: Literal["budget_crossed"] | None = Field(
+        default=None,
+        description="budget_crossed: after the write, publish a budget.crossed event for every "
+        "threshold first crossed this month (once per budget, month, basis and threshold; "
+        "docs/cost_intelligence.md#budgets).",
     )
 
     @model_validator(mode="before")

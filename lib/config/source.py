@@ -4,6 +4,9 @@ A source file is YAML with a ``kind`` discriminator::
 
     kind: rest                     # RestSourceConfig: any JSON REST API (OpenAI, Anthropic, …)
     kind: bigquery_export          # BigQueryExportSourceConfig: GCP billing export tables
+    kind: focus_files              # FocusFilesSourceConfig: FOCUS CSV/Parquet exports (AWS, Azure)
+    kind: price_catalog            # PriceCatalogSourceConfig: list prices + negotiated rates
+    kind: budgets                  # BudgetsSourceConfig: monthly budgets and alert thresholds
 
 Secrets are never written in a source file: ``auth.secret`` is a secret NAME resolved per
 tenant through the Secrets port at run time.
@@ -25,24 +28,25 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
-    WithJsonSchema,
     field_validator,
     model_validator,
 )
 
 from events.ids import SLUG_PATTERN
+from lib.config.budgets import BudgetsSourceConfig
 from lib.config.documents import Located, read_document, read_text
+from lib.config.focus_files import FocusFilesSourceConfig
+from lib.config.prices import PriceCatalogSourceConfig
 from lib.config.problems import load_model
+from lib.config.source_common import ProviderName
 from lib.errors import ConfigError
 
 if TYPE_CHECKING:
     from lib.schema import SchemaField
 
-PROVIDER_PATTERN = r"^[a-z][a-z0-9_]{1,39}$"
 _FORBIDDEN_HEADERS = frozenset({"authorization", "x-api-key", "proxy-authorization", "cookie"})
 _HEADER_NAME = r"^[A-Za-z0-9][A-Za-z0-9\-]{0,63}$"
 
@@ -258,22 +262,6 @@ class RecordsConfig(_Strict):
 ParamValue = str | int | float | bool | list[str]
 
 
-def _provider_name(value: str) -> str:
-    if not re.fullmatch(PROVIDER_PATTERN, value):
-        raise ValueError(
-            f"provider {value[:60]!r} is not a valid provider name: use 2-40 characters of "
-            "lowercase a-z, 0-9 and _, starting with a letter (e.g. openai, mistral_ai)"
-        )
-    return value
-
-
-ProviderName = Annotated[
-    str,
-    AfterValidator(_provider_name),
-    WithJsonSchema({"type": "string", "pattern": PROVIDER_PATTERN}),
-]
-
-
 class RestSourceConfig(_Strict):
     """A provider REST endpoint returning JSON pages, fetched one day (window) at a time."""
 
@@ -335,14 +323,24 @@ class BigQueryExportSourceConfig(_Strict):
         return data
 
 
-SourceConfig = Annotated[RestSourceConfig | BigQueryExportSourceConfig, Field(discriminator="kind")]
-SOURCE_KINDS: dict[str, type[RestSourceConfig] | type[BigQueryExportSourceConfig]] = {
+AnySource = (
+    RestSourceConfig
+    | BigQueryExportSourceConfig
+    | FocusFilesSourceConfig
+    | PriceCatalogSourceConfig
+    | BudgetsSourceConfig
+)
+SourceConfig = Annotated[AnySource, Field(discriminator="kind")]
+SOURCE_KINDS: dict[str, type[AnySource]] = {
     "rest": RestSourceConfig,
     "bigquery_export": BigQueryExportSourceConfig,
+    "focus_files": FocusFilesSourceConfig,
+    "price_catalog": PriceCatalogSourceConfig,
+    "budgets": BudgetsSourceConfig,
 }
 
 
-def load_source(path: Path) -> RestSourceConfig | BigQueryExportSourceConfig:
+def load_source(path: Path) -> AnySource:
     """Load and validate a source YAML file.
 
     Args:
@@ -365,7 +363,7 @@ def load_source(path: Path) -> RestSourceConfig | BigQueryExportSourceConfig:
     return loaded
 
 
-def source_from(doc: Located, path: Path) -> RestSourceConfig | BigQueryExportSourceConfig:
+def source_from(doc: Located, path: Path) -> AnySource:
     """Validate parsed source data (a file, or a file merged with a step's overrides).
 
     Raises:
@@ -380,5 +378,5 @@ def source_from(doc: Located, path: Path) -> RestSourceConfig | BigQueryExportSo
     return load_model(path, model, doc)
 
 
-_LOADED: dict[tuple[str, str], RestSourceConfig | BigQueryExportSourceConfig] = {}
+_LOADED: dict[tuple[str, str], AnySource] = {}
 """Validated sources by (path, text), as :func:`lib.config.problems.load_model` keeps models."""

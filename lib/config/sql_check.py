@@ -30,11 +30,13 @@ from sqlglot.optimizer.qualify import qualify
 from sqlglot.optimizer.scope import Scope, traverse_scope
 from sqlglot.schema import MappingSchema
 
+from lib.config.pipeline import BUILTIN_PARAMETERS
 from lib.errors import ConfigProblem, ConvergenceError
 from lib.schema import SchemaField, TableSpec
 
-TRANSFORM_PARAMETERS = ("window_start", "window_end", "dates", "run_id", "tenant_id", "now")
-"""The ``@parameters`` a transform's SQL may use (bound by the transform step)."""
+TRANSFORM_PARAMETERS = BUILTIN_PARAMETERS
+"""The ``@parameters`` every transform's SQL may use (bound by the transform step); a step's
+own ``parameters:`` add to them."""
 
 _FIELD = "(sql)"
 _RENDERED_FOR = "tenant"
@@ -56,6 +58,7 @@ def check_transform_sql(
     tenant_id: str,
     tables: Mapping[str, TableSpec | None],
     destination: Destination | None,
+    parameters: Iterable[str] = (),
 ) -> list[ConfigProblem]:
     """Every static problem of one transform SQL file.
 
@@ -70,10 +73,11 @@ def check_transform_sql(
             (None: columns unknown because its schema file is invalid; columns of a query
             reading it are then not checked).
         destination: the step's destination, to check the query's output columns.
+        parameters: the names of the step's own ``parameters:`` (besides the built-ins).
     """
     del tenant_id  # see Args
     frozen = tuple(sorted(tables.items()))
-    found = _check_cached(text, _RENDERED_FOR, frozen, destination)
+    found = _check_cached(text, _RENDERED_FOR, frozen, destination, tuple(sorted(parameters)))
     return [replace(problem, file=str(path)) for problem in found]
 
 
@@ -83,9 +87,10 @@ def _check_cached(
     tenant_id: str,
     tables: tuple[tuple[str, TableSpec | None], ...],
     destination: Destination | None,
+    parameters: tuple[str, ...] = (),
 ) -> tuple[ConfigProblem, ...]:
     """Memoised: a thousand tenants share a library SQL file and usually its tables."""
-    return tuple(_check("", text, tenant_id, dict(tables), destination))
+    return tuple(_check("", text, tenant_id, dict(tables), destination, parameters))
 
 
 def _check(
@@ -94,8 +99,9 @@ def _check(
     tenant_id: str,
     tables: Mapping[str, TableSpec | None],
     destination: Destination | None,
+    parameters: tuple[str, ...] = (),
 ) -> list[ConfigProblem]:
-    check = _Check(file, text, tables)
+    check = _Check(file, text, tables, (*TRANSFORM_PARAMETERS, *parameters))
     tree = check.single_query()
     if tree is None:
         return check.problems
@@ -151,8 +157,15 @@ def _line(node: exp.Expr | None) -> int | None:
 class _Check:
     """One SQL file's checks; problems accumulate in ``problems``."""
 
-    def __init__(self, file: str, text: str, tables: Mapping[str, TableSpec | None]) -> None:
+    def __init__(
+        self,
+        file: str,
+        text: str,
+        tables: Mapping[str, TableSpec | None],
+        parameters: tuple[str, ...] = TRANSFORM_PARAMETERS,
+    ) -> None:
         self.file, self.text, self.tables = file, text, tables
+        self.parameters = parameters
         self.problems: list[ConfigProblem] = []
         self.lower = {name.lower(): name for name in tables}
 
@@ -223,12 +236,13 @@ class _Check:
                     _line(table),
                 )
         for param in tree.find_all(exp.Parameter):
-            if param.name not in TRANSFORM_PARAMETERS:
-                close = difflib.get_close_matches(param.name, TRANSFORM_PARAMETERS, n=1)
+            if param.name not in self.parameters:
+                close = difflib.get_close_matches(param.name, self.parameters, n=1)
                 guess = f"did you mean @{close[0]}? " if close else ""
                 self.add(
                     f"unknown parameter @{param.name}",
-                    f"{guess}a transform may use @{', @'.join(TRANSFORM_PARAMETERS)}",
+                    f"{guess}this step binds @{', @'.join(self.parameters)} (declare more "
+                    "under the step's parameters:)",
                     self._text_line(rf"@{re.escape(param.name)}\b"),
                 )
 

@@ -101,6 +101,16 @@ class _Validation:
             if fields is not None:
                 self.metadata[path.stem] = TableSpec(fields=tuple(fields))
 
+    def library_catalogs(self) -> None:
+        """The price catalogs of ``configs/_library/prices``, used by a tenant or not."""
+        from lib.config.source_checks import catalog_problems
+
+        files, problems = catalog_problems(self.config_dir / "_library")
+        self.files.update(files)
+        self.problems.extend(problems)
+        for path in files:
+            self.attempt(str(path), "(file)", partial(self.document, path))
+
     def lines(self) -> list[ConfigProblem]:
         """Every problem, with the line of its field filled in where the file was parsed."""
         out: list[ConfigProblem] = []
@@ -122,6 +132,7 @@ def validate_tree(config_dir: Path) -> tuple[int, list[ConfigProblem]]:
         return 0, [ConfigProblem(str(config_dir), "(folder)", "config folder not found")]
     run = _Validation(config_dir)
     run.metadata_schemas()
+    run.library_catalogs()
     library = config_dir / LIBRARY_FOLDER
     if library.is_dir():
         _Library(run, library).validate()
@@ -319,7 +330,8 @@ class _Tenant:
             self.locators[(id(pipeline), index)] = RulesLocator(pipeline, index, doc)
 
     def _ingest(self, pipeline: Pipeline, step: IngestStep, index: int) -> None:
-        from lib.config.source import RestSourceConfig
+        from lib.config.source import BigQueryExportSourceConfig, RestSourceConfig
+        from lib.config.source_checks import source_problems
 
         file = str(pipeline.file)
         path = self._path(pipeline, step.source, f"steps[{index}].source")
@@ -337,9 +349,11 @@ class _Tenant:
         if isinstance(source, RestSourceConfig):
             layer, _ = pipeline.source_layer(index)
             self.problems.extend(rest_problems(source, layer, spec))
-        else:
+        elif isinstance(source, BigQueryExportSourceConfig):
             field_ = f"steps[{index}].destination"
             self.problems.extend(export_problems(source, step.destination, spec, pipeline, field_))
+        else:
+            self.problems.extend(source_problems(pipeline, index, source, spec, path))
 
     def _secrets(self, pipeline: Pipeline) -> None:
         """Every ``secrets`` key must be a secret name one of the pipeline's sources uses."""
@@ -397,7 +411,9 @@ class _Tenant:
                 )
                 destination = Destination(name, spec, target.schema_file) if spec else None
             tables = {n: e.spec for n, e in catalog.items()}
-            found = check_transform_sql(path, text, self.sql_tenant(pipeline), tables, destination)
+            found = check_transform_sql(
+                path, text, self.sql_tenant(pipeline), tables, destination, step.parameters
+            )
             self.problems.extend(found)
 
     def sql_tenant(self, pipeline: Pipeline) -> str:

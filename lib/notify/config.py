@@ -1,4 +1,5 @@
-"""``configs/<tenant>/notifications.yml``: where a tenant hears about failed runs and DQ.
+"""``configs/<tenant>/notifications.yml``: where a tenant hears about failed runs and DQ (and,
+for channels that list ``budget.crossed``, budget thresholds crossed).
 
 ::
 
@@ -35,8 +36,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from events.ids import SLUG_PATTERN
 
 FILE_NAME = "notifications.yml"
-EventKind = Literal["run.failed", "dq.failed"]
+EventKind = Literal["run.failed", "dq.failed", "budget.crossed"]
 EVENT_KINDS: tuple[EventKind, ...] = ("run.failed", "dq.failed")
+"""What a channel hears when it names no ``events``: failures. Budget alerts
+(``budget.crossed``, docs/cost_intelligence.md) are asked for by name."""
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 

@@ -23,7 +23,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from events.models import DqFailed, Event, RunFailed
+from events.models import BudgetCrossed, DqFailed, Event, RunFailed
 from lib.step_telemetry import trace_id_of
 
 SIGNATURE_HEADER = "X-Convergence-Signature"
@@ -62,7 +62,8 @@ class Notification:
 
 
 def notification_of(event: Event) -> Notification | None:
-    """The notification for a ``run.failed`` or ``dq.failed`` event (None for others)."""
+    """The notification for a ``run.failed``, ``dq.failed`` or ``budget.crossed`` event
+    (None for others)."""
     common: dict[str, Any] = {
         "event_id": event.event_id,
         "event_type": event.TYPE,
@@ -101,7 +102,37 @@ def notification_of(event: Event) -> Notification | None:
             },
             **common,
         )
+    if isinstance(event, BudgetCrossed):
+        return _budget(event, common)
     return None
+
+
+def _budget(event: BudgetCrossed, common: dict[str, Any]) -> Notification:
+    """A budget threshold crossed: what crossed, by how much, in which scope."""
+    what = "month-to-date spend" if event.basis == "actual" else "the month-end forecast"
+    summary = (
+        f"{event.tenant_id}: budget {event.budget_name} — {what} {event.value:,.2f} "
+        f"{event.currency} reached {event.threshold_percent}% of {event.budget_amount:,.2f} "
+        f"for {event.month:%Y-%m}"
+    )
+    details = [f"scope: {event.scope}", f"spend counted up to {event.as_of}"]
+    return Notification(
+        kind="budget.crossed",
+        summary=summary,
+        details=details,
+        facts={
+            "budget_name": event.budget_name,
+            "month": event.month.isoformat(),
+            "basis": event.basis,
+            "threshold_percent": event.threshold_percent,
+            "budget_amount": str(event.budget_amount),
+            "value": str(event.value),
+            "currency": event.currency,
+            "scope": event.scope,
+            "as_of": event.as_of.isoformat(),
+        },
+        **common,
+    )
 
 
 def webhook_body(n: Notification) -> bytes:

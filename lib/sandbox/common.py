@@ -88,7 +88,30 @@ class Context:
     def anthropic_costs(self, day: dt.date) -> list[dict[str, Any]]:
         """Anthropic's cost rows of ``day`` as reported now (cents as Decimal)."""
         rows = data.anthropic_costs(self.anthropic_usage(day))
-        return self.world.anthropic_cents(self.tenant, day, rows) if self.world else rows
+        rows = self.world.anthropic_cents(self.tenant, day, rows) if self.world else rows
+        overbill = self.faults.state.overbill
+        if overbill is None:
+            return rows
+        return [
+            {**r, "amount": r["amount"] * overbill.factor}
+            if overbill.applies(self.tenant, day, r["model"])
+            else r
+            for r in rows
+        ]
+
+    def openai_costs(self, day: dt.date) -> list[dict[str, Any]]:
+        """OpenAI's cost line items of ``day`` as reported now (values are floats)."""
+        rows = data.openai_costs(self.openai_usage(day))
+        overbill = self.faults.state.overbill
+        if overbill is None:
+            return rows
+        factor = float(overbill.factor)
+        return [
+            {**r, "value": r["value"] * factor}
+            if overbill.applies(self.tenant, day, r["line_item"].split(",")[0])
+            else r
+            for r in rows
+        ]
 
 
 def one(query: Query, name: str, required: bool = False) -> str | None:

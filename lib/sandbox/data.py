@@ -19,12 +19,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-# model: (input $/MTok, output $/MTok)
-OPENAI_MODELS: dict[str, tuple[float, float]] = {
-    "gpt-4o-2024-08-06": (2.5, 10.0),
-    "gpt-4o-mini-2024-07-18": (0.15, 0.6),
-    "o3-mini-2025-01-31": (1.1, 4.4),
-    "gpt-4.1-2025-04-14": (2.0, 8.0),
+# model: (input, cached input, output) $/MTok — OpenAI's list prices, as in
+# configs/_library/prices/openai.yml (the sandbox bills what the price catalog expects)
+OPENAI_MODELS: dict[str, tuple[float, float, float]] = {
+    "gpt-4o-2024-08-06": (2.5, 1.25, 10.0),
+    "gpt-4o-mini-2024-07-18": (0.15, 0.075, 0.6),
+    "o3-mini-2025-01-31": (1.1, 0.55, 4.4),
+    "gpt-4.1-2025-04-14": (2.0, 0.5, 8.0),
 }
 ANTHROPIC_MODELS: dict[str, tuple[str, Decimal, Decimal]] = {
     "claude-sonnet-4-20250514": ("Claude Sonnet 4", Decimal("3"), Decimal("15")),
@@ -102,12 +103,12 @@ def openai_costs(usage: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     for u in usage:
         if u["model"] is None:  # usage the API reports without a model has no priced line item
             continue
-        price_in, price_out = OPENAI_MODELS[u["model"]]
+        price_in, price_cached, price_out = OPENAI_MODELS[u["model"]]
         discount = 0.5 if u["batch"] else 1.0
         uncached = u["input_tokens"] - u["input_cached_tokens"]
         items = {
             f"{u['model']}, input": uncached * price_in / 1e6 * discount,
-            f"{u['model']}, cached input": u["input_cached_tokens"] * price_in / 2e6 * discount,
+            f"{u['model']}, cached input": u["input_cached_tokens"] * price_cached / 1e6 * discount,
             f"{u['model']}, output": u["output_tokens"] * price_out / 1e6 * discount,
         }
         for line_item, value in items.items():

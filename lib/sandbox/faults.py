@@ -13,6 +13,8 @@
 | empty_pages: N    | the next N pages are empty but say ``has_more: true``             |
 | trailing_cursor   | the last page still returns a ``next_page`` (``has_more: false``) |
 | spike             | ``{day, factor, tenant?}``: multiply one day's usage and costs    |
+| overbill          | ``{day, model, factor, tenant?}``: bill one model's line items of |
+|                   | one day at ``factor`` x what its usage costs (usage unchanged)     |
 
 Over HTTP: ``POST /_sandbox/faults`` with a JSON object of switches (merged),
 ``GET`` shows them, ``DELETE`` clears them.
@@ -42,6 +44,21 @@ class SpikeSettings(BaseModel):
     tenant: str | None = None
 
 
+class OverbillSettings(BaseModel):
+    """One day on which a model's billed amounts exceed what its usage costs."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    day: dt.date
+    model: str
+    factor: Decimal = Field(Decimal("1.1"), gt=0)
+    tenant: str | None = None
+
+    def applies(self, tenant: str, day: dt.date, model: str | None) -> bool:
+        """Whether a cost row of ``model`` billed to ``tenant`` on ``day`` is inflated."""
+        return self.day == day and self.model == model and self.tenant in (None, tenant)
+
+
 class FaultSettings(BaseModel):
     """Every switch and its current value."""
 
@@ -58,6 +75,7 @@ class FaultSettings(BaseModel):
     empty_pages: int = Field(0, ge=0)
     trailing_cursor: bool = False
     spike: SpikeSettings | None = None
+    overbill: OverbillSettings | None = None
 
 
 class Faults:

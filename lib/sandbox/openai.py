@@ -114,9 +114,7 @@ def costs(query: Query, ctx: Context) -> dict[str, Any]:
     grouped = group_by(query, ("project_id", "line_item")) | {"organization_id"}
     buckets: list[Bucket] = []
     for day in _days(query):
-        rows = data.aggregate(
-            data.openai_costs(ctx.openai_usage(day)), COST_DIMS, grouped, ("value",)
-        )
+        rows = data.aggregate(ctx.openai_costs(day), COST_DIMS, grouped, ("value",))
         results = [
             {
                 "object": "organization.costs.result",

@@ -61,12 +61,24 @@ def run_ingest(ctx: StepContext) -> StepOutcome:
     wh = ctx.runtime.warehouse
     wh.ensure_dataset(table.dataset, {"tenant": ctx.event.tenant_id})
     wh.ensure_table(table, spec)
-    if source.kind == "bigquery_export":
+    if source.kind == "rest":
+        result = _ingest_rest(ctx, source, table, spec.fields)
+    elif source.kind == "bigquery_export":
         from lib.providers.gcp_export import ingest_export
 
         result = ingest_export(ctx, source, table, spec)
+    elif source.kind == "focus_files":
+        from lib.providers.focus_files import ingest_focus_files
+
+        result = ingest_focus_files(ctx, source, table, spec)
+    elif source.kind == "price_catalog":
+        from lib.pricing.load import ingest_prices
+
+        result = ingest_prices(ctx, source, table, spec)
     else:
-        result = _ingest_rest(ctx, source, table, spec.fields)
+        from lib.budgets.load import ingest_budgets
+
+        result = ingest_budgets(ctx, source, table, spec)
     return outcome(table, result)
 
 

@@ -91,6 +91,11 @@ def transform_params(ctx: StepContext, days: Sequence[dt.date]) -> dict[str, Any
     }
 
 
+def step_parameters(step: TransformStep) -> dict[str, Any]:
+    """The step's own ``parameters:`` as the warehouse binds them (``@name``)."""
+    return {name: p.python_value() for name, p in step.parameters.items()}
+
+
 def run_transform(ctx: StepContext) -> StepOutcome:
     """Derive the step's days with its SQL and replace them in the destination."""
     step = ctx.step
@@ -104,19 +109,32 @@ def run_transform(ctx: StepContext) -> StepOutcome:
         ctx.event.window.days(), (c.change_date for c in pending), step.trailing_days
     )
     wanted = used_parameters(sql)
-    params = {k: v for k, v in transform_params(ctx, days).items() if k in wanted}
+    given = {**transform_params(ctx, days), **step_parameters(step)}
+    params = {k: v for k, v in given.items() if k in wanted}
     target = step.destination
     table = pipeline.table_ref(target.dataset, target.table)
     spec = destination_spec(pipeline, ctx.ref.index)
     rt.warehouse.ensure_dataset(table.dataset, {"tenant": ctx.event.tenant_id})
     rt.warehouse.ensure_table(table, spec)
     result = rt.warehouse.write(table, Query(sql, params), target.write_spec(ctx.run_id, days))
+    alerts = _publish(ctx, step, table)
     record_consumption(
         rt.warehouse, rt.clock, ctx.event.tenant_id, consumer_id(ctx), ctx.run_id, pending
     )
     done = outcome(table, result)
     done.details.update(_derived(days, pending))
+    if alerts is not None:
+        done.details["budget_alerts"] = alerts
     return done
+
+
+def _publish(ctx: StepContext, step: TransformStep, table: TableRef) -> int | None:
+    """The events a step declares it publishes after its write (``publishes:``); how many."""
+    if step.publishes != "budget_crossed":
+        return None
+    from lib.budgets.alerts import publish_crossings
+
+    return len(publish_crossings(ctx, table))
 
 
 def _derived(days: Sequence[dt.date], pending: Sequence[Change]) -> dict[str, Any]:

@@ -12,10 +12,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import get_args
 
-from events.models import RunRequested, StepRef, Window
+from events.models import BudgetCrossed, RunRequested, StepRef, Window
 from events.topology import load_topology
 from lib.config.loader import tenants
-from lib.config.pipeline import DqStep
+from lib.config.pipeline import DqStep, TransformStep
 from lib.steps.base import StepOutcome
 from lib.steps.next_events import completion_events, run_failed
 from lib.tenants import tenant_pipelines
@@ -63,6 +63,8 @@ def published_topics_by_step_type() -> dict[str, set[str]]:
                     topics |= {e.TOPIC for e in events}
                 failed = run_failed(cause, ref, "boom", "DataError", now=NOW, traceparent=None)
                 topics.add(failed.TOPIC)
+                if isinstance(step, TransformStep) and step.publishes == "budget_crossed":
+                    topics.add(BudgetCrossed.TOPIC)  # lib/budgets/alerts.py, after the write
     return out
 
 

@@ -1,4 +1,6 @@
+import datetime as dt
 import json
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -7,6 +9,7 @@ from cloudevents.http import CloudEvent
 from events import codec
 from events.models import (
     EVENT_CLASSES,
+    BudgetCrossed,
     DqFailed,
     IngestCompleted,
     RunCompleted,
@@ -67,6 +70,19 @@ def test_every_event_type_round_trips(make_event, cls):
             step_done=StepRef(name="silver", index=2, type="transform"), next_step=None
         ),
         RunFailed: dict(reason="boom", error_type="DataError", next_step=None),
+        BudgetCrossed: dict(
+            step_done=StepRef(name="budget_status", index=5, type="transform"),
+            next_step=None,
+            budget_name="ai_apis",
+            month=dt.date(2026, 11, 1),
+            basis="forecast",
+            threshold_percent=100,
+            budget_amount=Decimal("3000"),
+            value=Decimal("3120.123456789012345678"),
+            currency="USD",
+            scope="providers openai, anthropic",
+            as_of=dt.date(2026, 11, 19),
+        ),
     }.get(cls, {})
     if cls.__name__ in ("DqPassed",):
         extra = dict(

@@ -151,8 +151,12 @@ def test_redelivering_the_last_step_records_the_missing_terminal_record_once(pla
         "AND status = 'COMPLETE'",
         {"r": run_id},
     )
-    last = [e for e in rt.bus.published_events("dq-passed") if e.pipeline_logging_id == run_id][-1]
-    rt.bus.publish(last)  # the silver step's event comes again
+    last = [
+        e
+        for e in rt.bus.published_events("transform-completed")
+        if e.pipeline_logging_id == run_id and e.next_step and e.next_step.name == "check_prices"
+    ][-1]
+    rt.bus.publish(last)  # the last step's event comes again
     rt.bus.publish(last)
     rt.bus.run_until_idle()
     assert terminal_records(rt, run_id) == ["COMPLETE"]

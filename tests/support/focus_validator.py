@@ -150,6 +150,30 @@ def write_csv(rows: Iterable[Mapping[str, Any]], path: Path) -> int:
     return count
 
 
+def write_parquet(rows: Sequence[Mapping[str, Any]], path: Path) -> int:
+    """Write rows as a Parquet file with the columns' own types (strings stay strings: a CSV
+    of 12-digit AWS account ids is read back as integers); return the rows written."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if not rows:
+        raise FocusValidatorError(f"no rows to validate for {path.name}")
+    columns = {}
+    for name in rows[0]:
+        values = [row[name] for row in rows]
+        sample = next((v for v in values if v is not None), None)
+        if isinstance(sample, Decimal):
+            columns[name] = pa.array([None if v is None else float(v) for v in values])
+        elif isinstance(sample, dict | list):
+            columns[name] = pa.array([None if v is None else json.dumps(v) for v in values])
+        elif sample is None or isinstance(sample, str):
+            columns[name] = pa.array(values, pa.string())
+        else:
+            columns[name] = pa.array(values)
+    pq.write_table(pa.table(columns), path)
+    return len(rows)
+
+
 def parse_report(xml_text: str) -> Report:
     """The checks of a JUnit report written by ``focus-validator --output-type unittest``."""
     root = ET.fromstring(xml_text)

@@ -24,16 +24,23 @@ from lib import metadata
 from lib.clock import FixedClock
 from lib.demo import demo_pipelines, prepare_sources, split_gold
 from lib.runs import request_run
+from lib.settings import Settings
 from lib.sql import table_sql
 from tests.platform import CONFIGS, NOW, Platform
 
 PROVIDERS = ("openai", "anthropic", "gcp")
+"""Providers every demo tenant has (the FOCUS file providers differ: acme aws, globex azure)."""
 END = dt.date(2026, 11, 19)
 
 
 def window(days: int, end: dt.date = END) -> Window:
     """The ``days`` days ending on ``end``."""
     return Window(start=end - dt.timedelta(days=days - 1), end=end)
+
+
+def platform_settings(platform: Platform) -> Settings:
+    """The settings of a running platform (where its local buckets are)."""
+    return platform.rt.settings
 
 
 @contextmanager
@@ -174,11 +181,63 @@ def expected_gcp(tenant: str, day: dt.date) -> Decimal:
     return total
 
 
-def expected_daily(base_url: str, tenant: str, span: Window) -> dict[tuple[dt.date, str], Decimal]:
-    """(day, provider) → expected BilledCost for every day of ``span``."""
+def focus_sources(tenant: str) -> list[Any]:
+    """The ``focus_files`` sources of a tenant's pipelines (AWS, Azure exports)."""
+    from lib.config.focus_files import FocusFilesSourceConfig
+    from lib.config.pipeline import IngestStep
+
+    found = []
+    for pipeline in demo_pipelines(CONFIGS):
+        for index, step in enumerate(pipeline.config.steps):
+            if pipeline.tenant_id == tenant and isinstance(step, IngestStep):
+                source = pipeline.source(index)  # with the tenant's bucket and prefix
+                if isinstance(source, FocusFilesSourceConfig):
+                    found.append(source)
+    return found
+
+
+def file_rows(path: Path) -> list[dict[str, Any]]:
+    """The rows of a delivered export file, every value as the file holds it."""
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        return pq.read_table(path).to_pylist()
+    import csv
+
+    with path.open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def exact(value: Any) -> Decimal:
+    """A file's number as the decimal it was written as (a double's shortest repr)."""
+    return Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+
+
+def expected_focus(settings: Settings, tenant: str) -> dict[tuple[dt.date, str], Decimal]:
+    """(charge day, provider) → the sum of BilledCost over every export file in the tenant's
+    (local) buckets: the truth of the FOCUS file sources, read from the files themselves."""
+    out: dict[tuple[dt.date, str], Decimal] = {}
+    for source in focus_sources(tenant):
+        folder = Path(settings.bucket_folder(source.bucket, source.prefix))
+        for path in sorted(folder.rglob(f"*.{source.format}")):
+            for row in file_rows(path):
+                day = dt.date.fromisoformat(str(row["ChargePeriodStart"])[:10])
+                key = (day, source.provider)
+                out[key] = out.get(key, Decimal(0)) + exact(row["BilledCost"])
+    return out
+
+
+def expected_daily(
+    base_url: str, tenant: str, span: Window, settings: Settings | None = None
+) -> dict[tuple[dt.date, str], Decimal]:
+    """(day, provider) → expected BilledCost for every day of ``span`` (and, with the
+    platform's ``settings``, every day the tenant's FOCUS export files hold: a delivery holds
+    whole billing periods)."""
     out = {}
     for day in span.days():
         out[(day, "openai")] = expected_openai(base_url, tenant, day)
         out[(day, "anthropic")] = expected_anthropic(base_url, tenant, day)
         out[(day, "gcp")] = expected_gcp(tenant, day)
+    if settings is not None:
+        out.update(expected_focus(settings, tenant))
     return out

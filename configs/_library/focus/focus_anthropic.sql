@@ -5,6 +5,9 @@
 -- @dates: the usage days this run re-derives (its window plus every day raw changed).
 -- Tokens come from the Messages usage of the same day, workspace, model, tier and context
 -- window; web-search rows take the day's web-search requests of the workspace.
+-- List and contracted prices come from the tenant's price table (raw_anthropic.prices, loaded
+-- from configs/_library/prices): each cost row has one model, tier, context window and token
+-- type, so it is priced at exactly that price.
 -- Mapping: docs/focus_mapping.md#anthropic
 WITH costs AS (
   SELECT *
@@ -39,21 +42,27 @@ searches AS (
   FROM usage_rows
   GROUP BY bucket_starting_at, workspace
 ),
-joined AS (
+counted AS (
   SELECT
     c.*,
     DATE(c.bucket_starting_at) AS charge_date,
     CAST(c.amount_cents * NUMERIC '0.01' AS BIGNUMERIC) AS cost,
-    CAST(
-      CASE
-        WHEN c.cost_type = 'web_search' THEN s.requests
-        WHEN c.token_type = 'uncached_input_tokens' THEN t.uncached_input_tokens
-        WHEN c.token_type = 'cache_read_input_tokens' THEN t.cache_read_input_tokens
-        WHEN c.token_type = 'cache_creation.ephemeral_5m_input_tokens' THEN t.cache_5m_tokens
-        WHEN c.token_type = 'cache_creation.ephemeral_1h_input_tokens' THEN t.cache_1h_tokens
-        WHEN c.token_type = 'output_tokens' THEN t.output_tokens
-      END AS NUMERIC
-    ) AS quantity,
+    CASE
+      WHEN c.cost_type = 'web_search' THEN s.requests
+      WHEN c.token_type = 'uncached_input_tokens' THEN t.uncached_input_tokens
+      WHEN c.token_type = 'cache_read_input_tokens' THEN t.cache_read_input_tokens
+      WHEN c.token_type = 'cache_creation.ephemeral_5m_input_tokens' THEN t.cache_5m_tokens
+      WHEN c.token_type = 'cache_creation.ephemeral_1h_input_tokens' THEN t.cache_1h_tokens
+      WHEN c.token_type = 'output_tokens' THEN t.output_tokens
+    END AS unit_count,
+    CASE
+      WHEN c.cost_type = 'web_search' THEN 'web_search'
+      WHEN c.token_type = 'uncached_input_tokens' THEN 'input'
+      WHEN c.token_type = 'cache_read_input_tokens' THEN 'cached_input'
+      WHEN c.token_type = 'cache_creation.ephemeral_5m_input_tokens' THEN 'cache_write_5m'
+      WHEN c.token_type = 'cache_creation.ephemeral_1h_input_tokens' THEN 'cache_write_1h'
+      WHEN c.token_type = 'output_tokens' THEN 'output'
+    END AS meter,
     CASE WHEN c.cost_type = 'web_search' THEN 'Requests' ELSE 'Tokens' END AS unit,
     IFNULL(c.model, c.cost_type) AS sku
   FROM costs AS c
@@ -66,12 +75,29 @@ joined AS (
   LEFT JOIN searches AS s
     ON s.bucket_starting_at = c.bucket_starting_at
     AND s.workspace = IFNULL(c.workspace_id, '')
+),
+joined AS (
+  SELECT
+    c.*,
+    CAST(c.unit_count AS NUMERIC) AS quantity,
+    IF(c.unit_count IS NULL, NULL, p.list_unit_price) AS list_unit_price,
+    IF(c.unit_count IS NULL, NULL, p.contracted_unit_price) AS contracted_unit_price
+  FROM counted AS c
+  LEFT JOIN raw_anthropic.prices AS p
+    ON p.model = c.sku
+    AND p.meter = c.meter
+    AND p.service_tier = IFNULL(c.service_tier, 'standard')
+    AND p.context_window = IFNULL(c.context_window, 'all')
+    AND p.effective_from <= c.charge_date
+    AND (p.effective_to IS NULL OR c.charge_date < p.effective_to)
 )
 SELECT
   cost AS BilledCost,
   cost AS EffectiveCost,
-  cost AS ListCost,
-  cost AS ContractedCost,
+  IFNULL(CAST(list_unit_price * unit_count AS BIGNUMERIC), cost) AS ListCost,
+  IFNULL(CAST(contracted_unit_price * unit_count AS BIGNUMERIC), cost) AS ContractedCost,
+  list_unit_price AS ListUnitPrice,
+  contracted_unit_price AS ContractedUnitPrice,
   UPPER(currency) AS BillingCurrency,
   TIMESTAMP(DATE_TRUNC(charge_date, MONTH)) AS BillingPeriodStart,
   TIMESTAMP(DATE_ADD(DATE_TRUNC(charge_date, MONTH), INTERVAL 1 MONTH)) AS BillingPeriodEnd,
@@ -100,7 +126,10 @@ SELECT
   'Standard' AS PricingCategory,
   CAST(NULL AS STRING) AS CommitmentDiscountStatus,
   sku AS SkuId,
-  CONCAT(sku, ':', IFNULL(token_type, cost_type), ':', IFNULL(service_tier, '-')) AS SkuPriceId,
+  CONCAT(
+    sku, ':', IFNULL(token_type, cost_type), ':', IFNULL(service_tier, '-'),
+    IF(context_window IS NULL, '', CONCAT(':', context_window))
+  ) AS SkuPriceId,
   IFNULL(token_type, cost_type) AS SkuMeter,
   CAST(NULL AS STRING) AS RegionId,
   CAST(NULL AS STRING) AS RegionName,

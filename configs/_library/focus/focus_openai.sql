@@ -3,6 +3,9 @@
 -- come from the completions usage of the same day, project and model; the line item's kind
 -- ("input", "cached input", "output") picks the token count. Money stays the exact decimal of
 -- the JSON number (BIGNUMERIC). @dates: the usage days this run re-derives.
+-- List and contracted prices come from the tenant's price table (raw_openai.prices, loaded from
+-- configs/_library/prices): OpenAI bills every tier of a model under one line item, so a row
+-- is priced at the standard (on-demand) rate and tier discounts show as ListCost − BilledCost.
 -- Mapping: docs/focus_mapping.md#openai
 WITH costs AS (
   SELECT
@@ -31,27 +34,47 @@ usage AS (
   WHERE DATE(bucket_start_time) IN UNNEST(@dates)
   GROUP BY charge_date, project_id, model
 ),
-joined AS (
+counted AS (
   SELECT
     c.*,
-    CAST(
-      CASE c.usage_kind
-        WHEN 'input' THEN u.input_tokens
-        WHEN 'cached input' THEN u.cached_tokens
-        WHEN 'output' THEN u.output_tokens
-      END AS NUMERIC
-    ) AS tokens
+    CASE c.usage_kind
+      WHEN 'input' THEN u.input_tokens
+      WHEN 'cached input' THEN u.cached_tokens
+      WHEN 'output' THEN u.output_tokens
+    END AS token_count,
+    CASE c.usage_kind
+      WHEN 'input' THEN 'input'
+      WHEN 'cached input' THEN 'cached_input'
+      WHEN 'output' THEN 'output'
+    END AS meter
   FROM costs AS c
   LEFT JOIN usage AS u
     ON u.charge_date = c.charge_date
     AND u.project_id = c.project_id
     AND u.model = c.model
+),
+joined AS (
+  SELECT
+    c.*,
+    CAST(c.token_count AS NUMERIC) AS tokens,
+    IF(c.token_count IS NULL, NULL, p.list_unit_price) AS list_unit_price,
+    IF(c.token_count IS NULL, NULL, p.contracted_unit_price) AS contracted_unit_price
+  FROM counted AS c
+  LEFT JOIN raw_openai.prices AS p
+    ON p.model = c.model
+    AND p.meter = c.meter
+    AND p.service_tier = 'standard'
+    AND p.context_window = 'all'
+    AND p.effective_from <= c.charge_date
+    AND (p.effective_to IS NULL OR c.charge_date < p.effective_to)
 )
 SELECT
   cost AS BilledCost,
   cost AS EffectiveCost,
-  cost AS ListCost,
-  cost AS ContractedCost,
+  IFNULL(CAST(list_unit_price * token_count AS BIGNUMERIC), cost) AS ListCost,
+  IFNULL(CAST(contracted_unit_price * token_count AS BIGNUMERIC), cost) AS ContractedCost,
+  list_unit_price AS ListUnitPrice,
+  contracted_unit_price AS ContractedUnitPrice,
   currency AS BillingCurrency,
   TIMESTAMP(DATE_TRUNC(charge_date, MONTH)) AS BillingPeriodStart,
   TIMESTAMP(DATE_ADD(DATE_TRUNC(charge_date, MONTH), INTERVAL 1 MONTH)) AS BillingPeriodEnd,

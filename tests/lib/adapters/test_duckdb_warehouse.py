@@ -28,7 +28,7 @@ from lib.errors import (
     WarehouseError,
     WarehouseUnavailable,
 )
-from lib.ports import Query, TableRef, WriteSpec
+from lib.ports import Capability, Query, TableRef, WriteSpec
 from lib.schema import SchemaField, TableSpec
 from lib.sql import table_sql
 
@@ -66,7 +66,7 @@ def wh(tmp_path: Path, statements: list[str]) -> Any:
 
 def test_capabilities_and_recorded_partitioning(wh: DuckDBWarehouse) -> None:
     assert wh.name == "duckdb"
-    assert wh.capabilities == frozenset()
+    assert wh.capabilities == frozenset({Capability.FILES})  # local folders; no partitions
     [row] = wh._con.execute(  # DuckDB's own catalog: not BigQuery SQL, so not via query()
         "SELECT comment FROM duckdb_tables() WHERE schema_name = $s AND table_name = $t",
         {"s": REF.dataset, "t": REF.table},

@@ -495,7 +495,9 @@ def test_unknown_topic_names_the_known_topics(make_bus, make_event):
     )
     bus = make_bus(without)
 
-    with pytest.raises(UnknownTopic, match=r"'run-completed'.*known topics: dq-failed, dq-passed"):
+    with pytest.raises(
+        UnknownTopic, match=r"'run-completed'.*known topics: budget-crossed, dq-failed, dq-passed"
+    ):
         bus.publish(make_event(RunCompleted, next_step_type="none"))
 
 

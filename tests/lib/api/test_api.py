@@ -305,12 +305,20 @@ def test_end_to_end_run_reports_steps_and_dq(tmp_path: Path, config_dir: Path) -
         "check_costs",
         "ingest_usage",
         "check_usage",
+        "load_prices",
         "silver_focus",
+        "price_usage",
+        "check_prices",
     ]
     assert all(s["status"] == "COMPLETE" and s["rows_processed"] > 0 for s in detail["steps"])
     assert all(s["duration_ms"] is not None for s in detail["steps"])
-    assert detail["dq"]["expectations"] > 0
-    assert detail["dq"]["passed"] == detail["dq"]["expectations"]
+    dq = detail["dq"]
+    assert dq["expectations"] > 0 and dq["failed"] == 0
+    # The harness's day (2025-03) precedes gpt-4.1's first catalog price (2025-04-14): the
+    # sandbox's gpt-4.1 usage is unpriced, a warning that names the model.
+    assert [(f["expectation"], f["severity"]) for f in dq["failures"]] == [
+        ("unpriced_usage", "warning")
+    ]
 
 
 class _FailingWarehouse:

@@ -98,11 +98,19 @@ def both(*mutations: Mutation) -> Mutation:
 
 
 def add(rel: str, text: str) -> Mutation:
-    """Append YAML to a file (a tenant's override)."""
+    """Append YAML to a file (a tenant's override). Step overrides join the file's own
+    ``steps:`` mapping when it has one (acme's OpenAI file overrides ``load_prices``): the
+    other keys go before it, the steps after it."""
 
     def mutate(root: Path) -> None:
-        with (root / rel).open("a") as out:
-            out.write(text)
+        path = root / rel
+        current = path.read_text()
+        head, marker, steps = text.partition("steps:\n")
+        if marker and "\nsteps:\n" in current:
+            before, _, existing = current.partition("\nsteps:\n")
+            path.write_text(f"{before}\n{head}steps:\n{existing}{steps}")
+        else:
+            path.write_text(current + text)
 
     return mutate
 
@@ -304,19 +312,19 @@ PIPELINE_CASES = [
     ),
     Case(
         "partition-column-unknown",
-        yedit(OP, dest(4, partition_field="day")),
+        yedit(OP, dest(5, partition_field="day")),
         OP,
-        "steps[4].destination.partition_field: column 'day' is not in",
+        "steps[5].destination.partition_field: column 'day' is not in",
     ),
     Case(
         "window-column-unknown",
-        yedit(OP, dest(4, window_column="day")),
+        yedit(OP, dest(5, window_column="day")),
         OP,
-        "steps[4].destination.window_column: column 'day' is not in",
+        "steps[5].destination.window_column: column 'day' is not in",
     ),
     Case(
         "replace-window-without-column",
-        yedit(OP, lambda d: d["steps"][4]["destination"].pop("window_column")),
+        yedit(OP, lambda d: d["steps"][5]["destination"].pop("window_column")),
         OP,
         "write_mode 'replace_window' needs window_column",
     ),
@@ -325,8 +333,8 @@ PIPELINE_CASES = [
         yedit(
             OP,
             lambda d: (
-                d["steps"][4]["destination"].update(write_mode="overwrite"),
-                d["steps"][4]["destination"].pop("window_column"),
+                d["steps"][5]["destination"].update(write_mode="overwrite"),
+                d["steps"][5]["destination"].pop("window_column"),
             ),
         ),
         OP,
@@ -334,13 +342,13 @@ PIPELINE_CASES = [
     ),
     Case(
         "window-column-with-append",
-        yedit(OP, dest(4, write_mode="append", replace_scope={})),
+        yedit(OP, dest(5, write_mode="append", replace_scope={})),
         OP,
         "window_column is not used with write_mode 'append'",
     ),
     Case(
         "transform-lookback-removed",
-        yedit(OP, step(4, lookback_days=3)),
+        yedit(OP, step(5, lookback_days=3)),
         OP,
         "lookback_days was removed",
     ),
@@ -370,12 +378,12 @@ PIPELINE_CASES = [
     ),
     Case(
         "library-file-missing",
-        yedit(OP, step(4, sql="@library/focus/nope.sql")),
+        yedit(OP, step(5, sql="@library/focus/nope.sql")),
         OP,
         "file '@library/focus/nope.sql' not found",
     ),
     Case(
-        "library-path-escapes", yedit(OP, step(4, sql="@library/../acme/x.sql")), OP, "without '..'"
+        "library-path-escapes", yedit(OP, step(5, sql="@library/../acme/x.sql")), OP, "without '..'"
     ),
     Case(
         "window-days-zero",
@@ -428,9 +436,9 @@ PIPELINE_CASES = [
     ),
     Case(
         "unknown-step-key",
-        yedit(OP, step(4, lookback="3")),
+        yedit(OP, step(5, lookback="3")),
         OP,
-        "steps[4].lookback: Extra inputs are not permitted",
+        "steps[5].lookback: Extra inputs are not permitted",
     ),
 ]
 
@@ -950,7 +958,7 @@ TEMPLATE_CASES = [  # acme's overrides, and the library's templates themselves
     Case("override-misspelt-key", add(TP, "descripton: x\n"), TP, "did you mean 'description'?"),
     Case(
         "override-steps-as-a-list",
-        add(TP, "steps:\n  - name: check_costs\n"),
+        write(TP, 'extends: "@library/pipelines/openai_costs"\nsteps:\n  - name: check_costs\n'),
         TP,
         "steps: Input should be a valid dictionary",
     ),
@@ -1199,6 +1207,118 @@ DEFINE_ONCE_CASES = [  # raw schemas from records.columns, implied rules, inferr
     ),
 ]
 
+L_PRICES, L_PRICE_SOURCE = "_library/prices/openai.yml", "_library/prices/openai_source.yml"
+BUDGETS = "acme/reporting/cost/cost_intelligence/budgets.yml"
+CIP = "_library/pipelines/cost_intelligence/cost_intelligence.yml"
+AWS = "_library/pipelines/aws_focus/"
+AWSP, AWSS = AWS + "aws_focus.yml", AWS + "aws_focus_source.yml"
+
+COST_CASES = [
+    Case(
+        "price-negative",
+        sub(
+            L_PRICES, 'input: "2.50", cached_input: "1.25"', 'input: "-2.50", cached_input: "1.25"'
+        ),
+        L_PRICES,
+        "greater than or equal to 0",
+    ),
+    Case(
+        "price-entries-out-of-order",
+        sub(L_PRICES, "- effective_from: 2025-06-10", "- effective_from: 2025-03-10"),
+        L_PRICES,
+        "entries must be in effective_from order",
+    ),
+    Case(
+        "price-too-many-decimals",
+        sub(L_PRICES, 'input: "0.15",', 'input: "0.1500000000001",'),
+        L_PRICES,
+        "more than 12 decimals",
+    ),
+    Case(
+        "contracted-unknown-model",
+        sub(TP, "models: [gpt-5-2025-08-07,", "models: [gpt-5-2025-08-08,"),
+        TP,
+        "model 'gpt-5-2025-08-08' is not in the openai catalog, so no rate applies to it "
+        "(hint: did you mean 'gpt-5-2025-08-07'?",
+    ),
+    Case(
+        "contracted-without-rate",
+        sub(TP, '          discount_percent: "15"\n', ""),
+        TP,
+        "write discount_percent (off list) or prices (per 1M tokens)",
+    ),
+    Case(
+        "catalog-outside-library",
+        sub(L_PRICE_SOURCE, '"@library/prices/openai.yml"', "openai.yml"),
+        L_PRICE_SOURCE,
+        "name a catalog of configs/_library/prices",
+    ),
+    Case(
+        "price-table-not-overwritten",
+        sub(
+            OP,
+            '      schema: "@library/prices/prices_schema.json"\n      write_mode: overwrite',
+            '      schema: "@library/prices/prices_schema.json"\n      write_mode: append',
+        ),
+        OP,
+        "a price table is rewritten whole from config (hint: write write_mode: overwrite)",
+    ),
+    Case(
+        "budget-names-twice",
+        sub(BUDGETS, "  - name: cloud\n", "  - name: ai_apis\n"),
+        BUDGETS,
+        "budget names must be unique; ['ai_apis'] appear twice",
+    ),
+    Case(
+        "budget-thresholds-unordered",
+        sub(BUDGETS, "actual: [50, 80, 100]", "actual: [80, 50]"),
+        BUDGETS,
+        "thresholds must be increasing",
+    ),
+    Case(
+        "parameter-not-numeric",
+        sub(
+            CIP,
+            'tolerance_absolute: {type: NUMERIC, value: "0.01"}',
+            'tolerance_absolute: {type: NUMERIC, value: "a cent"}',
+        ),
+        CIP,
+        "'a cent' is not a decimal number",
+    ),
+    Case(
+        "parameter-undeclared",
+        sub(CIP, '      tolerance_relative: {type: NUMERIC, value: "0.001"}\n', ""),
+        "_library/gold/cost_reconciliation.sql",
+        "unknown parameter @tolerance_relative (hint: did you mean @tolerance_absolute? this "
+        "step binds",
+        line=False,
+    ),
+    Case(
+        "parameter-shadows-builtin",
+        sub(CIP, "      tolerance_absolute:", "      dates:"),
+        CIP,
+        "parameter @dates is bound by every transform",
+    ),
+    Case(
+        "publishes-unknown-event",
+        sub(CIP, "publishes: budget_crossed", "publishes: budget_alert"),
+        CIP,
+        "steps[5].publishes: Input should be 'budget_crossed'",
+    ),
+    Case(
+        "focus-period-path-without-period",
+        sub(AWSS, 'period_path: "BILLING_PERIOD={start:%Y-%m}"', "period_path: current"),
+        AWSS,
+        "name the billing period with {start:%Y-%m}",
+    ),
+    Case(
+        "focus-destination-scope",
+        sub(AWSP, "replace_scope: {provider: aws}", "replace_scope: {provider: azure}"),
+        AWSP,
+        "each FOCUS source replaces only its own provider's rows",
+    ),
+]
+
 CASES = (
     PIPELINE_CASES
     + DISCOVERY_CASES
@@ -1208,6 +1328,7 @@ CASES = (
     + SQL_CASES
     + TEMPLATE_CASES
     + DEFINE_ONCE_CASES
+    + COST_CASES
 )
 
 

@@ -214,13 +214,13 @@ def test_unsafe_tenant_ids_never_reach_the_filesystem(tree, tenant):
 
 
 def test_library_paths_cannot_escape_the_library(tree):
-    edit_yaml(pipeline_file(tree), lambda d: d["steps"][4].update(sql="@library/../acme/x.sql"))
+    edit_yaml(pipeline_file(tree), lambda d: d["steps"][5].update(sql="@library/../acme/x.sql"))
     p = one_problem(tree)
-    assert p.field == "steps[4].sql" and "without '..'" in p.message
+    assert p.field == "steps[5].sql" and "without '..'" in p.message
 
 
 def test_missing_library_file_names_the_library(tree):
     (tree / LIBRARY_SQL).unlink()
     p = one_problem(tree)
-    assert p.field == "steps[4].sql" and "@library/focus/focus_openai.sql" in p.message
+    assert p.field == "steps[5].sql" and "@library/focus/focus_openai.sql" in p.message
     assert "configs/_library" in p.hint

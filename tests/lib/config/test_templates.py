@@ -28,6 +28,18 @@ def layer(tmp_path: Path, name: str, text: str) -> Layered:
     return Layered.of(read_document(path))
 
 
+def append_override(path: Path, text: str) -> None:
+    """Append YAML to a tenant's file; step overrides join its own ``steps:`` (acme's OpenAI
+    file overrides ``load_prices``), the other keys go before it."""
+    current = path.read_text()
+    head, marker, steps = text.partition("steps:\n")
+    if marker and "\nsteps:\n" in current:
+        before, _, existing = current.partition("\nsteps:\n")
+        path.write_text(f"{before}\n{head}steps:\n{existing}{steps}")
+    else:
+        path.write_text(current + text)
+
+
 def merged(tmp_path: Path, base: str, over: str) -> Layered:
     return merge_layers(layer(tmp_path, "base.yml", base), layer(tmp_path, "over.yml", over))
 
@@ -74,19 +86,28 @@ def test_a_merged_pipeline_names_the_file_that_wrote_each_value():
 def test_step_overrides_are_addressed_by_name_and_steps_are_added_after_one(tmp_path):
     root = tmp_path / "configs"
     shutil.copytree(CONFIGS, root)
-    with (root / ACME_OPENAI).open("a") as out:
-        out.write(
-            "steps:\n"
-            "  check_usage: {enabled: false}\n"
-            "  check_costs: {on_failure: alert}\n"
-            "  audit:\n"
-            "    type: dq\n"
-            "    after: ingest_costs\n"
-            "    table: {dataset: raw_openai, table: costs}\n"
-        )
+    append_override(
+        root / ACME_OPENAI,
+        "steps:\n"
+        "  check_usage: {enabled: false}\n"
+        "  check_costs: {on_failure: alert}\n"
+        "  audit:\n"
+        "    type: dq\n"
+        "    after: ingest_costs\n"
+        "    table: {dataset: raw_openai, table: costs}\n",
+    )
     pipeline = load_pipeline(root, "acme", "openai_costs")
     names = [s.name for s in pipeline.config.steps]
-    assert names == ["ingest_costs", "audit", "check_costs", "ingest_usage", "silver_focus"]
+    assert names == [
+        "ingest_costs",
+        "audit",
+        "check_costs",
+        "ingest_usage",
+        "load_prices",
+        "silver_focus",
+        "price_usage",
+        "check_prices",
+    ]
     assert pipeline.config.steps[2].on_failure == "alert"  # type: ignore[union-attr]
     problem = pipeline.problem("steps[2].on_failure", "x")
     assert problem.file.endswith(ACME_OPENAI) and problem.field == "steps.check_costs.on_failure"
@@ -96,13 +117,13 @@ def test_step_overrides_are_addressed_by_name_and_steps_are_added_after_one(tmp_
 def test_source_overrides_and_secret_renames_reach_the_source(tmp_path):
     root = tmp_path / "configs"
     shutil.copytree(CONFIGS, root)
-    with (root / ACME_OPENAI).open("a") as out:
-        out.write(
-            "secrets: {openai_admin_key: acme_openai_key}\n"
-            "steps:\n"
-            "  ingest_costs:\n"
-            "    source_overrides: {retry: {max_attempts: 2}, params: {limit: 7}}\n"
-        )
+    append_override(
+        root / ACME_OPENAI,
+        "secrets: {openai_admin_key: acme_openai_key}\n"
+        "steps:\n"
+        "  ingest_costs:\n"
+        "    source_overrides: {retry: {max_attempts: 2}, params: {limit: 7}}\n",
+    )
     pipeline = load_pipeline(root, "acme", "openai_costs")
     costs, usage = pipeline.source(0), pipeline.source(2)
     assert costs.retry.max_attempts == 2 and costs.retry.budget_seconds == 120  # type: ignore[union-attr]

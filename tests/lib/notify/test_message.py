@@ -73,3 +73,47 @@ def test_other_events_are_not_notified():
     done = run_failed().model_dump(exclude={"reason", "error_type", "step_done"})
     completed = RunCompleted(**done, step_done=StepRef(name="silver", index=4, type="transform"))
     assert notification_of(completed) is None
+
+
+def test_a_budget_crossing_says_what_crossed_with_exact_amounts():
+    import datetime as dt
+    from decimal import Decimal
+
+    from events.models import BudgetCrossed, StepRef
+
+    base = run_failed().model_dump(exclude={"reason", "error_type", "step_done", "next_step"})
+    event = BudgetCrossed(
+        **{**base, "pipeline_id": "cost_intelligence"},
+        step_done=StepRef(name="budget_status", index=5, type="transform"),
+        budget_name="ai_apis", month=dt.date(2026, 11, 1), basis="forecast",
+        threshold_percent=100, budget_amount=Decimal("3000"),
+        value=Decimal("3120.123456789012345678"), currency="USD",
+        scope="providers openai, anthropic", as_of=dt.date(2026, 11, 19),
+    )  # fmt: skip
+    body = json.loads(webhook_body(notification_of(event)))
+    assert body["type"] == "budget.crossed"
+    assert body["summary"] == (
+        "acme: budget ai_apis — the month-end forecast 3,120.12 USD reached 100% of 3,000.00 "
+        "for 2026-11"
+    )
+    facts = body["budget_crossed"]
+    assert facts["value"] == "3120.123456789012345678" and facts["threshold_percent"] == 100
+    assert body["details"] == [
+        "scope: providers openai, anthropic",
+        "spend counted up to 2026-11-19",
+    ]
+
+
+def test_channels_hear_budgets_only_when_they_ask():
+    from lib.notify.config import NotificationsConfig
+
+    config = NotificationsConfig.model_validate({"channels": [
+        {"name": "oncall", "type": "webhook", "url": "https://hooks.example.com/x",
+         "signing_secret": "oncall_key"},
+        {"name": "finops", "type": "slack", "url_secret": "slack_url",
+         "events": ["budget.crossed"], "pipelines": ["cost_intelligence"]},
+    ]})  # fmt: skip
+    oncall, finops = config.channels
+    assert not oncall.wants("budget.crossed", "cost_intelligence")
+    assert finops.wants("budget.crossed", "cost_intelligence")
+    assert not finops.wants("run.failed", "cost_intelligence")

@@ -58,3 +58,35 @@ def test_parameters_bound_are_exactly_the_ones_validate_allows():
 
 def test_used_parameters_of_a_script():
     assert used_parameters("SELECT @a, x FROM t WHERE d IN UNNEST(@dates)") == {"a", "dates"}
+
+
+def test_a_steps_own_parameters_are_bound_with_their_types():
+    from decimal import Decimal
+
+    import pytest
+
+    from lib.config.pipeline import TransformStep
+    from lib.steps.transform import step_parameters
+
+    step = TransformStep.model_validate({
+        "name": "reconcile", "type": "transform", "sql": "x.sql",
+        "destination": {"dataset": "gold_reporting", "table": "t", "schema": "s.json"},
+        "parameters": {
+            "tolerance": {"type": "NUMERIC", "value": "0.01"},
+            "provider": {"type": "STRING", "value": "aws"},
+            "days": {"type": "INT64", "value": 14},
+            "strict": {"type": "BOOL", "value": True},
+            "since": {"type": "DATE", "value": D},
+        },
+    })  # fmt: skip
+    assert step_parameters(step) == {
+        "tolerance": Decimal("0.01"), "provider": "aws", "days": 14, "strict": True, "since": D,
+    }  # fmt: skip
+    for bad, message in (
+        ({"type": "NUMERIC", "value": "0.0000000001"}, "more than 9 decimals"),
+        ({"type": "INT64", "value": "14"}, "is not a INT64"),
+        ({"type": "BOOL", "value": 1}, "is not a BOOL"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            TransformStep.model_validate({**step.model_dump(by_alias=True),
+                                          "parameters": {"x": bad}})  # fmt: skip

@@ -1,0 +1,99 @@
+"""Ingest ``kind: budgets``: write the tenant's budget table from its budgets file.
+
+The table is rewritten whole (``overwrite``) every run, so an edited budget applies from the
+next run. Budgets have no usage days: the write reports no changed days; ``budget_status``
+reads all of silver on every run (an ``overwrite`` gold table).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from lib.config.budgets import Budget, BudgetsSourceConfig, label_pattern
+from lib.config_tables import config_batch
+from lib.errors import ConfigError, ConfigProblem
+from lib.ports import TableRef, WriteResult, WriteSpec
+
+if TYPE_CHECKING:
+    from lib.schema import TableSpec
+    from lib.steps.base import StepContext
+
+__all__ = ["BUDGET_COLUMNS", "budget_rows", "check_budget_destination", "ingest_budgets"]
+
+BUDGET_COLUMNS = (
+    "budget_name", "description", "monthly_amount", "currency", "scope", "providers",
+    "services", "label_key", "label_value", "label_pattern", "actual_thresholds",
+    "forecast_thresholds",
+)  # fmt: skip
+
+
+def budget_rows(source: BudgetsSourceConfig) -> list[dict[str, Any]]:
+    """One row per budget, as the budget table holds it."""
+    return [_row(budget, source.currency) for budget in source.budgets]
+
+
+def _row(budget: Budget, currency: str) -> dict[str, Any]:
+    label = budget.scope.label
+    return {
+        "budget_name": budget.name,
+        "description": budget.description or None,
+        "monthly_amount": budget.monthly_amount,
+        "currency": currency,
+        "scope": budget.scope.describe(),
+        "providers": list(budget.scope.providers),
+        "services": list(budget.scope.services),
+        "label_key": label.key if label else None,
+        "label_value": label.value if label else None,
+        "label_pattern": label_pattern(label) if label else None,
+        "actual_thresholds": list(budget.thresholds.actual),
+        "forecast_thresholds": list(budget.thresholds.forecast),
+    }
+
+
+def check_budget_destination(spec: TableSpec, write_mode: str, file: str, field: str) -> None:
+    """A budget table is overwritten whole and holds every budget column.
+
+    Raises:
+        ConfigError: naming what to write instead.
+    """
+    problems = []
+    if write_mode != "overwrite":
+        problems.append(
+            ConfigProblem(
+                file,
+                f"{field}.write_mode",
+                "a budget table is rewritten whole from config",
+                "write write_mode: overwrite",
+            )
+        )
+    missing = [c for c in BUDGET_COLUMNS if c not in spec.names]
+    if missing:
+        problems.append(
+            ConfigProblem(
+                file,
+                f"{field}.schema",
+                f"the budget table schema lacks columns {missing}",
+                'use schema: "@library/budgets/budgets_schema.json"',
+            )
+        )
+    if problems:
+        raise ConfigError(problems)
+
+
+def ingest_budgets(
+    ctx: StepContext, source: BudgetsSourceConfig, table: TableRef, spec: TableSpec
+) -> WriteResult:
+    """Replace ``table`` with the budgets of ``source``.
+
+    Raises:
+        ConfigError: the destination is not an overwrite of a budget table.
+    """
+    from lib.config.pipeline import IngestStep
+
+    step = ctx.step
+    assert isinstance(step, IngestStep)
+    field = f"{ctx.field}.destination"
+    check_budget_destination(spec, step.destination.write_mode, str(ctx.pipeline.file), field)
+    now = ctx.runtime.clock.now()
+    batch = config_batch(budget_rows(source), spec.fields, run_id=ctx.run_id, now=now)
+    return ctx.runtime.warehouse.write(table, [batch], WriteSpec(mode="overwrite"))

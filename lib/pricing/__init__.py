@@ -1,0 +1,1 @@
+"""Prices: the catalog flattened into a per-tenant price table, and how it is loaded."""

@@ -1,0 +1,94 @@
+"""Ingest ``kind: price_catalog``: write the tenant's price table from config.
+
+The catalog (``configs/_library/prices/{provider}.yml``) and the tenant's negotiated rates are
+flattened (lib/pricing/rows.py) and replace the whole table in one write (``overwrite``). The
+write reports as changed exactly the days whose price differs from what the table held, so
+the silver transforms that price usage re-derive those days (and gold after them) — a price
+correction restates history through the change log like a late billing row. The first load
+(an empty table) reports no days: pricing starts with it, like a new pipeline; re-run a window
+(``convergence run … --start --end``) to price days derived before.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from lib.config.prices import PriceCatalog, PriceCatalogSourceConfig
+from lib.config.problems import load_model
+from lib.config_tables import config_batch
+from lib.errors import ConfigError, ConfigProblem
+from lib.ports import TableRef, Warehouse, WriteResult, WriteSpec
+from lib.pricing.rows import PRICE_COLUMNS, PriceRow, changed_days, price_rows
+from lib.sql import table_sql
+
+if TYPE_CHECKING:
+    from lib.schema import TableSpec
+    from lib.steps.base import StepContext
+
+__all__ = ["check_price_destination", "current_rows", "ingest_prices"]
+
+
+def check_price_destination(spec: TableSpec, write_mode: str, file: str, field: str) -> None:
+    """A price table is overwritten whole and holds every price column.
+
+    Raises:
+        ConfigError: naming what to write instead.
+    """
+    problems = []
+    if write_mode != "overwrite":
+        problems.append(
+            ConfigProblem(
+                file,
+                f"{field}.write_mode",
+                "a price table is rewritten whole from config",
+                "write write_mode: overwrite",
+            )
+        )
+    missing = [c for c in PRICE_COLUMNS if c not in spec.names]
+    if missing:
+        problems.append(
+            ConfigProblem(
+                file,
+                f"{field}.schema",
+                f"the price table schema lacks columns {missing}",
+                'use schema: "@library/prices/prices_schema.json"',
+            )
+        )
+    if problems:
+        raise ConfigError(problems)
+
+
+def current_rows(warehouse: Warehouse, table: TableRef) -> list[PriceRow]:
+    """The price rows ``table`` holds now (empty when it has none)."""
+    columns = ", ".join(f"`{c}`" for c in PRICE_COLUMNS)
+    found = warehouse.query(f"SELECT {columns} FROM {table_sql(table)}")
+    return [PriceRow(**row) for row in found]
+
+
+def ingest_prices(
+    ctx: StepContext, source: PriceCatalogSourceConfig, table: TableRef, spec: TableSpec
+) -> WriteResult:
+    """Replace ``table`` with the catalog's rows; report the days whose prices changed.
+
+    Raises:
+        ConfigError: the destination is not an overwrite of a price table, or the catalog
+            file is invalid.
+    """
+    from lib.config.pipeline import IngestStep
+
+    step = ctx.step
+    assert isinstance(step, IngestStep)
+    field = f"{ctx.field}.destination"
+    check_price_destination(spec, step.destination.write_mode, str(ctx.pipeline.file), field)
+    path = ctx.pipeline.path(source.catalog, f"{ctx.field}.source")
+    catalog = load_model(path, PriceCatalog)
+    rows = price_rows(catalog, source.contracted, file=str(path))
+    warehouse, clock = ctx.runtime.warehouse, ctx.runtime.clock
+    old = current_rows(warehouse, table)
+    # A first load starts pricing: it restates nothing (re-run a window to price its past).
+    days = changed_days(old, rows, clock.now().date()) if old else set()
+    batch = config_batch(
+        [r.as_dict() for r in rows], spec.fields, run_id=ctx.run_id, now=clock.now()
+    )
+    result = warehouse.write(table, [batch], WriteSpec(mode="overwrite"))
+    return WriteResult(rows=result.rows, replaced=result.replaced, dates=frozenset(days))
