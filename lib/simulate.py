@@ -49,7 +49,8 @@ from lib.config.pipeline import IngestStep
 from lib.config.source import AnySource, BigQueryExportSourceConfig, RestSourceConfig
 from lib.ports import TableRef
 from lib.sql import table_sql
-from lib.wiring import Runtime
+from lib.states import RunStatus
+from lib.wiring import LocalRuntime
 
 __all__ = ["FAULTS", "Simulation", "SimulationSpec", "Violation", "run_simulation"]
 
@@ -191,7 +192,7 @@ class Simulation:
     """A running simulation: runtime, sandbox, world and what has been served so far."""
 
     spec: SimulationSpec
-    rt: Runtime
+    rt: LocalRuntime
     clock: FixedClock
     sandbox: Any
     world: Any
@@ -294,7 +295,7 @@ class Simulation:
         for pipeline in pipelines:
             self.rt.bus.publish(trigger_event(pipeline))
         workers = 2 if len(pipelines) > 1 or "duplicates" in self.spec.faults else 1
-        self.rt.bus.run_until_idle(workers=workers)  # type: ignore[attr-defined]
+        self.rt.bus.run_until_idle(workers=workers)
 
     def apply_faults(self) -> None:
         """Switch the day's fault modes on for the next job's fetches."""
@@ -311,7 +312,7 @@ class Simulation:
 
         self.clock.at = dt.datetime.combine(day, dt.time(5), dt.UTC)
         if self.rt.bus.replay(DeadLetterFilter()):
-            self.rt.bus.run_until_idle()  # type: ignore[attr-defined]
+            self.rt.bus.run_until_idle()
 
     def sync_export(self, now: dt.datetime) -> int:
         """Append every export row exported in ``(synced_to, now]``; return how many were late.
@@ -353,12 +354,12 @@ class Simulation:
             for run in metadata.list_runs(self.rt.warehouse, tenant, limit=100_000):
                 run_id = run["pipeline_logging_id"]
                 today += run["requested_at"] >= since
-                if run["status"] == "COMPLETE":
+                if run["status"] == RunStatus.COMPLETE:
                     completed += run["requested_at"] >= since
                 elif run_id not in waiting:
                     raise Violation(
                         day, f"{tenant}_metadata.pipeline_runs", run_id,
-                        "COMPLETE", f"{run['status']} ({(run['error'] or '')[:200]})",
+                        RunStatus.COMPLETE.value, f"{run['status']} ({(run['error'] or '')[:200]})",
                     )  # fmt: skip
         if today != expected:
             raise Violation(day, "pipeline_runs", "runs requested today", expected, today)
@@ -615,7 +616,7 @@ def open_simulation(spec: SimulationSpec, home: Path) -> Iterator[Simulation]:
     from lib.sandbox.server import SandboxServer
     from lib.sandbox.world import World
     from lib.settings import Settings
-    from lib.wiring import build_runtime, install, local_warehouse
+    from lib.wiring import local_warehouse, open_local_runtime
 
     shutil.rmtree(home, ignore_errors=True)
     home.mkdir(parents=True)
@@ -629,33 +630,29 @@ def open_simulation(spec: SimulationSpec, home: Path) -> Iterator[Simulation]:
     env["CONVERGENCE_CONFIG_DIR"] = str(config_dir)
     settings = Settings.from_env(env)
     settings.home.mkdir(parents=True, exist_ok=True)
-    rt = build_runtime(settings, clock=clock, warehouse=local_warehouse(settings))
-    install(rt)
-    if "duplicates" in spec.faults:  # at-least-once at its worst: every event twice
-        publish = rt.bus.publish
-
-        def twice(event: Any) -> str:
-            publish(event)
-            return publish(event)
-
-        rt.bus.publish = twice  # type: ignore[method-assign]
     try:
-        pipelines = _pipelines(config_dir)
-        sim = Simulation(
-            spec=spec,
-            rt=rt,
-            clock=clock,
-            sandbox=sandbox,
-            world=world,
-            pipelines=pipelines,
-            truth=Truth(world, _rest_sources(pipelines), sandbox),
-            exports=_exports(pipelines, world, spec),
-            synced_to=start - dt.timedelta(days=400),
-        )
-        yield sim
+        with open_local_runtime(settings, clock=clock, warehouse=local_warehouse(settings)) as rt:
+            if "duplicates" in spec.faults:  # at-least-once at its worst: every event twice
+                publish = rt.bus.publish
+
+                def twice(event: Any) -> str:
+                    publish(event)
+                    return publish(event)
+
+                rt.bus.publish = twice  # type: ignore[method-assign]
+            pipelines = _pipelines(config_dir)
+            yield Simulation(
+                spec=spec,
+                rt=rt,
+                clock=clock,
+                sandbox=sandbox,
+                world=world,
+                pipelines=pipelines,
+                truth=Truth(world, _rest_sources(pipelines), sandbox),
+                exports=_exports(pipelines, world, spec),
+                synced_to=start - dt.timedelta(days=400),
+            )
     finally:
-        install(None)
-        rt.close()
         sandbox.stop()
 
 

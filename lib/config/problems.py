@@ -9,6 +9,7 @@ valid ones.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar, get_args
 
@@ -17,7 +18,21 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from lib.config.documents import Loc, Located, field_path, read_document, read_text
 from lib.errors import ConfigError, ConfigProblem
 
-__all__ = ["field_path", "load_model", "problems_from_validation", "validate_document"]
+__all__ = [
+    "did_you_mean",
+    "field_path",
+    "load_model",
+    "problems_from_validation",
+    "validate_document",
+]
+
+
+def did_you_mean(word: str, choices: Iterable[str], spell: Callable[[str], str] = repr) -> str:
+    """The hint every config check gives for a misspelt name: ``"did you mean 'x'? "`` for the
+    closest of ``choices`` (``spell`` writes it), or ``""`` when none is close."""
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f"did you mean {spell(close[0])}? " if close else ""
+
 
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
@@ -68,8 +83,7 @@ def _tag_problem(doc: Located, error: Any, root: Any, loc: Loc) -> ConfigProblem
     if error["type"] == "union_tag_not_found":
         return doc.problem((*loc, name), f"missing `{name}`", listing)
     tag = str(ctx.get("tag", ""))
-    close = difflib.get_close_matches(tag, valid, n=1, cutoff=0.6)
-    hint = f"did you mean {close[0]!r}? {listing}" if close else listing
+    hint = did_you_mean(tag, valid) + listing
     return doc.problem((*loc, name), f"unknown {what} {tag[:60]!r}", hint)
 
 
@@ -77,9 +91,8 @@ def _hint(error: Any, root: Any, loc: Loc) -> str:
     kind = error["type"]
     if kind == "extra_forbidden":
         allowed = _allowed_fields(root, loc)
-        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
-        if close:
-            return f"did you mean {close[0]!r}?"
+        if guess := did_you_mean(str(loc[-1]), allowed):
+            return guess.strip()
         return "remove this key" + (f"; allowed keys: {', '.join(allowed)}" if allowed else "")
     if kind == "missing":
         return f"add `{loc[-1]}:` here"

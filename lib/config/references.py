@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -25,6 +24,7 @@ from lib.config.dq import (
     RowCountKwargs,
 )
 from lib.config.pipeline import TableTarget
+from lib.config.problems import did_you_mean
 from lib.config.source import BigQueryExportSourceConfig, RestSourceConfig
 from lib.errors import ConfigError, ConfigProblem
 from lib.schema import SchemaField, TableSpec
@@ -48,8 +48,8 @@ def resolve(fields: Sequence[SchemaField], path: str) -> SchemaField | str:
         where = ".".join(parts[:depth]) or "the table"
         if found is None:
             names = [f.name for f in current]
-            close = difflib.get_close_matches(part, names, n=1)
-            guess = f" (did you mean {close[0]!r}?)" if close else ""
+            close = did_you_mean(part, names).strip()
+            guess = f" ({close})" if close else ""
             return f"{part!r} is not a column of {where}{guess}; columns: {', '.join(names)}"
         if depth < len(parts) - 1:
             if found.mode == "REPEATED":

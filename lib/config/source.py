@@ -22,7 +22,6 @@ fails the page unless the column says ``rounding: half_even``.
 
 from __future__ import annotations
 
-import difflib
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -40,7 +39,7 @@ from lib.config.budgets import BudgetsSourceConfig
 from lib.config.documents import Located, read_document, read_text
 from lib.config.focus_files import FocusFilesSourceConfig
 from lib.config.prices import PriceCatalogSourceConfig
-from lib.config.problems import load_model
+from lib.config.problems import did_you_mean, load_model
 from lib.config.source_common import ProviderName
 from lib.errors import ConfigError
 
@@ -155,8 +154,7 @@ def parse_column_type(value: str) -> tuple[str, int | None, int | None]:
     match = _COLUMN_TYPE.fullmatch(value)
     name = CANONICAL_TYPES.get(match[1].upper(), match[1].upper()) if match else ""
     if match is None or name not in REST_TYPES:
-        close = difflib.get_close_matches(value.upper(), REST_TYPES, n=1)
-        guess = f"did you mean {close[0]}? " if close else ""
+        guess = did_you_mean(value.upper(), REST_TYPES, str)
         raise ValueError(
             f"unknown column type {value[:40]!r}: {guess}write one of {', '.join(REST_TYPES)} "
             "(NUMERIC/BIGNUMERIC may take (precision, scale), e.g. BIGNUMERIC(38,24))"

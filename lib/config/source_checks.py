@@ -6,7 +6,6 @@ Each returns the problems of one ingest step's source against its destination, a
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 
 from lib.config.budgets import BudgetsSourceConfig
@@ -16,7 +15,7 @@ from lib.config.layers import Layered
 from lib.config.loader import Pipeline
 from lib.config.pipeline import IngestStep
 from lib.config.prices import PriceCatalog, PriceCatalogSourceConfig
-from lib.config.problems import load_model
+from lib.config.problems import did_you_mean, load_model
 from lib.errors import ConfigError, ConfigProblem
 from lib.schema import TableSpec
 
@@ -80,8 +79,7 @@ def _unknown_models(
         for j, model in enumerate(rate.models):
             if model in catalog.models:
                 continue
-            close = difflib.get_close_matches(model, known, n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
+            hint = did_you_mean(model, known)
             problems.append(
                 layer.problem(
                     ("contracted", i, "models", j),

@@ -15,7 +15,6 @@ Column resolution is sqlglot's ``qualify`` (with the catalog as schema) and ``an
 
 from __future__ import annotations
 
-import difflib
 import functools
 import re
 from collections.abc import Iterable, Mapping
@@ -31,6 +30,7 @@ from sqlglot.optimizer.scope import Scope, traverse_scope
 from sqlglot.schema import MappingSchema
 
 from lib.config.pipeline import BUILTIN_PARAMETERS
+from lib.config.problems import did_you_mean
 from lib.errors import ConfigProblem, ConvergenceError
 from lib.schema import SchemaField, TableSpec
 
@@ -228,8 +228,7 @@ class _Check:
                     _line(table),
                 )
             elif name.lower() not in self.lower:
-                close = difflib.get_close_matches(name.lower(), list(self.lower), n=1)
-                guess = f"did you mean {self.lower[close[0]]}? " if close else ""
+                guess = did_you_mean(name.lower(), self.lower, self.lower.__getitem__)
                 self.add(
                     f"unknown table {name}: no step of this tenant's pipelines writes it",
                     f"{guess}tables: {_listing(sorted(self.tables))}",
@@ -237,8 +236,7 @@ class _Check:
                 )
         for param in tree.find_all(exp.Parameter):
             if param.name not in self.parameters:
-                close = difflib.get_close_matches(param.name, self.parameters, n=1)
-                guess = f"did you mean @{close[0]}? " if close else ""
+                guess = did_you_mean(param.name, self.parameters, "@{}".format)
                 self.add(
                     f"unknown parameter @{param.name}",
                     f"{guess}this step binds @{', @'.join(self.parameters)} (declare more "
@@ -327,8 +325,7 @@ class _Check:
         self, reported: set[tuple[str, str]], column: exp.Column, where: str, known: list[str]
     ) -> None:
         spelt = self._spelt(column)
-        close = difflib.get_close_matches(spelt, known, n=1)
-        guess = f"did you mean {close[0]!r}? " if close else ""
+        guess = did_you_mean(spelt, known)
         self._report(
             reported,
             column,
@@ -373,8 +370,7 @@ class _Check:
                 continue
             spelt = self._spelt(dot.expression) if isinstance(dot.expression, exp.Expr) else ""
             name = spelt or dot.name
-            close = difflib.get_close_matches(name, members, n=1)
-            guess = f"did you mean {close[0]!r}? " if close else ""
+            guess = did_you_mean(name, members)
             key = (f"field {name}", str(_line(dot.expression)))
             if key not in reported:
                 reported.add(key)
@@ -402,8 +398,7 @@ class _Check:
                 )
             seen.add(name.lower())
             if name.lower() not in wanted:
-                close = difflib.get_close_matches(name, [f.name for f in wanted.values()], n=1)
-                guess = f"did you mean {close[0]!r}? " if close else ""
+                guess = did_you_mean(name, [f.name for f in wanted.values()])
                 self.add(
                     f"output column {self._spelt_output(select)!r} is not in the destination "
                     f"{destination.name} ({destination.schema_file})",
