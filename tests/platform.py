@@ -83,6 +83,18 @@ def copy_configs(tmp_path: Path, *parts: str) -> Path:
     return configs
 
 
+def append_override(path: Path, text: str) -> None:
+    """Append YAML to a tenant's pipeline file; step overrides join the file's own ``steps:``
+    when it has one (acme's OpenAI file overrides ``load_prices``), other keys go before it."""
+    current = path.read_text()
+    head, marker, steps = text.partition("steps:\n")
+    if marker and "\nsteps:\n" in current:
+        before, _, existing = current.partition("\nsteps:\n")
+        path.write_text(f"{before}\n{head}steps:\n{existing}{steps}")
+    else:
+        path.write_text(current + text)
+
+
 def fast_retry_configs(tmp_path: Path) -> Path:
     """A copy of acme's OpenAI pipeline whose sources retry quickly (outage tests): a
     ``source_overrides`` in acme's pipeline file, the library untouched."""

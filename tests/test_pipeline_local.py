@@ -14,7 +14,7 @@ from lib import metadata
 from lib.ports import DeadLetterFilter, TableRef
 from lib.runs import request_run
 from lib.sql import table_sql
-from tests.platform import copy_configs, fast_retry_configs
+from tests.platform import append_override, copy_configs, fast_retry_configs
 
 WINDOW = Window(start=dt.date(2026, 11, 13), end=dt.date(2026, 11, 19))
 
@@ -176,15 +176,15 @@ def test_provider_outage_dead_letters_then_replay_completes_with_clean_rows(
 
 def test_critical_dq_failure_stops_the_run(make_platform, tmp_path):
     configs = copy_configs(tmp_path, "acme/openai")
-    with (configs / "acme/openai/cost/openai_costs/openai_costs.yml").open("a") as acme:
-        acme.write(  # acme's own extra rule on top of the template's
-            "steps:\n"
-            "  check_costs:\n"
-            "    expectations:\n"
-            "      - expectation_type: expect_column_values_to_be_between\n"
-            "        kwargs: {column: amount_value, max_value: 0.01}\n"
-            "        name: acme_small_amounts\n"
-        )
+    append_override(  # acme's own extra rule on top of the template's
+        configs / "acme/openai/cost/openai_costs/openai_costs.yml",
+        "steps:\n"
+        "  check_costs:\n"
+        "    expectations:\n"
+        "      - expectation_type: expect_column_values_to_be_between\n"
+        "        kwargs: {column: amount_value, max_value: 0.01}\n"
+        "        name: acme_small_amounts\n",
+    )
     platform = make_platform(config_dir=configs)
     event = run(platform)
     status = metadata.run_status(platform.rt.warehouse, "acme", event.pipeline_logging_id)
@@ -198,14 +198,14 @@ def test_critical_dq_failure_stops_the_run(make_platform, tmp_path):
 
 def test_a_redelivered_critical_dq_failure_still_stops_the_run(make_platform, tmp_path):
     configs = copy_configs(tmp_path, "acme/openai")
-    with (configs / "acme/openai/cost/openai_costs/openai_costs.yml").open("a") as acme:
-        acme.write(
-            "steps:\n"
-            "  check_costs:\n"
-            "    expectations:\n"
-            "      - expectation_type: expect_column_values_to_be_between\n"
-            "        kwargs: {column: amount_value, max_value: 0.01}\n"
-        )
+    append_override(
+        configs / "acme/openai/cost/openai_costs/openai_costs.yml",
+        "steps:\n"
+        "  check_costs:\n"
+        "    expectations:\n"
+        "      - expectation_type: expect_column_values_to_be_between\n"
+        "        kwargs: {column: amount_value, max_value: 0.01}\n",
+    )
     platform = make_platform(config_dir=configs)
     event = run(platform)
     run_id = event.pipeline_logging_id

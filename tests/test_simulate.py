@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from lib.simulate import SimulationSpec, Violation, run_simulation
-from tests.platform import CONFIGS
+from tests.platform import CONFIGS, append_override
 
 pytestmark = pytest.mark.simulation
 
@@ -80,8 +80,7 @@ def test_a_fixed_look_back_is_caught(tmp_path, monkeypatch):
 def test_merging_a_snapshot_source_is_caught(tmp_path):
     def merge_costs(root: Path) -> None:  # acme's override turns the snapshot into a merge
         pipeline = root / "acme/openai/cost/openai_costs/openai_costs.yml"
-        with pipeline.open("a") as out:
-            out.write("steps:\n  ingest_costs:\n    destination: {write_mode: merge}\n")
+        append_override(pipeline, "steps:\n  ingest_costs:\n    destination: {write_mode: merge}\n")
 
     with pytest.raises(Violation) as caught:
         simulate(

@@ -15,7 +15,7 @@ from lib.config.layers import Layered, merge_layers
 from lib.config.loader import load_pipeline
 from lib.config.show import show_pipeline
 from lib.errors import ConfigError
-from tests.platform import CONFIGS
+from tests.platform import CONFIGS, append_override
 
 ACME_OPENAI = "acme/openai/cost/openai_costs/openai_costs.yml"
 TEMPLATE = "_library/pipelines/openai_costs/openai_costs.yml"
@@ -26,18 +26,6 @@ def layer(tmp_path: Path, name: str, text: str) -> Layered:
     path = tmp_path / name
     path.write_text(text)
     return Layered.of(read_document(path))
-
-
-def append_override(path: Path, text: str) -> None:
-    """Append YAML to a tenant's file; step overrides join its own ``steps:`` (acme's OpenAI
-    file overrides ``load_prices``), the other keys go before it."""
-    current = path.read_text()
-    head, marker, steps = text.partition("steps:\n")
-    if marker and "\nsteps:\n" in current:
-        before, _, existing = current.partition("\nsteps:\n")
-        path.write_text(f"{before}\n{head}steps:\n{existing}{steps}")
-    else:
-        path.write_text(current + text)
 
 
 def merged(tmp_path: Path, base: str, over: str) -> Layered:
