@@ -48,7 +48,7 @@ def _prepare(url: str) -> tuple[Callable[[], Any], Any]:
     from lib.adapters.env_secrets import EnvSecrets
     from lib.config.source import RestSourceConfig, load_source
     from lib.providers.rest import fetch_batches
-    from lib.steps.ingest import stamp
+    from lib.providers.rest_source import stamp
 
     source = load_source(PIPELINE / "openai_costs_source.yml")
     assert isinstance(source, RestSourceConfig)

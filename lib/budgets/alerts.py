@@ -32,7 +32,8 @@ from lib.ports import TableRef, Warehouse, WriteSpec
 from lib.sql import table_sql
 
 if TYPE_CHECKING:
-    from lib.steps.base import StepContext
+    from events.models import Event, StepRef
+    from lib.ports import Clock, EventBus
 
 __all__ = ["Crossing", "crossings", "event_id", "publish_crossings"]
 
@@ -119,34 +120,48 @@ def _ledger_keys(warehouse: Warehouse, tenant_id: str) -> set[tuple[Any, ...]]:
     return {(r["budget_name"], r["month"], r["basis"], int(r["threshold_percent"])) for r in rows}
 
 
-def publish_crossings(ctx: StepContext, status: TableRef) -> list[BudgetCrossed]:
+def publish_crossings(
+    status: TableRef,
+    *,
+    cause: Event,
+    step: StepRef,
+    warehouse: Warehouse,
+    bus: EventBus,
+    clock: Clock,
+) -> list[BudgetCrossed]:
     """Publish every crossing of ``status`` the ledger lacks, then record them.
+
+    Args:
+        status: the budget status table the step just wrote.
+        cause: the event that ran the step (tenant, run, window, trace carried on).
+        step: the step that wrote ``status`` (``step_done`` of every event).
+        warehouse: reads ``status`` and the ledger, records what was published.
+        bus: where the events go.
+        clock: the events' ``occurred_at`` and the ledger's ``emitted_at``.
 
     Returns:
         The events published by this call (empty when every crossing was announced before).
     """
-    rt = ctx.runtime
-    seen = _ledger_keys(rt.warehouse, ctx.event.tenant_id)
-    fresh = [c for c in crossings(rt.warehouse, status) if c.key not in seen]
-    events = [_event(ctx, c) for c in fresh]
+    seen = _ledger_keys(warehouse, cause.tenant_id)
+    fresh = [c for c in crossings(warehouse, status) if c.key not in seen]
+    events = [_event(cause, step, c, clock.now()) for c in fresh]
     for event in events:
-        rt.bus.publish(event)
-    _record(ctx, fresh, events)
+        bus.publish(event)
+    _record(warehouse, clock, cause, fresh, events)
     return events
 
 
-def _event(ctx: StepContext, crossing: Crossing) -> BudgetCrossed:
-    cause = ctx.event
+def _event(cause: Event, step: StepRef, crossing: Crossing, now: dt.datetime) -> BudgetCrossed:
     return BudgetCrossed(
         event_id=event_id(cause.tenant_id, crossing),
-        occurred_at=ctx.runtime.clock.now(),
+        occurred_at=now,
         tenant_id=cause.tenant_id,
         pipeline_id=cause.pipeline_id,
         pipeline_logging_id=cause.pipeline_logging_id,
         window=cause.window,
         trigger_by=cause.trigger_by,
         traceparent=cause.traceparent,
-        step_done=ctx.ref,
+        step_done=step,
         budget_name=crossing.budget_name,
         month=crossing.month,
         basis=crossing.basis,
@@ -159,10 +174,16 @@ def _event(ctx: StepContext, crossing: Crossing) -> BudgetCrossed:
     )
 
 
-def _record(ctx: StepContext, fresh: Sequence[Crossing], events: Sequence[BudgetCrossed]) -> None:
+def _record(
+    warehouse: Warehouse,
+    clock: Clock,
+    cause: Event,
+    fresh: Sequence[Crossing],
+    events: Sequence[BudgetCrossed],
+) -> None:
     if not fresh:
         return
-    now = ctx.runtime.clock.now()
+    now = clock.now()
     rows = [
         {
             "budget_name": c.budget_name,
@@ -172,11 +193,11 @@ def _record(ctx: StepContext, fresh: Sequence[Crossing], events: Sequence[Budget
             "value": c.value,
             "budget_amount": c.budget_amount,
             "event_id": e.event_id,
-            "pipeline_logging_id": ctx.run_id,
+            "pipeline_logging_id": cause.pipeline_logging_id,
             "emitted_at": now,
         }
         for c, e in zip(fresh, events, strict=True)
     ]
     batch = pa.RecordBatch.from_pylist(rows, schema=_LEDGER)
-    table = metadata_table(ctx.event.tenant_id, "budget_alerts")
-    ctx.runtime.warehouse.write(table, [batch], WriteSpec())
+    table = metadata_table(cause.tenant_id, "budget_alerts")
+    warehouse.write(table, [batch], WriteSpec())

@@ -7,18 +7,19 @@ reads all of silver on every run (an ``overwrite`` gold table).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from lib.config.budgets import Budget, BudgetsSourceConfig, label_pattern
 from lib.config_tables import config_batch
 from lib.errors import ConfigError, ConfigProblem
-from lib.ports import TableRef, WriteResult, WriteSpec
+from lib.ports import WriteResult, WriteSpec
 
 if TYPE_CHECKING:
     from lib.schema import TableSpec
-    from lib.steps.base import StepContext
+    from lib.sources.base import IngestRequest
 
-__all__ = ["BUDGET_COLUMNS", "budget_rows", "check_budget_destination", "ingest_budgets"]
+__all__ = ["BUDGET_COLUMNS", "BudgetsSource", "budget_rows", "check_budget_destination"]
 
 BUDGET_COLUMNS = (
     "budget_name", "description", "monthly_amount", "currency", "scope", "providers",
@@ -80,20 +81,23 @@ def check_budget_destination(spec: TableSpec, write_mode: str, file: str, field:
         raise ConfigError(problems)
 
 
-def ingest_budgets(
-    ctx: StepContext, source: BudgetsSourceConfig, table: TableRef, spec: TableSpec
-) -> WriteResult:
-    """Replace ``table`` with the budgets of ``source``.
+@dataclass(frozen=True)
+class BudgetsSource:
+    """A ``kind: budgets`` source: the tenant's budgets file."""
 
-    Raises:
-        ConfigError: the destination is not an overwrite of a budget table.
-    """
-    from lib.config.pipeline import IngestStep
+    config: BudgetsSourceConfig
 
-    step = ctx.step
-    assert isinstance(step, IngestStep)
-    field = f"{ctx.field}.destination"
-    check_budget_destination(spec, step.destination.write_mode, str(ctx.pipeline.file), field)
-    now = ctx.runtime.clock.now()
-    batch = config_batch(budget_rows(source), spec.fields, run_id=ctx.run_id, now=now)
-    return ctx.runtime.warehouse.write(table, [batch], WriteSpec(mode="overwrite"))
+    def ingest(self, request: IngestRequest) -> WriteResult:
+        """Replace the budget table with the budgets of the config.
+
+        Raises:
+            ConfigError: the destination is not an overwrite of a budget table.
+        """
+        site = request.site
+        check_budget_destination(
+            request.spec, request.destination.write_mode, site.file, site.destination_field
+        )
+        batch = config_batch(
+            budget_rows(self.config), request.spec.fields, run_id=request.run_id, now=request.now
+        )
+        return request.warehouse.write(request.table, [batch], WriteSpec(mode="overwrite"))

@@ -11,6 +11,7 @@ correction restates history through the change log like a late billing row. The 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from lib.config.prices import PriceCatalog, PriceCatalogSourceConfig
@@ -23,9 +24,9 @@ from lib.sql import table_sql
 
 if TYPE_CHECKING:
     from lib.schema import TableSpec
-    from lib.steps.base import StepContext
+    from lib.sources.base import IngestRequest
 
-__all__ = ["check_price_destination", "current_rows", "ingest_prices"]
+__all__ = ["PriceCatalogSource", "check_price_destination", "current_rows"]
 
 
 def check_price_destination(spec: TableSpec, write_mode: str, file: str, field: str) -> None:
@@ -65,30 +66,33 @@ def current_rows(warehouse: Warehouse, table: TableRef) -> list[PriceRow]:
     return [PriceRow(**row) for row in found]
 
 
-def ingest_prices(
-    ctx: StepContext, source: PriceCatalogSourceConfig, table: TableRef, spec: TableSpec
-) -> WriteResult:
-    """Replace ``table`` with the catalog's rows; report the days whose prices changed.
+@dataclass(frozen=True)
+class PriceCatalogSource:
+    """A ``kind: price_catalog`` source: the catalog file and the tenant's negotiated rates."""
 
-    Raises:
-        ConfigError: the destination is not an overwrite of a price table, or the catalog
-            file is invalid.
-    """
-    from lib.config.pipeline import IngestStep
+    config: PriceCatalogSourceConfig
 
-    step = ctx.step
-    assert isinstance(step, IngestStep)
-    field = f"{ctx.field}.destination"
-    check_price_destination(spec, step.destination.write_mode, str(ctx.pipeline.file), field)
-    path = ctx.pipeline.path(source.catalog, f"{ctx.field}.source")
-    catalog = load_model(path, PriceCatalog)
-    rows = price_rows(catalog, source.contracted, file=str(path))
-    warehouse, clock = ctx.runtime.warehouse, ctx.runtime.clock
-    old = current_rows(warehouse, table)
-    # A first load starts pricing: it restates nothing (re-run a window to price its past).
-    days = changed_days(old, rows, clock.now().date()) if old else set()
-    batch = config_batch(
-        [r.as_dict() for r in rows], spec.fields, run_id=ctx.run_id, now=clock.now()
-    )
-    result = warehouse.write(table, [batch], WriteSpec(mode="overwrite"))
-    return WriteResult(rows=result.rows, replaced=result.replaced, dates=frozenset(days))
+    def ingest(self, request: IngestRequest) -> WriteResult:
+        """Replace the price table with the catalog's rows; report the days whose prices
+        changed.
+
+        Raises:
+            ConfigError: the destination is not an overwrite of a price table, or the
+                catalog file is invalid.
+        """
+        site = request.site
+        check_price_destination(
+            request.spec, request.destination.write_mode, site.file, site.destination_field
+        )
+        path = site.path(self.config.catalog)
+        catalog = load_model(path, PriceCatalog)
+        rows = price_rows(catalog, self.config.contracted, file=str(path))
+        warehouse = request.warehouse
+        old = current_rows(warehouse, request.table)
+        # A first load starts pricing: it restates nothing (re-run a window to price its past).
+        days = changed_days(old, rows, request.now.date()) if old else set()
+        batch = config_batch(
+            [r.as_dict() for r in rows], request.spec.fields, run_id=request.run_id, now=request.now
+        )
+        result = warehouse.write(request.table, [batch], WriteSpec(mode="overwrite"))
+        return WriteResult(rows=result.rows, replaced=result.replaced, dates=frozenset(days))

@@ -2,7 +2,7 @@
 
 AWS Data Exports (FOCUS 1.0/1.2 with AWS columns) and Azure Cost Management (FOCUS exports)
 write CSV or Parquet files to a bucket, one folder per billing period, and re-deliver a
-period's files whenever they restate it. A run (:func:`ingest_focus_files`):
+period's files whenever they restate it. A run (:meth:`FocusFilesSource.ingest`):
 
 1. picks the billing periods its window touches, plus ``reload_previous_periods`` before;
 2. exposes each period's files as a table (``FileReader.stage_files``: DuckDB reads a local
@@ -54,14 +54,14 @@ if TYPE_CHECKING:
     from events.models import Window
     from lib.config.pipeline import TableTarget
     from lib.schema import TableSpec
-    from lib.steps.base import StepContext
+    from lib.sources.base import IngestRequest
 
 __all__ = [
     "CONVENTIONS",
     "PLATFORM_COLUMNS",
+    "FocusFilesSource",
     "billing_periods",
     "check_focus_destination",
-    "ingest_focus_files",
     "ingest_query",
 ]
 
@@ -291,44 +291,46 @@ def check_focus_destination(
     return problems
 
 
-def ingest_focus_files(
-    ctx: StepContext, source: FocusFilesSourceConfig, table: TableRef, spec: TableSpec
-) -> WriteResult:
-    """Replace the raw rows of every billing period whose files the bucket holds.
+@dataclasses.dataclass(frozen=True)
+class FocusFilesSource:
+    """A ``kind: focus_files`` source: a provider's FOCUS export files in a bucket."""
 
-    Raises:
-        ConfigError: the destination does not replace billing periods of this provider.
-        WarehouseError: the warehouse cannot read files, or refused them.
-        DataError: a file does not fit (e.g. a row outside its folder's billing period).
-    """
-    from lib.config.pipeline import IngestStep
+    config: FocusFilesSourceConfig
 
-    step = ctx.step
-    assert isinstance(step, IngestStep)
-    file, field = str(ctx.pipeline.file), f"{ctx.field}.destination"
-    problems = check_focus_destination(source, spec, step.destination, file, field)
-    if problems:
-        raise ConfigError(problems)
-    if Capability.FILES not in ctx.runtime.warehouse.capabilities:
-        raise WarehouseError(f"the {ctx.runtime.warehouse.name} warehouse cannot read files")
-    warehouse = cast(FileReaderWarehouse, ctx.runtime.warehouse)
-    periods = billing_periods(ctx.event.window, source.reload_previous_periods)
-    settings = ctx.runtime.settings
-    with ExitStack() as stack:
-        staged: dict[dt.date, tuple[StagedFiles, str]] = {}
-        for period in periods:
-            path = f"{source.prefix.strip('/')}/{period_folder(source.period_path, period)}"
-            files = FileSet(settings.bucket_folder(source.bucket, path), source.format)
-            found = stack.enter_context(warehouse.stage_files(files))
-            if found is not None:
-                staged[period] = (found, f"{source.bucket}/{path}")
-        if not staged:
-            return WriteResult(rows=0)
-        query = ingest_query(
-            [s for s, _ in staged.values()], spec.fields, provider=source.provider,
-            convention=source.convention, run_id=ctx.run_id, now=ctx.runtime.clock.now(),
-            folders=[folder for _, folder in staged.values()],
-        )  # fmt: skip
-        write = step.destination.write_spec(ctx.run_id, sorted(staged))
-        write = dataclasses.replace(write, date_column=CHARGE_COLUMN)
-        return warehouse.write(table, query, write)
+    def ingest(self, request: IngestRequest) -> WriteResult:
+        """Replace the raw rows of every billing period whose files the bucket holds.
+
+        Raises:
+            ConfigError: the destination does not replace billing periods of this provider.
+            WarehouseError: the warehouse cannot read files, or refused them.
+            DataError: a file does not fit (e.g. a row outside its folder's billing period).
+        """
+        source, target = self.config, request.destination
+        site = request.site
+        problems = check_focus_destination(
+            source, request.spec, target, site.file, site.destination_field
+        )
+        if problems:
+            raise ConfigError(problems)
+        if Capability.FILES not in request.warehouse.capabilities:
+            raise WarehouseError(f"the {request.warehouse.name} warehouse cannot read files")
+        warehouse = cast(FileReaderWarehouse, request.warehouse)
+        periods = billing_periods(request.window, source.reload_previous_periods)
+        with ExitStack() as stack:
+            staged: dict[dt.date, tuple[StagedFiles, str]] = {}
+            for period in periods:
+                path = f"{source.prefix.strip('/')}/{period_folder(source.period_path, period)}"
+                files = FileSet(request.bucket_folder(source.bucket, path), source.format)
+                found = stack.enter_context(warehouse.stage_files(files))
+                if found is not None:
+                    staged[period] = (found, f"{source.bucket}/{path}")
+            if not staged:
+                return WriteResult(rows=0)
+            query = ingest_query(
+                [s for s, _ in staged.values()], request.spec.fields, provider=source.provider,
+                convention=source.convention, run_id=request.run_id, now=request.now,
+                folders=[folder for _, folder in staged.values()],
+            )  # fmt: skip
+            write = target.write_spec(request.run_id, sorted(staged))
+            write = dataclasses.replace(write, date_column=CHARGE_COLUMN)
+            return warehouse.write(request.table, query, write)

@@ -1,7 +1,7 @@
 """GCP billing export source: copy export rows into the raw table INSIDE the warehouse.
 
 Google's Cloud Billing export writes ``gcp_billing_export_v1_<ACCOUNT>`` tables into a
-BigQuery dataset. Ingesting them never moves a row through Python: :func:`ingest_export`
+BigQuery dataset. Ingesting them never moves a row through Python: :class:`BigQueryExportSource`
 builds ONE BigQuery-dialect ``SELECT`` over every export table of the dataset and hands it
 to ``Warehouse.write(table, Query(...), WriteSpec(mode="merge", keys=("row_key",)))``, so the
 rows go export → staging → raw inside the warehouse (BigQuery: ``CREATE TABLE … AS SELECT``
@@ -48,16 +48,15 @@ from lib.ports import Capability, Query, TableRef, Warehouse, WriteResult
 from lib.sql import check_identifier, table_sql
 
 if TYPE_CHECKING:
-    from lib.schema import TableSpec
-    from lib.steps.base import StepContext
+    from lib.sources.base import IngestRequest
 
 __all__ = [
     "EXPORT_COLUMNS",
     "ROW_KEY",
+    "BigQueryExportSource",
     "ExportLocation",
     "export_location",
     "export_source",
-    "ingest_export",
     "ingest_query",
     "output_columns",
     "scan_from",
@@ -295,13 +294,9 @@ def _source_rows(warehouse: Warehouse, location: ExportLocation, file: str) -> e
     return export_source(location, tables)
 
 
-def _check_destination(ctx: StepContext, spec: TableSpec) -> None:
-    from lib.config.pipeline import IngestStep
-
-    step = ctx.step
-    assert isinstance(step, IngestStep)
-    file, field = str(ctx.pipeline.file), f"{ctx.field}.destination"
-    target = step.destination
+def _check_destination(request: IngestRequest) -> None:
+    file, field = request.site.file, request.site.destination_field
+    target = request.destination
     if target.write_mode != "merge" or list(target.merge_keys) != [ROW_KEY]:
         raise _problem(
             file, field, "a billing export destination must merge on its row key",
@@ -313,7 +308,7 @@ def _check_destination(ctx: StepContext, spec: TableSpec) -> None:
             "a billing export destination must date rows by their usage",
             "write window_column: usage_start_time (silver and gold re-derive those days)",
         )  # fmt: skip
-    missing = [c for c in output_columns() if c not in spec.names]
+    missing = [c for c in output_columns() if c not in request.spec.names]
     if missing:
         raise _problem(
             file, f"{field}.schema", f"the raw table schema lacks columns {missing}",
@@ -327,41 +322,42 @@ def newest_export(warehouse: Warehouse, table: TableRef) -> dt.datetime | None:
     return rows[0]["newest"] if rows else None
 
 
-def ingest_export(
-    ctx: StepContext, source: BigQueryExportSourceConfig, table: TableRef, spec: TableSpec
-) -> WriteResult:
-    """Merge the window's export rows and every row exported since the last load into ``table``.
+@dataclass(frozen=True)
+class BigQueryExportSource:
+    """A ``kind: bigquery_export`` source: the tenant's Cloud Billing export tables."""
 
-    Args:
-        ctx: the step context (warehouse, clock, window, run id, tenant).
-        source: the ``bigquery_export`` source of the step.
-        table: the raw destination (already ensured by the ingest step).
-        spec: the destination's schema, checked to hold every column the query produces.
+    config: BigQueryExportSourceConfig
 
-    Returns:
-        The write's result: rows written (new and re-read), and the usage days they fall on.
+    def ingest(self, request: IngestRequest) -> WriteResult:
+        """Merge the window's export rows and every row exported since the last load.
 
-    Raises:
-        ConfigError: the destination is not a merge on ``row_key``, its schema lacks a
-            column, the project id is invalid or unreadable here, or no export table exists.
-        SqlTranslationError: the query cannot run faithfully on the embedded engine.
-        WarehouseError: the warehouse rejected the statements.
-    """
-    from lib.config.pipeline import IngestStep
+        The rows go into ``request.table``, whose schema (``request.spec``) must hold every
+        column the query produces.
 
-    step = ctx.step
-    assert isinstance(step, IngestStep)
-    source_file = str(ctx.pipeline.path(step.source, f"{ctx.field}.source"))
-    _check_destination(ctx, spec)
-    warehouse = ctx.runtime.warehouse
-    location = export_location(source, ctx.event.tenant_id, source_file)
-    rows = _source_rows(warehouse, location, source_file)
-    read_from = scan_from(ctx.event.window, newest_export(warehouse, table), source.overlap_days)
-    query = ingest_query(
-        rows,
-        window=ctx.event.window,
-        read_from=read_from,
-        run_id=ctx.run_id,
-        now=ctx.runtime.clock.now(),
-    )
-    return warehouse.write(table, query, step.destination.write_spec(ctx.run_id))
+        Returns:
+            The write's result: rows written (new and re-read), and the usage days they
+            fall on.
+
+        Raises:
+            ConfigError: the destination is not a merge on ``row_key``, its schema lacks a
+                column, the project id is invalid or unreadable here, or no export table
+                exists.
+            SqlTranslationError: the query cannot run faithfully on the embedded engine.
+            WarehouseError: the warehouse rejected the statements.
+        """
+        source_file = str(request.site.source_file())
+        _check_destination(request)
+        warehouse = request.warehouse
+        location = export_location(self.config, request.tenant_id, source_file)
+        rows = _source_rows(warehouse, location, source_file)
+        newest = newest_export(warehouse, request.table)
+        read_from = scan_from(request.window, newest, self.config.overlap_days)
+        query = ingest_query(
+            rows,
+            window=request.window,
+            read_from=read_from,
+            run_id=request.run_id,
+            now=request.now,
+        )
+        write = request.destination.write_spec(request.run_id)
+        return warehouse.write(request.table, query, write)

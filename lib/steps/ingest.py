@@ -1,4 +1,9 @@
-"""Ingest step: stream a source's pages into its raw table, atomically for the run's window.
+"""Ingest step: load a source's rows into its raw table, atomically for the run's window.
+
+The step ensures the raw table, builds ONE :class:`~lib.sources.base.IngestRequest` (tenant,
+run, window, now, destination, ports, the settings sources read, where the step is written)
+and hands it to the source its config's ``kind`` names (``lib.sources.registry``): every
+kind — REST, BigQuery export, FOCUS files, price catalog, budgets — has the same signature.
 
 How the rows land is the destination's ``write_mode`` (``TableTarget.write_spec``): a
 snapshot source (``replace_window``: OpenAI and Anthropic answer for a day as a whole)
@@ -10,76 +15,51 @@ gold re-derive exactly those days.
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING
-
-import pyarrow as pa
-
 from lib.config.catalog import destination_spec
-from lib.config.loader import INGESTION_FIELDS
 from lib.config.pipeline import IngestStep
 from lib.ports import TableRef, WriteResult
-from lib.schema import SchemaField
+from lib.sources.base import ConfigSite, IngestRequest
+from lib.sources.registry import source_for
 from lib.steps.base import StepContext, StepOutcome
 
-if TYPE_CHECKING:
-    from lib.config.source import RestSourceConfig
-
-
-def stamp(
-    batches: Iterable[pa.RecordBatch], *, run_id: str, now: dt.datetime
-) -> Iterator[pa.RecordBatch]:
-    """Add ``ingestion_date``, ``ingestion_timestamp`` and ``pipeline_logging_id`` to each batch."""
-    constants = {
-        "ingestion_date": pa.scalar(now.date(), pa.date32()),
-        "ingestion_timestamp": pa.scalar(now, pa.timestamp("us", tz="UTC")),
-        "pipeline_logging_id": pa.scalar(run_id, pa.string()),
-    }
-    for batch in batches:
-        columns = {name: pa.repeat(value, batch.num_rows) for name, value in constants.items()}
-        arrays = list(batch.columns)
-        names = list(batch.schema.names)
-        for name, array in columns.items():
-            if name in names:
-                arrays[names.index(name)] = array
-            else:
-                arrays.append(array)
-                names.append(name)
-        yield pa.RecordBatch.from_arrays(arrays, names=names)
+__all__ = ["ingest_request", "outcome", "run_ingest"]
 
 
 def run_ingest(ctx: StepContext) -> StepOutcome:
-    """Fetch the window day by day from the step's source and load it in one atomic write."""
+    """Ensure the step's raw table and let its source load the run's rows in one write."""
+    source = source_for(ctx.pipeline.source(ctx.ref.index))
+    request = ingest_request(ctx)
+    return outcome(request.table, source.ingest(request))
+
+
+def ingest_request(ctx: StepContext) -> IngestRequest:
+    """The request of the context's ingest step; its raw dataset and table are ensured first.
+
+    Raises:
+        ConfigError: the source or the destination's schema cannot be resolved.
+    """
     step = ctx.step
     assert isinstance(step, IngestStep)
-    pipeline = ctx.pipeline
-    source = pipeline.source(ctx.ref.index)
+    pipeline, rt = ctx.pipeline, ctx.runtime
     target = step.destination
     table = pipeline.table_ref(target.dataset, target.table)
     spec = destination_spec(pipeline, ctx.ref.index)
-    wh = ctx.runtime.warehouse
-    wh.ensure_dataset(table.dataset, {"tenant": ctx.event.tenant_id})
-    wh.ensure_table(table, spec)
-    if source.kind == "rest":
-        result = _ingest_rest(ctx, source, table, spec.fields)
-    elif source.kind == "bigquery_export":
-        from lib.providers.gcp_export import ingest_export
-
-        result = ingest_export(ctx, source, table, spec)
-    elif source.kind == "focus_files":
-        from lib.providers.focus_files import ingest_focus_files
-
-        result = ingest_focus_files(ctx, source, table, spec)
-    elif source.kind == "price_catalog":
-        from lib.pricing.load import ingest_prices
-
-        result = ingest_prices(ctx, source, table, spec)
-    else:
-        from lib.budgets.load import ingest_budgets
-
-        result = ingest_budgets(ctx, source, table, spec)
-    return outcome(table, result)
+    rt.warehouse.ensure_dataset(table.dataset, {"tenant": ctx.event.tenant_id})
+    rt.warehouse.ensure_table(table, spec)
+    return IngestRequest(
+        tenant_id=ctx.event.tenant_id,
+        run_id=ctx.run_id,
+        window=ctx.event.window,
+        now=rt.clock.now(),
+        table=table,
+        spec=spec,
+        destination=target,
+        warehouse=rt.warehouse,
+        secrets=rt.secrets,
+        base_url_overrides=rt.settings.base_url_overrides,
+        bucket_folder=rt.settings.bucket_folder,
+        site=ConfigSite(str(pipeline.file), ctx.field, step.source, pipeline.path),
+    )
 
 
 def outcome(table: TableRef, result: WriteResult) -> StepOutcome:
@@ -87,31 +67,3 @@ def outcome(table: TableRef, result: WriteResult) -> StepOutcome:
     details = {"replaced": result.replaced, "removed": result.removed}
     changes = {str(table): sorted(result.dates)}
     return StepOutcome(rows=result.rows, tables=[str(table)], details=details, changes=changes)
-
-
-def _ingest_rest(
-    ctx: StepContext, source: RestSourceConfig, table: TableRef, fields: Sequence[SchemaField]
-) -> WriteResult:
-    from lib.providers.rest import fetch_batches
-
-    rt = ctx.runtime
-    step = ctx.step
-    assert isinstance(step, IngestStep)
-    stamped = {f.name for f in INGESTION_FIELDS}
-    payload = [f for f in fields if f.name not in stamped]
-    base_url = rt.settings.base_url_overrides.get(source.provider)
-    days = ctx.event.window.days()
-
-    def pages() -> Iterator[pa.RecordBatch]:
-        for day in days:
-            yield from fetch_batches(
-                source,
-                day,
-                tenant_id=ctx.event.tenant_id,
-                secrets=rt.secrets,
-                schema=payload,
-                base_url=base_url,
-            )
-
-    batches = stamp(pages(), run_id=ctx.run_id, now=rt.clock.now())
-    return rt.warehouse.write(table, batches, step.destination.write_spec(ctx.run_id, days))

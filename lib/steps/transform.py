@@ -134,7 +134,11 @@ def _publish(ctx: StepContext, step: TransformStep, table: TableRef) -> int | No
         return None
     from lib.budgets.alerts import publish_crossings
 
-    return len(publish_crossings(ctx, table))
+    rt = ctx.runtime
+    published = publish_crossings(
+        table, cause=ctx.event, step=ctx.ref, warehouse=rt.warehouse, bus=rt.bus, clock=rt.clock
+    )
+    return len(published)
 
 
 def _derived(days: Sequence[dt.date], pending: Sequence[Change]) -> dict[str, Any]:

@@ -31,9 +31,9 @@ from lib.ports import Capability, Query, TableRef, WriteResult, WriteSpec
 from lib.providers import gcp_export
 from lib.providers.gcp_export import (
     ROW_KEY,
+    BigQueryExportSource,
     ExportLocation,
     export_source,
-    ingest_export,
     ingest_query,
     output_columns,
 )
@@ -48,7 +48,7 @@ from lib.schema import TableSpec
 from lib.settings import Settings
 from lib.sql import table_sql
 from lib.steps.base import StepContext
-from lib.steps.ingest import run_ingest
+from lib.steps.ingest import ingest_request, run_ingest
 from lib.wiring import Runtime
 
 REPO = Path(__file__).resolve().parents[3]
@@ -327,7 +327,7 @@ def test_a_daily_run_picks_up_late_rows_by_export_time_even_without_overlap(env)
     wh.ensure_dataset(RAW.dataset)
     wh.ensure_table(RAW, spec)
     no_overlap = source().model_copy(update={"overlap_days": 0})
-    ingest_export(ctx, no_overlap, RAW, spec)
+    BigQueryExportSource(no_overlap).ingest(ingest_request(ctx))
     loaded = {(r["usage_start_time"], r["export_time"]) for r in raw_rows(wh)}
     for row in late:
         if row["export_time"].date() == export_day:
@@ -416,7 +416,7 @@ def test_wildcard_engines_read_one_wildcard_table_and_list_nothing(env):
     wh.ensure_dataset(RAW.dataset)
     wh.ensure_table(RAW, spec)
 
-    ingest_export(ctx, billing, RAW, spec)
+    BigQueryExportSource(billing).ingest(ingest_request(ctx))
 
     [(_, query, _)] = wh.writes
     assert wh.listed == []
@@ -451,23 +451,23 @@ def test_missing_export_tables_name_the_dataset_and_prefix(env):
 
 def test_another_project_cannot_be_read_by_the_embedded_engine(env):
     rt, _, _, _ = env
-    ctx = context(rt, Window(start=DAY, end=DAY))
-    spec = ctx.pipeline.table_spec(ctx.step.destination, "steps[0].destination", ingestion=True)
+    request = ingest_request(context(rt, Window(start=DAY, end=DAY)))
     with pytest.raises(ConfigError, match="cannot read another project"):
-        ingest_export(ctx, source().model_copy(update={"project": "acme-billing"}), RAW, spec)
+        BigQueryExportSource(source().model_copy(update={"project": "acme-billing"})).ingest(
+            request
+        )
     with pytest.raises(ConfigError, match="is not a GCP project id"):
-        ingest_export(ctx, source().model_copy(update={"project": "x; DROP"}), RAW, spec)
+        BigQueryExportSource(source().model_copy(update={"project": "x; DROP"})).ingest(request)
 
 
 def test_destination_must_merge_on_the_row_key(env):
     rt, _, _, _ = env
     ctx = context(rt, Window(start=DAY, end=DAY))
-    spec = ctx.pipeline.table_spec(ctx.step.destination, "steps[0].destination", ingestion=True)
     target = ctx.step.destination.model_copy(update={"write_mode": "append", "merge_keys": []})
     step = ctx.step.model_copy(update={"destination": target})
     bad = StepContext(ctx.runtime, ctx.pipeline, ctx.event, ctx.ref, step)
     with pytest.raises(ConfigError, match=r"merge_keys: \[row_key\]"):
-        ingest_export(bad, source(), RAW, spec)
+        BigQueryExportSource(source()).ingest(ingest_request(bad))
 
 
 # --- the whole pipeline through the in-process bus --------------------------------------------

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pyarrow as pa
 
-from lib.steps.ingest import stamp
+from lib.providers.rest_source import stamp
 
 NOW = dt.datetime(2025, 1, 16, 3, 4, 5, 678901, tzinfo=dt.UTC)
 
