@@ -14,9 +14,10 @@ from typing import Any
 import pyarrow as pa
 
 from lib.arrow_schema import arrow_schema
-from lib.schema import SchemaField
+from lib.errors import ConfigError, ConfigProblem
+from lib.schema import SchemaField, TableSpec
 
-__all__ = ["config_batch"]
+__all__ = ["check_config_table", "config_batch"]
 
 
 def config_batch(
@@ -33,3 +34,45 @@ def config_batch(
         "pipeline_logging_id": run_id,
     }
     return pa.RecordBatch.from_pylist([{**row, **stamp} for row in rows], arrow_schema(fields))
+
+
+def check_config_table(
+    what: str, columns: Sequence[str], schema: str, spec: TableSpec, write_mode: str, *, file: str,
+    field: str,
+) -> None:  # fmt: skip
+    """A ``what`` table (``"price"``, ``"budget"``) is overwritten whole and holds ``columns``.
+
+    Args:
+        what: the table's kind, as messages name it.
+        columns: the columns its rows carry.
+        schema: the library schema to point at (``"@library/prices/prices_schema.json"``).
+        spec: the destination's schema.
+        write_mode: the destination's write mode.
+        file: the pipeline file, for problems.
+        field: the step's destination field, for problems.
+
+    Raises:
+        ConfigError: naming what to write instead.
+    """
+    problems = []
+    if write_mode != "overwrite":
+        problems.append(
+            ConfigProblem(
+                file,
+                f"{field}.write_mode",
+                f"a {what} table is rewritten whole from config",
+                "write write_mode: overwrite",
+            )
+        )
+    missing = [c for c in columns if c not in spec.names]
+    if missing:
+        problems.append(
+            ConfigProblem(
+                file,
+                f"{field}.schema",
+                f"the {what} table schema lacks columns {missing}",
+                f'use schema: "{schema}"',
+            )
+        )
+    if problems:
+        raise ConfigError(problems)

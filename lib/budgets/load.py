@@ -11,8 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from lib.config.budgets import Budget, BudgetsSourceConfig, label_pattern
-from lib.config_tables import config_batch
-from lib.errors import ConfigError, ConfigProblem
+from lib.config_tables import check_config_table, config_batch
 from lib.ports import WriteResult, WriteSpec
 
 if TYPE_CHECKING:
@@ -57,28 +56,10 @@ def check_budget_destination(spec: TableSpec, write_mode: str, file: str, field:
     Raises:
         ConfigError: naming what to write instead.
     """
-    problems = []
-    if write_mode != "overwrite":
-        problems.append(
-            ConfigProblem(
-                file,
-                f"{field}.write_mode",
-                "a budget table is rewritten whole from config",
-                "write write_mode: overwrite",
-            )
-        )
-    missing = [c for c in BUDGET_COLUMNS if c not in spec.names]
-    if missing:
-        problems.append(
-            ConfigProblem(
-                file,
-                f"{field}.schema",
-                f"the budget table schema lacks columns {missing}",
-                'use schema: "@library/budgets/budgets_schema.json"',
-            )
-        )
-    if problems:
-        raise ConfigError(problems)
+    check_config_table(
+        "budget", BUDGET_COLUMNS, "@library/budgets/budgets_schema.json", spec, write_mode,
+        file=file, field=field,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)

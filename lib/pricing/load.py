@@ -16,8 +16,7 @@ from typing import TYPE_CHECKING
 
 from lib.config.prices import PriceCatalog, PriceCatalogSourceConfig
 from lib.config.problems import load_model
-from lib.config_tables import config_batch
-from lib.errors import ConfigError, ConfigProblem
+from lib.config_tables import check_config_table, config_batch
 from lib.ports import TableRef, Warehouse, WriteResult, WriteSpec
 from lib.pricing.rows import PRICE_COLUMNS, PriceRow, changed_days, price_rows
 from lib.sql import table_sql
@@ -35,28 +34,10 @@ def check_price_destination(spec: TableSpec, write_mode: str, file: str, field: 
     Raises:
         ConfigError: naming what to write instead.
     """
-    problems = []
-    if write_mode != "overwrite":
-        problems.append(
-            ConfigProblem(
-                file,
-                f"{field}.write_mode",
-                "a price table is rewritten whole from config",
-                "write write_mode: overwrite",
-            )
-        )
-    missing = [c for c in PRICE_COLUMNS if c not in spec.names]
-    if missing:
-        problems.append(
-            ConfigProblem(
-                file,
-                f"{field}.schema",
-                f"the price table schema lacks columns {missing}",
-                'use schema: "@library/prices/prices_schema.json"',
-            )
-        )
-    if problems:
-        raise ConfigError(problems)
+    check_config_table(
+        "price", PRICE_COLUMNS, "@library/prices/prices_schema.json", spec, write_mode,
+        file=file, field=field,
+    )  # fmt: skip
 
 
 def current_rows(warehouse: Warehouse, table: TableRef) -> list[PriceRow]:
