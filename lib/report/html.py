@@ -11,12 +11,14 @@ screen reader through ``<title>`` tooltips.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import wraps
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, PackageLoader, StrictUndefined
+from jinja2 import Environment, PackageLoader, StrictUndefined, Undefined
 
 from lib.report.format import crossed, fixed, maybe_money, money, percent, thousands
 from lib.report.model import IntelReport, SpendReport
@@ -56,11 +58,22 @@ def environment() -> Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters.update(
-        money=money, maybe_money=maybe_money, percent=percent, fixed=fixed,
-        thousands=thousands, crossed=crossed,
-    )  # fmt: skip
+    filters = {"money": money, "maybe_money": maybe_money, "percent": percent, "fixed": fixed,
+               "thousands": thousands, "crossed": crossed}  # fmt: skip
+    env.filters.update({name: _strict(f) for name, f in filters.items()})
     return env
+
+
+def _strict(fmt: Callable[..., str]) -> Callable[..., str]:
+    """``fmt`` raising Jinja's UndefinedError (naming the missing value) when given one."""
+
+    @wraps(fmt)
+    def checked(value: Any, *args: Any) -> str:
+        if isinstance(value, Undefined):
+            value._fail_with_undefined_error()
+        return fmt(value, *args)
+
+    return checked
 
 
 _ENV = environment()
