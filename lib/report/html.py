@@ -58,9 +58,8 @@ def environment() -> Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    filters = {"money": money, "maybe_money": maybe_money, "percent": percent, "fixed": fixed,
-               "thousands": thousands, "crossed": crossed}  # fmt: skip
-    env.filters.update({name: _strict(f) for name, f in filters.items()})
+    filters: list[Callable[..., str]] = [money, maybe_money, percent, fixed, thousands, crossed]
+    env.filters.update({f.__name__: _strict(f) for f in filters})
     return env
 
 
@@ -169,10 +168,11 @@ def daily_chart(report: SpendReport) -> DailyChart:
 
 
 def _markers(report: SpendReport, days: list[dt.date], slot: float) -> list[Marker]:
+    found = [(a["charge_date"], a["provider"]) for a in report.anomalies]
     return [
-        Marker(a["charge_date"], a["provider"], PAD + days.index(a["charge_date"]) * slot + slot / 2)
-        for a in report.anomalies
-        if a["charge_date"] in days
+        Marker(day, provider, PAD + days.index(day) * slot + slot / 2)
+        for day, provider in found
+        if day in days
     ]
 
 
