@@ -52,7 +52,7 @@ def simulate(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
     """ruff (format check and lint) and the import contracts (docs/architecture.md)."""
-    session.install("ruff>=0.6", "import-linter>=2.1", "-e", ".")
+    session.install("ruff>=0.6", "import-linter>=2.6", "-e", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("ruff", "check", ".")
     session.run("lint-imports")

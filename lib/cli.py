@@ -192,7 +192,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def _month(value: str) -> dt.date:
-    from lib.report import parse_month
+    from lib.report.model import parse_month
 
     try:
         return parse_month(value)
@@ -202,7 +202,7 @@ def _month(value: str) -> dt.date:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Print a tenant's spend tables and write the self-contained HTML report."""
-    from lib.report import run_report
+    from lib.commands import run_report
 
     out = Path(args.out) if args.out else None
     return run_report(Settings.from_env(), args.tenant, args.month, out)

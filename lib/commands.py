@@ -1,9 +1,10 @@
-"""What the run commands do: request, deliver, list, show, recover and replay runs.
+"""What the run commands do: request, deliver, list, show, recover and replay runs; report.
 
 Each command opens the runtime it needs (``lib/wiring.py``): in cloud mode it publishes and
 returns (the Cloud Run handlers do the work); on the embedded default it opens the local
 runtime, delivers the bus here with a live bar per run (``lib/console.py``), then shows how
-each run ended.
+each run ended. ``convergence report`` reads a tenant's gold tables into a spend report
+(``lib/report/``), prints it and writes its HTML page.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 
 from events.models import RunRequested, Window
 from lib import metadata
@@ -24,7 +26,11 @@ from lib.console import (
     print_run_view,
     print_runs,
 )
+from lib.ids import check_slug
 from lib.ports import Clock, DeadLetter, DeadLetterFilter
+from lib.report.html import default_path, write_report
+from lib.report.model import build_report
+from lib.report.text import print_report
 from lib.runs import request_run
 from lib.settings import Settings
 from lib.states import RunStatus
@@ -250,3 +256,27 @@ def _runs_to_show(rt: Runtime, moved: Sequence[DeadLetter]) -> set[tuple[str, st
             continue
         runs.add((tenant, run))
     return runs
+
+
+def run_report(settings: Settings, tenant_id: str, month: dt.date | None, out: Path | None) -> int:
+    """``convergence report``: print the spend tables and write the HTML file.
+
+    Args:
+        settings: picks the warehouse (local DuckDB file or BigQuery).
+        tenant_id: the tenant.
+        month: any day of the month to report; default the newest month with spend.
+        out: the HTML file; default ``{home}/reports/{tenant}-{YYYY-MM}.html``.
+
+    Returns:
+        0 (errors raise).
+
+    Raises:
+        ConfigError: the tenant has no gold tables yet.
+    """
+    check_slug(tenant_id, "tenant id")
+    with open_runtime(settings) as rt:
+        report = build_report(rt.warehouse, tenant_id, month)
+    print_report(report, console)
+    path = write_report(report, out or default_path(settings.home, report))
+    console.print(f"Report: [bold]{path.resolve()}[/bold]")
+    return 0

@@ -29,6 +29,9 @@ from lib.config.loader import Pipeline, load_pipeline_file, pipeline_files, tena
 from lib.config.pipeline import IngestStep, TransformStep
 from lib.console import RunProgress, console
 from lib.ports import Clock
+from lib.report.html import default_path, write_report
+from lib.report.model import build_report
+from lib.report.text import print_report
 from lib.runs import default_window, request_run
 from lib.settings import Settings
 from lib.sql import table_sql
@@ -164,8 +167,6 @@ def overbill(window: Window) -> dict[str, Any]:
 
 def print_intelligence_summary(rt: Runtime, tenant_ids: list[str]) -> None:
     """One line per tenant: what reconciliation flagged, the priciest model, each budget."""
-    from lib.report import build_report
-
     table = Table("tenant", "reconciliation", "top cost per 1M tokens", "budgets",
                   title="Cost intelligence")  # fmt: skip
     for tenant in tenant_ids:
@@ -223,8 +224,6 @@ def request_all(rt: Runtime, pipelines: list[Pipeline], window: Window) -> list[
 
 def print_gold_summary(rt: Runtime, tenant_ids: list[str], home: Path) -> list[Path]:
     """Each tenant's gold spend tables; write each HTML report and return their paths."""
-    from lib.report import build_report, default_path, print_report, write_report
-
     paths = []
     for tenant in tenant_ids:
         report = build_report(rt.warehouse, tenant)

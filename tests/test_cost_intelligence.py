@@ -14,8 +14,8 @@ from html.parser import HTMLParser
 import pytest
 
 from events.models import BudgetCrossed
-from lib.report import build_report
-from lib.report_html import render_html
+from lib.report.html import render_html
+from lib.report.model import build_report
 from tests.support.spend_runs import gold, rows, run_everything, run_pipeline, silver, window
 
 SPAN = window(21)  # Oct 30 .. Nov 19; the platform's clock is Nov 20 06:00

@@ -10,8 +10,9 @@ import pytest
 from rich.console import Console
 
 from lib.errors import ConfigError
-from lib.report import build_report, month_bounds, parse_month, print_report, write_report
-from lib.report_html import render_html
+from lib.report.html import render_html, write_report
+from lib.report.model import build_report, month_bounds, parse_month
+from lib.report.text import print_report
 from tests.support.spend_runs import gold, rows, run_everything, spend_platform, window
 
 SPAN = window(21)

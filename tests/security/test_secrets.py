@@ -26,8 +26,8 @@ from lib.demo import demo_pipelines, prepare_sources, split_gold
 from lib.metadata import TABLES, metadata_table
 from lib.observability import HEADER_LOGGERS, CloudLoggingFormatter, configure_logging
 from lib.ports import DeadLetterFilter
-from lib.report import build_report
-from lib.report_html import render_html
+from lib.report.html import render_html
+from lib.report.model import build_report
 from lib.runs import request_run
 from lib.span_file import span_file
 from lib.sql import table_sql

@@ -1,11 +1,15 @@
-"""Spend report of one tenant and month, read from the gold tables: console tables and HTML.
+"""What the spend report of one tenant and month holds, read from the gold tables.
 
-``build_report`` runs a few small BigQuery-dialect queries through the Warehouse port over
-``{tenant}_gold_reporting`` (``monthly_spend``, ``daily_spend``, ``cost_anomalies``, and the
-cost-intelligence tables: lib/report_intel.py);
-``print_report`` shows it with rich; ``write_report`` writes the self-contained HTML page
-(:mod:`lib.report_html`). ``convergence report --tenant T [--month YYYY-MM]`` and the demo
-call :func:`run_report`.
+:func:`build_report` runs a few small BigQuery-dialect queries through the Warehouse port over
+``{tenant}_gold_reporting``: ``monthly_spend``, ``daily_spend``, ``cost_anomalies`` and, when
+the tenant has the cost_intelligence pipeline, its tables (:func:`build_intel`):
+
+* reconciliation — per provider, the month's billed against expected cost, the difference,
+  and how many line items are flagged or unpriced; the largest flagged line items;
+* unit economics — the month's cost per 1M tokens per model; this week's top movers;
+* budgets — each budget's month: amount, spend, forecast with its band, thresholds crossed.
+
+Plain data, no rendering: :mod:`lib.report.text` and :mod:`lib.report.html` show it.
 """
 
 from __future__ import annotations
@@ -13,33 +17,40 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
-
-from rich.console import Console
-from rich.table import Table
 
 from lib.config.loader import tenant_dataset
 from lib.errors import ConfigError, ConfigProblem
 from lib.ports import TableRef, Warehouse
-from lib.report_intel import IntelReport, build_intel, print_intel
-from lib.settings import Settings
 from lib.sql import table_sql
 
 __all__ = [
+    "IntelReport",
     "SpendReport",
+    "build_intel",
     "build_report",
-    "default_path",
-    "money",
     "month_bounds",
     "parse_month",
-    "print_report",
-    "run_report",
-    "write_report",
 ]
 
 TOP = 10
-CENT = Decimal("0.01")
+INTEL_TABLES = ("cost_reconciliation", "unit_costs_monthly", "top_movers", "budget_status")
+
+
+@dataclass(frozen=True)
+class IntelReport:
+    """The cost-intelligence rows of one tenant and month (empty lists: nothing to show)."""
+
+    reconciliation: list[dict[str, Any]] = field(default_factory=list)
+    discrepancies: list[dict[str, Any]] = field(default_factory=list)
+    unit_costs: list[dict[str, Any]] = field(default_factory=list)
+    movers: list[dict[str, Any]] = field(default_factory=list)
+    budgets: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def flagged(self) -> int:
+        """Line items billed beyond the tolerance of what their usage costs."""
+        return sum(int(r["flagged"]) for r in self.reconciliation)
 
 
 @dataclass(frozen=True)
@@ -55,7 +66,7 @@ class SpendReport:
         by_model: (provider, model, billed cost) of AI models, largest first, at most ``TOP``.
         daily: (day, provider, billed cost) for every day and provider with spend.
         anomalies: rows of ``cost_anomalies`` in the month.
-        intel: reconciliation, unit economics and budgets (lib/report_intel.py); empty
+        intel: reconciliation, unit economics and budgets (:func:`build_intel`); empty
             for a tenant without the cost_intelligence pipeline.
     """
 
@@ -218,76 +229,52 @@ def _by_provider(monthly: list[dict[str, Any]]) -> list[tuple[str, Decimal]]:
     return sorted(totals.items(), key=lambda item: (-item[1], item[0]))
 
 
-def money(value: Decimal) -> str:
-    """An amount rounded to the cent with thousands separators, e.g. ``1,234.50``."""
-    return f"{value.quantize(CENT):,}"
+_RECONCILIATION = (
+    "SELECT provider, currency, SUM(billed_cost) AS billed, SUM(expected_cost) AS expected, "
+    "SUM(billed_cost - IFNULL(expected_cost, CAST(0 AS BIGNUMERIC))) AS difference, "
+    "COUNT(*) AS line_items, COUNTIF(flagged) AS flagged, "
+    "COUNTIF(status = 'unpriced') AS unpriced FROM {t} "
+    "WHERE charge_date BETWEEN @start AND @end GROUP BY provider, currency ORDER BY provider"
+)
+_DISCREPANCIES = (
+    "SELECT charge_date, provider, sub_account_id, line_item, status, billed_cost, "
+    "expected_cost, difference, ratio FROM {t} "
+    "WHERE charge_date BETWEEN @start AND @end AND (flagged OR status = 'unpriced') "
+    "ORDER BY ABS(IFNULL(difference, billed_cost)) DESC, charge_date, line_item LIMIT 10"
+)
+_UNIT_COSTS = (
+    "SELECT provider, dimension_value AS model, tokens, cost, cost_per_million_tokens FROM {t} "
+    "WHERE month = @month AND dimension = 'model' "
+    "ORDER BY cost DESC, provider, model LIMIT 10"
+)
+_MOVERS = (
+    "SELECT as_of_date, provider, dimension, dimension_value, this_week_cost, "
+    "previous_week_cost, change, change_ratio FROM {t} WHERE rank <= 5 AND change != 0 "
+    "ORDER BY dimension, rank"
+)
+_BUDGETS = (
+    "SELECT budget_name, scope, currency, budget_amount, as_of_date, actual_cost, "
+    "forecast_cost, forecast_low, forecast_high, actual_percent, forecast_percent, "
+    "actual_thresholds_crossed, forecast_thresholds_crossed FROM {t} "
+    "WHERE month = @month ORDER BY budget_name"
+)
 
 
-def print_report(report: SpendReport, console: Console) -> None:
-    """Print the report's spend tables."""
-    title = f"{report.tenant_id} spend {report.month:%Y-%m} ({report.currency})"
-    providers = Table("provider", "billed cost", title=title)
-    for provider, cost in report.by_provider:
-        providers.add_row(provider, money(cost))
-    providers.add_row("[bold]total[/bold]", f"[bold]{money(report.total)}[/bold]")
-    console.print(providers)
-    services = Table("provider", "service", "billed cost", title="Top services")
-    for provider, service, cost in report.by_service:
-        services.add_row(provider, service, money(cost))
-    console.print(services)
-    models = Table("provider", "model", "billed cost", title="Top models")
-    for provider, model, cost in report.by_model:
-        models.add_row(provider, model, money(cost))
-    console.print(models)
-    anomalies = Table(
-        "day", "provider", "spend", "baseline mean", "z", "ratio", title="Cost anomalies"
+def build_intel(warehouse: Warehouse, tenant_id: str, month: dt.date, end: dt.date) -> IntelReport:
+    """Read the month ``[month, end]`` of a tenant's cost-intelligence tables."""
+    dataset = tenant_dataset(tenant_id, "gold_reporting")
+    if not all(warehouse.table_exists(TableRef(dataset, t)) for t in INTEL_TABLES):
+        return IntelReport()
+    params = {"month": month, "start": month, "end": end}
+
+    def read(table: str, sql: str) -> list[dict[str, Any]]:
+        text = sql.format(t=table_sql(TableRef(dataset, table)))
+        return warehouse.query(text, {k: v for k, v in params.items() if f"@{k}" in text})
+
+    return IntelReport(
+        reconciliation=read("cost_reconciliation", _RECONCILIATION),
+        discrepancies=read("cost_reconciliation", _DISCREPANCIES),
+        unit_costs=read("unit_costs_monthly", _UNIT_COSTS),
+        movers=read("top_movers", _MOVERS),
+        budgets=read("budget_status", _BUDGETS),
     )
-    for a in report.anomalies:
-        anomalies.add_row(
-            str(a["charge_date"]), a["provider"], money(a["spend"]),
-            money(a["baseline_mean"]), f"{a['z_score']:.1f}", f"{a['ratio']:.1f}x",
-        )  # fmt: skip
-    console.print(anomalies if report.anomalies else "[green]No cost anomalies.[/green]")
-    print_intel(report.intel, console)
-
-
-def write_report(report: SpendReport, path: Path) -> Path:
-    """Write the self-contained HTML report to ``path`` (folders created); return it."""
-    from lib.report_html import render_html
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_html(report), encoding="utf-8")
-    return path
-
-
-def default_path(home: Path, report: SpendReport) -> Path:
-    """Where reports go by default: ``{home}/reports/{tenant}-{YYYY-MM}.html``."""
-    return home / "reports" / f"{report.tenant_id}-{report.month:%Y-%m}.html"
-
-
-def run_report(settings: Settings, tenant_id: str, month: dt.date | None, out: Path | None) -> int:
-    """``convergence report``: print the spend tables and write the HTML file.
-
-    Args:
-        settings: picks the warehouse (local DuckDB file or BigQuery).
-        tenant_id: the tenant.
-        month: any day of the month to report; default the newest month with spend.
-        out: the HTML file; default ``{home}/reports/{tenant}-{YYYY-MM}.html``.
-
-    Returns:
-        0 (errors raise).
-
-    Raises:
-        ConfigError: the tenant has no gold tables yet.
-    """
-    from lib.console import console
-    from lib.ids import check_slug
-    from lib.wiring import open_runtime
-
-    check_slug(tenant_id, "tenant id")
-    with open_runtime(settings) as rt:
-        report = build_report(rt.warehouse, tenant_id, month)
-    print_report(report, console)
-    path = write_report(report, out or default_path(settings.home, report))
-    console.print(f"Report: [bold]{path.resolve()}[/bold]")
-    return 0
