@@ -320,88 +320,57 @@ resource "google_monitoring_alert_policy" "bigquery_bytes_billed" {
 
 # --- dashboard ------------------------------------------------------------------------------
 
+locals {
+  # One line chart per tile: what it plots and how the series are aligned and grouped.
+  dashboard_charts = [
+    {
+      title  = "Runs by status", x = 0, y = 0, width = 6, plot = "STACKED_BAR"
+      filter = "metric.type=\"logging.googleapis.com/user/${google_logging_metric.runs.name}\" AND resource.type=\"cloud_run_revision\""
+      period = "3600s", aligner = "ALIGN_SUM", reducer = "REDUCE_SUM", group_by = ["metric.label.status"]
+    },
+    {
+      title  = "Step durations (p95, ms)", x = 6, y = 0, width = 6, plot = "LINE"
+      filter = "metric.type=\"logging.googleapis.com/user/${google_logging_metric.step_duration.name}\" AND resource.type=\"cloud_run_revision\""
+      period = "3600s", aligner = "ALIGN_DELTA", reducer = "REDUCE_PERCENTILE_95", group_by = ["metric.label.step_type"]
+    },
+    {
+      title  = "Rows per completed step (mean)", x = 0, y = 4, width = 6, plot = "LINE"
+      filter = "metric.type=\"logging.googleapis.com/user/${google_logging_metric.step_rows.name}\" AND resource.type=\"cloud_run_revision\""
+      period = "3600s", aligner = "ALIGN_DELTA", reducer = "REDUCE_MEAN", group_by = ["metric.label.pipeline_id"]
+    },
+    {
+      title  = "Dead-letter backlog (messages)", x = 6, y = 4, width = 6, plot = "STACKED_AREA"
+      filter = "metric.type=\"pubsub.googleapis.com/subscription/num_undelivered_messages\" AND resource.type=\"pubsub_subscription\" AND resource.label.subscription_id=one_of(${join(", ", [for s in local.dead_letter_holds : "\"${s}\""])})"
+      period = "300s", aligner = "ALIGN_MAX", reducer = "REDUCE_SUM", group_by = ["resource.label.subscription_id"]
+    },
+    {
+      title  = "Cloud Run responses by class", x = 0, y = 8, width = 12, plot = "STACKED_BAR"
+      filter = "metric.type=\"run.googleapis.com/request_count\" AND resource.type=\"cloud_run_revision\" AND resource.label.service_name=starts_with(\"convergence-\")"
+      period = "300s", aligner = "ALIGN_RATE", reducer = "REDUCE_SUM", group_by = ["resource.label.service_name", "metric.label.response_code_class"]
+    },
+  ]
+}
+
 resource "google_monitoring_dashboard" "operations" {
   dashboard_json = jsonencode({
     displayName = "Convergence operations"
     mosaicLayout = {
       columns = 12
-      tiles = [
-        {
-          xPos = 0, yPos = 0, width = 6, height = 4
-          widget = {
-            title = "Runs by status"
-            xyChart = {
-              dataSets = [{
-                plotType = "STACKED_BAR"
-                timeSeriesQuery = { timeSeriesFilter = {
-                  filter      = "metric.type=\"logging.googleapis.com/user/${google_logging_metric.runs.name}\" AND resource.type=\"cloud_run_revision\""
-                  aggregation = { alignmentPeriod = "3600s", perSeriesAligner = "ALIGN_SUM", crossSeriesReducer = "REDUCE_SUM", groupByFields = ["metric.label.status"] }
-                } }
-              }]
-            }
+      tiles = [for c in local.dashboard_charts : {
+        xPos = c.x, yPos = c.y, width = c.width, height = 4
+        widget = {
+          title = c.title
+          xyChart = {
+            dataSets = [{
+              plotType = c.plot
+              timeSeriesQuery = { timeSeriesFilter = {
+                filter      = c.filter
+                aggregation = { alignmentPeriod = c.period, perSeriesAligner = c.aligner, crossSeriesReducer = c.reducer, groupByFields = c.group_by }
+              } }
+            }]
           }
-        },
-        {
-          xPos = 6, yPos = 0, width = 6, height = 4
-          widget = {
-            title = "Step durations (p95, ms)"
-            xyChart = {
-              dataSets = [{
-                plotType = "LINE"
-                timeSeriesQuery = { timeSeriesFilter = {
-                  filter      = "metric.type=\"logging.googleapis.com/user/${google_logging_metric.step_duration.name}\" AND resource.type=\"cloud_run_revision\""
-                  aggregation = { alignmentPeriod = "3600s", perSeriesAligner = "ALIGN_DELTA", crossSeriesReducer = "REDUCE_PERCENTILE_95", groupByFields = ["metric.label.step_type"] }
-                } }
-              }]
-            }
-          }
-        },
-        {
-          xPos = 0, yPos = 4, width = 6, height = 4
-          widget = {
-            title = "Rows per completed step (mean)"
-            xyChart = {
-              dataSets = [{
-                plotType = "LINE"
-                timeSeriesQuery = { timeSeriesFilter = {
-                  filter      = "metric.type=\"logging.googleapis.com/user/${google_logging_metric.step_rows.name}\" AND resource.type=\"cloud_run_revision\""
-                  aggregation = { alignmentPeriod = "3600s", perSeriesAligner = "ALIGN_DELTA", crossSeriesReducer = "REDUCE_MEAN", groupByFields = ["metric.label.pipeline_id"] }
-                } }
-              }]
-            }
-          }
-        },
-        {
-          xPos = 6, yPos = 4, width = 6, height = 4
-          widget = {
-            title = "Dead-letter backlog (messages)"
-            xyChart = {
-              dataSets = [{
-                plotType = "STACKED_AREA"
-                timeSeriesQuery = { timeSeriesFilter = {
-                  filter      = "metric.type=\"pubsub.googleapis.com/subscription/num_undelivered_messages\" AND resource.type=\"pubsub_subscription\" AND resource.label.subscription_id=one_of(${join(", ", [for s in local.dead_letter_holds : "\"${s}\""])})"
-                  aggregation = { alignmentPeriod = "300s", perSeriesAligner = "ALIGN_MAX", crossSeriesReducer = "REDUCE_SUM", groupByFields = ["resource.label.subscription_id"] }
-                } }
-              }]
-            }
-          }
-        },
-        {
-          xPos = 0, yPos = 8, width = 12, height = 4
-          widget = {
-            title = "Cloud Run responses by class"
-            xyChart = {
-              dataSets = [{
-                plotType = "STACKED_BAR"
-                timeSeriesQuery = { timeSeriesFilter = {
-                  filter      = "metric.type=\"run.googleapis.com/request_count\" AND resource.type=\"cloud_run_revision\" AND resource.label.service_name=starts_with(\"convergence-\")"
-                  aggregation = { alignmentPeriod = "300s", perSeriesAligner = "ALIGN_RATE", crossSeriesReducer = "REDUCE_SUM", groupByFields = ["resource.label.service_name", "metric.label.response_code_class"] }
-                } }
-              }]
-            }
-          }
-        },
-      ]
+        }
+      }]
     }
   })
   depends_on = [google_project_service.enabled]
