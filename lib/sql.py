@@ -37,6 +37,7 @@ __all__ = [
     "Statement",
     "check_identifier",
     "qualify_for_tenant",
+    "snippet",
     "table_sql",
     "translate",
     "transpile",
@@ -56,12 +57,13 @@ class Statement:
     params: tuple[str, ...]
 
 
-def _snippet(sql: str) -> str:
+def snippet(sql: str) -> str:
+    """``sql`` on one line, cut at 120 characters (for messages)."""
     return " ".join(sql.split())[:120]
 
 
 def _fail(sql: str, cause: object) -> SqlTranslationError:
-    return SqlTranslationError(f"cannot run BigQuery SQL {_snippet(sql)!r}: {cause}")
+    return SqlTranslationError(f"cannot run BigQuery SQL {snippet(sql)!r}: {cause}")
 
 
 def check_identifier(name: str, what: str = "identifier") -> str:

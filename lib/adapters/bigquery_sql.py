@@ -40,8 +40,11 @@ SOURCE = "S"
 
 
 @dataclass(frozen=True)
-class Statement:
-    """A BigQuery-dialect statement with its ``@parameter`` values."""
+class BoundStatement:
+    """A BigQuery-dialect statement bound to its ``@parameter`` values.
+
+    Not :class:`lib.sql.Statement`, a translated statement that only names its parameters.
+    """
 
     sql: str
     params: Mapping[str, Any] = field(default_factory=dict)
@@ -52,7 +55,7 @@ def ident(name: str) -> str:
     return exp.to_identifier(name, quoted=True).sql(dialect="bigquery")
 
 
-def table_sql(project: str, table: TableRef) -> str:
+def qualified_table(project: str, table: TableRef) -> str:
     """The fully qualified, quoted name of ``table`` in ``project``."""
     node = exp.table_(table.table, db=table.dataset, catalog=project, quoted=True)
     return node.sql(dialect="bigquery")
@@ -60,23 +63,23 @@ def table_sql(project: str, table: TableRef) -> str:
 
 def write_statement(
     project: str, target: TableRef, staging: TableRef, columns: Sequence[str], spec: WriteSpec
-) -> Statement:
+) -> BoundStatement:
     """The one statement that moves the staged rows into ``target`` as ``spec`` says.
 
     Raises:
         WarehouseError: the spec is inconsistent (merge without keys, keys not loaded).
     """
     check_spec(target, columns, spec)
-    dest, src = table_sql(project, target), table_sql(project, staging)
+    dest, src = qualified_table(project, target), qualified_table(project, staging)
     if spec.mode == "merge":
-        return Statement(_merge_upsert(dest, src, columns, spec.keys))
+        return BoundStatement(_merge_upsert(dest, src, columns, spec.keys))
     if spec.mode == "overwrite":
-        return Statement(_merge_replace(dest, src, columns, "TRUE"))
+        return BoundStatement(_merge_replace(dest, src, columns, "TRUE"))
     scope, params = replace_scope(spec)
     if scope is None:
         cols = ", ".join(ident(c) for c in columns)
-        return Statement(f"INSERT INTO {dest} ({cols})\nSELECT {cols} FROM {src}")
-    return Statement(_merge_replace(dest, src, columns, scope), params)
+        return BoundStatement(f"INSERT INTO {dest} ({cols})\nSELECT {cols} FROM {src}")
+    return BoundStatement(_merge_replace(dest, src, columns, scope), params)
 
 
 def check_spec(target: TableRef, columns: Sequence[str], spec: WriteSpec) -> None:
@@ -134,14 +137,14 @@ def _key_match(keys: Sequence[str]) -> str:
 
 def measure_statement(
     project: str, target: TableRef, staging: TableRef, spec: WriteSpec
-) -> Statement:
+) -> BoundStatement:
     """One query reading what a write will do, before its MERGE runs.
 
     Columns: ``replaced`` (target rows in the scope or matched by a merge), ``removed``
     (replaced rows of a ``replace_dates`` write whose key is not staged) and ``dates`` (UTC
     days of staged and replaced rows, when the spec names a date column).
     """
-    dest, src = table_sql(project, target), table_sql(project, staging)
+    dest, src = qualified_table(project, target), qualified_table(project, staging)
     params: dict[str, Any] = {}
     if spec.mode == "merge":
         scope, params = (
@@ -169,14 +172,14 @@ def measure_statement(
         f"SELECT (SELECT COUNT(*) FROM {dest} AS {TARGET} WHERE {scope}) AS replaced,\n"
         f"  {removed} AS removed,\n  {dates} AS dates"
     )
-    return Statement(sql, params)
+    return BoundStatement(sql, params)
 
 
 def outside_dates_sql(project: str, staging: TableRef, column: str) -> str:
     """Staged rows' UTC days that are not among ``@replace_dates`` (a few, for the error)."""
     day = f"CAST({ident(column)} AS DATE)"
     return (
-        f"SELECT DISTINCT {day} AS d FROM {table_sql(project, staging)}\n"
+        f"SELECT DISTINCT {day} AS d FROM {qualified_table(project, staging)}\n"
         f"WHERE {day} IS NULL OR {day} NOT IN UNNEST(@replace_dates) ORDER BY d LIMIT 3"
     )
 
@@ -216,14 +219,14 @@ def key_check_sql(project: str, staging: TableRef, keys: Sequence[str]) -> str:
     """
     cols = ", ".join(ident(k) for k in keys)
     return (
-        f"SELECT {cols}, COUNT(*) AS n FROM {table_sql(project, staging)}\n"
+        f"SELECT {cols}, COUNT(*) AS n FROM {qualified_table(project, staging)}\n"
         f"GROUP BY {cols} HAVING COUNT(*) > 1 LIMIT 1"
     )
 
 
 def stage_query_statement(project: str, staging: TableRef, sql: str) -> str:
     """``CREATE TABLE staging AS <query>``: materialise a query source before writing it."""
-    return f"CREATE TABLE {table_sql(project, staging)} AS\n{sql}"
+    return f"CREATE TABLE {qualified_table(project, staging)} AS\n{sql}"
 
 
 # --- parameters -----------------------------------------------------------------------

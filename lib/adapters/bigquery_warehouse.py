@@ -23,9 +23,9 @@ from lib.adapters.bigquery_sql import (
     key_check_sql,
     measure_statement,
     outside_dates_sql,
+    qualified_table,
     query_parameters,
     stage_query_statement,
-    table_sql,
     write_statement,
 )
 from lib.clock import SystemClock
@@ -275,7 +275,7 @@ class BigQueryWarehouse:
             config = load.job_config(chunk, fields)
             with bigquery_errors(f"load into {staging}", rejected=DataError):
                 job = self._client.load_table_from_file(
-                    chunk.file, table_sql_ref(self._project, staging), job_config=config,
+                    chunk.file, table_path(self._project, staging), job_config=config,
                     location=self._location, rewind=True,
                 )  # fmt: skip
                 job.result(retry=self._retry)
@@ -289,12 +289,12 @@ class BigQueryWarehouse:
         sql = stage_query_statement(self._project, staging, source.sql)
         self._run(sql, source.params, f"query into {staging}")
         with bigquery_errors(f"table {staging}"):
-            created = self._client.get_table(table_sql_ref(self._project, staging))
+            created = self._client.get_table(table_path(self._project, staging))
         # BigQuery column names are case-insensitive: name the staged columns as the table does.
         known = {f.name.lower(): f.name for f in schema}
         columns = [known.get(f.name.lower(), f.name) for f in created.schema]
         check_names(columns, known.values())
-        count = self.query(f"SELECT COUNT(*) AS n FROM {table_sql(self._project, staging)}")
+        count = self.query(f"SELECT COUNT(*) AS n FROM {qualified_table(self._project, staging)}")
         return int(count[0]["n"]), columns
 
     # --- files --------------------------------------------------------------------------
@@ -351,7 +351,7 @@ class BigQueryWarehouse:
             csv_options = config.options
             assert isinstance(csv_options, bigquery.CSVOptions)
             csv_options.skip_leading_rows = 1
-        table = bigquery.Table(table_sql_ref(self._project, ref))
+        table = bigquery.Table(table_path(self._project, ref))
         table.external_data_configuration = config
         table.expires = load.staging_expiry(self._clock.now())
         try:
@@ -398,9 +398,7 @@ class BigQueryWarehouse:
 
         try:
             with bigquery_errors(f"table {table}"):
-                return self._client.get_table(
-                    table_sql_ref(self._project, table), retry=self._retry
-                )
+                return self._client.get_table(table_path(self._project, table), retry=self._retry)
         except WarehouseError as exc:
             if isinstance(exc.__cause__, NotFound):
                 return None
@@ -410,7 +408,7 @@ class BigQueryWarehouse:
         from google.cloud import bigquery
 
         bq_table = bigquery.Table(
-            table_sql_ref(self._project, table), schema=[to_bq_field(f) for f in spec.fields]
+            table_path(self._project, table), schema=[to_bq_field(f) for f in spec.fields]
         )
         if spec.partition_field:
             bq_table.time_partitioning = bigquery.TimePartitioning(
@@ -425,7 +423,7 @@ class BigQueryWarehouse:
     def _create_staging(self, staging: TableRef, fields: list[Any]) -> None:
         from google.cloud import bigquery
 
-        bq_table = bigquery.Table(table_sql_ref(self._project, staging), schema=fields)
+        bq_table = bigquery.Table(table_path(self._project, staging), schema=fields)
         bq_table.expires = load.staging_expiry(self._clock.now())
         with bigquery_errors(f"table {staging}"):
             self._client.create_table(bq_table, retry=self._retry)
@@ -434,7 +432,7 @@ class BigQueryWarehouse:
         # A failed drop is harmless: staging tables expire by themselves.
         with suppress(Exception):
             self._client.delete_table(
-                table_sql_ref(self._project, staging), not_found_ok=True, retry=self._retry
+                table_path(self._project, staging), not_found_ok=True, retry=self._retry
             )
 
 
@@ -466,7 +464,7 @@ def bigquery_client(project: str, location: str, endpoint: str | None = None) ->
     )
 
 
-def table_sql_ref(project: str, table: TableRef) -> str:
+def table_path(project: str, table: TableRef) -> str:
     """The ``project.dataset.table`` string the client's table APIs take."""
     return f"{project}.{table.dataset}.{table.table}"
 

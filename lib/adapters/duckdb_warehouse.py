@@ -59,7 +59,7 @@ from lib.ports import (
     WriteResult,
     WriteSpec,
 )
-from lib.sql import Statement, check_identifier, table_sql, translate
+from lib.sql import Statement, check_identifier, snippet, table_sql, translate
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -490,7 +490,7 @@ class DuckDBWarehouse:
             WarehouseError: DuckDB rejected it (the message shows the SQL's start).
         """
         statements = translate(sql)
-        with self._cursor() as cur, _translated(f"query {_snippet(sql)!r}"):
+        with self._cursor() as cur, _translated(f"query {snippet(sql)!r}"):
             for st in statements:
                 self._run(cur, st.sql, _bind(st, params or {}))
             return _rows(cur)
@@ -512,7 +512,7 @@ class DuckDBWarehouse:
         # a conditional insert (a step claim) must not interleave with another.
         appends = all(_VALUES_INSERT.match(st.sql) for st in statements)
         lock = contextlib.nullcontext() if appends else self._lock
-        with lock, self._cursor() as cur, _translated(f"statement {_snippet(sql)!r}"):
+        with lock, self._cursor() as cur, _translated(f"statement {snippet(sql)!r}"):
             for st in statements:
                 self._run(cur, st.sql, _bind(st, params or {}))
 
@@ -642,10 +642,6 @@ def _in_memory_append(source: object, spec: WriteSpec) -> bool:
     )
 
 
-def _snippet(sql: str) -> str:
-    return " ".join(sql.split())[:120]
-
-
 def _check_names(table: TableRef, names: Iterable[str], columns: Columns) -> None:
     unknown = [n for n in names if n not in columns]
     if unknown:
@@ -766,7 +762,7 @@ def _bind(statement: Statement, params: Mapping[str, Any]) -> dict[str, Any]:
     missing = [n for n in statement.params if n not in params]
     if missing:
         raise WarehouseError(
-            f"statement {_snippet(statement.sql)!r} uses @{', @'.join(missing)}: pass a value"
+            f"statement {snippet(statement.sql)!r} uses @{', @'.join(missing)}: pass a value"
         )
     return {
         n: list(v) if isinstance(v, tuple) else v
