@@ -1,9 +1,10 @@
 """The Google Cloud FOCUS mapping's Tags on every warehouse: row labels win over project labels.
 
 ``configs/_library/focus/focus_gcp.sql`` builds Tags from the row's labels plus its project's
-labels whose key no row label has. The query runs here as shipped, on DuckDB (transpiled) and on
-the BigQuery emulator, against raw rows written through the port, and every row's Tags is
-compared with the rule computed in Python.
+labels whose key no row label has. Raw rows are written through the port, and every row's Tags
+is compared with that rule computed in Python: from the whole mapping as shipped, and from the
+mapping's tag CTEs alone (cut from the shipped file) — the emulator cannot bind the rest of the
+mapping (see ``EMULATOR_GAPS``), so on BigQuery the second test is the one that runs.
 """
 
 from __future__ import annotations
@@ -71,8 +72,11 @@ def _expected(labels: dict[str, str], project: dict[str, str] | None) -> dict[st
     return merged or None
 
 
-def test_tags_merge_row_and_project_labels(warehouse: Warehouse) -> None:
-    tenant = f"t{uuid.uuid4().hex[:10]}"
+WANT = {f"k{i}": _expected(labels, project) for i, (labels, project) in enumerate(CASES)}
+
+
+def _raw_table(warehouse: Warehouse, tenant: str) -> str:
+    """The tenant's raw export table holding :data:`CASES`; the mapping's SQL text."""
     pipeline = load_pipeline(CONFIGS, "acme", "gcp_billing")
     ingest = next(s for s in pipeline.config.steps if isinstance(s, IngestStep))
     silver = next(s for s in pipeline.config.steps if isinstance(s, TransformStep))
@@ -84,13 +88,31 @@ def test_tags_merge_row_and_project_labels(warehouse: Warehouse) -> None:
     names = list(rows[0])
     batch = pa.RecordBatch.from_pylist(rows, schema=arrow_schema([spec.field(n) for n in names]))
     warehouse.write(raw, [batch], WriteSpec())
+    return pipeline.path(silver.sql, "sql").read_text()
 
-    sql = qualify_for_tenant(pipeline.path(silver.sql, "sql").read_text(), tenant)
-    out = warehouse.query(
-        f"SELECT x_source_row_key AS k, Tags AS tags FROM ({sql}) ORDER BY k",
-        {"dates": [DAY], "run_id": "run-tags"},
+
+def test_tags_merge_row_and_project_labels(warehouse: Warehouse) -> None:
+    tenant = f"t{uuid.uuid4().hex[:10]}"
+    sql = qualify_for_tenant(_raw_table(warehouse, tenant), tenant)
+    # Parameters inlined: the emulator miscounts the parameters of this query (it fails with
+    # "Parameter argument/count mismatch" on the unchanged mapping too).
+    sql = sql.replace("@dates", f"[DATE '{DAY}']").replace("@run_id", "'run-tags'")
+    out = warehouse.query(f"SELECT x_source_row_key AS k, Tags AS tags FROM ({sql}) ORDER BY k")
+
+    assert {r["k"]: r["tags"] for r in out} == WANT
+
+
+def test_the_mappings_tag_ctes_alone(warehouse: Warehouse) -> None:
+    tenant = f"t{uuid.uuid4().hex[:10]}"
+    mapping = _raw_table(warehouse, tenant)
+    ctes = mapping[mapping.index("tag_pairs AS (") : mapping.index("mapped AS (")]
+    sql = qualify_for_tenant(
+        "WITH export_rows AS (SELECT row_key, labels, project FROM raw_gcp.billing_export), "
+        + ctes.rstrip().rstrip(",")
+        + " SELECT k.row_key AS k, PARSE_JSON(t.tags_text) AS tags"
+        " FROM (SELECT row_key FROM export_rows) AS k LEFT JOIN tags AS t USING (row_key)"
+        " ORDER BY k",
+        tenant,
     )
-
-    got = {r["k"]: r["tags"] for r in out}
-    want = {f"k{i}": _expected(labels, project) for i, (labels, project) in enumerate(CASES)}
-    assert got == want
+    out = warehouse.query(sql)
+    assert {r["k"]: r["tags"] for r in out} == WANT

@@ -31,22 +31,23 @@ classified AS (
 -- unique key). Unnested once and aggregated, not a subquery per row: an engine decorrelates
 -- that subquery into a join keyed on the whole labels list.
 tag_pairs AS (
-  SELECT row_key, l.key, l.value, FALSE AS from_project
-  FROM export_rows, UNNEST(labels) AS l
+  SELECT e.row_key, l.key, l.value, FALSE AS from_project
+  FROM export_rows AS e, UNNEST(e.labels) AS l
   UNION ALL
-  SELECT row_key, p.key, p.value, TRUE AS from_project
-  FROM export_rows, UNNEST(project.labels) AS p
+  SELECT e.row_key, p.key, p.value, TRUE AS from_project
+  FROM (SELECT row_key, project.labels AS project_labels FROM export_rows) AS e,
+    UNNEST(e.project_labels) AS p
 ),
 kept_pairs AS (
   SELECT row_key, key, value
   FROM tag_pairs
   WHERE TRUE
   QUALIFY NOT from_project
-    OR COUNTIF(NOT from_project) OVER (PARTITION BY row_key) = 0
+    OR LOGICAL_AND(from_project) OVER (PARTITION BY row_key)
     OR (
       key IS NOT NULL
-      AND COUNTIF(NOT from_project AND key IS NULL) OVER (PARTITION BY row_key) = 0
-      AND COUNTIF(NOT from_project) OVER (PARTITION BY row_key, key) = 0
+      AND NOT LOGICAL_OR(NOT from_project AND key IS NULL) OVER (PARTITION BY row_key)
+      AND LOGICAL_AND(from_project) OVER (PARTITION BY row_key, key)
     )
 ),
 tags AS (
