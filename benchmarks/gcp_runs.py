@@ -3,6 +3,7 @@
     python benchmarks/gcp_runs.py build --rows 1000000 --path F.duckdb  # the export, once
     python benchmarks/gcp_runs.py ours --path F.duckdb                  # ingest + silver
     python benchmarks/gcp_runs.py ctas --path F.duckdb                  # CREATE TABLE AS SELECT *
+    python benchmarks/gcp_runs.py facts --path F.duckdb                 # rows and net of F
 
 ``build`` writes one export table with the real standard-export schema: the sandbox's export
 generator (``lib.sandbox.gcp_export``: labelled projects, credits, corrections, tax rows, late
@@ -16,6 +17,9 @@ together) until the table holds ``rows`` rows. Every run works on its own copy o
   ``focus_gcp.sql`` for every usage day into ``silver_cost.focus_daily`` (replace_window),
   through ``DuckDBWarehouse.write``. Seconds are the two writes, split in the result.
 * **ctas** — ``CREATE TABLE … AS SELECT * FROM`` the export: the floor for moving the rows once.
+
+Spill: a thread polls the size of DuckDB's temp directory (``<file>.tmp``) every 20 ms during
+the timed part; ``ingest_spill_mib``/``silver_spill_mib`` are the peaks of each write.
 
 Checked on every run (the harness compares them): rows in raw and in silver equal the export's,
 and silver's exact ``SUM(BilledCost)`` equals the export's ``cost + credits`` summed exactly.
@@ -145,6 +149,15 @@ class SpillGauge:
         return round(self.peak / 2**20, 1)
 
 
+def facts(path: Path) -> dict[str, Any]:
+    """Rows and exact net of an export file built earlier."""
+    import duckdb
+
+    with duckdb.connect(str(path), read_only=True) as con:
+        n, net = con.execute(NET_SQL.format(*EXPORT)).fetchone()
+    return {"rows": int(n), "net": str(net)}
+
+
 def _copy(path: Path, scratch: Path) -> Path:
     target = scratch / "bench.duckdb"
     shutil.copyfile(path, target)
@@ -272,12 +285,17 @@ def ctas(path: Path) -> dict[str, Any]:
 def main() -> None:
     """Run one mode; print its JSON line."""
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=["build", "ours", "ctas"])
+    parser.add_argument("mode", choices=["build", "facts", "ours", "ctas"])
     parser.add_argument("--path", type=Path, required=True)
     parser.add_argument("--rows", type=int, default=0)
     args = parser.parse_args()
-    run = {"build": lambda: build(args.rows, args.path), "ours": lambda: ours(args.path),
-           "ctas": lambda: ctas(args.path)}[args.mode]  # fmt: skip
+    modes = {
+        "build": lambda: build(args.rows, args.path),
+        "facts": lambda: facts(args.path),
+        "ours": lambda: ours(args.path),
+        "ctas": lambda: ctas(args.path),
+    }
+    run = modes[args.mode]
     print(json.dumps(run(), default=lambda v: str(v) if isinstance(v, Decimal) else v))
 
 

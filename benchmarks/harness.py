@@ -6,7 +6,7 @@ drifts hit them alike. Benchmarks assert correctness — same rows, keys and sum
 planted DQ violations — never time; they print min/median/max, ratios and peak RSS and rewrite
 ``BENCHMARKS.md``.
 
-    python benchmarks/harness.py                  # full sizes (REST 100k, 1M; DQ 1M, 10M)
+    python benchmarks/harness.py                  # full sizes (REST 100k, 1M; DQ 1M, 10M; GCP 1M)
     python benchmarks/harness.py --quick          # a smoke run: small sizes, one repetition
     python benchmarks/harness.py --baseline DIR   # also measure another checkout ("before")
 
@@ -215,6 +215,95 @@ def dq(sizes: Sequence[int], reps: int, baseline: Path | None) -> dict[int, list
     return results
 
 
+# --- GCP billing export → raw → silver ----------------------------------------------------
+
+
+def gcp_export(rows: int) -> tuple[Path, dict[str, Any]]:
+    """The export of ``rows`` rows (built once, kept under .nox/bench-data) and its facts."""
+    path = NOX / "bench-data" / f"gcp-{rows}.duckdb"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    runner = [sys.executable, str(HERE / "gcp_runs.py")]
+    if path.exists():
+        return path, run_json([*runner, "facts", "--path", str(path)])
+    return path, run_json([*runner, "build", "--rows", str(rows), "--path", str(path)])
+
+
+def check_gcp(name: str, export: dict[str, Any], run: dict[str, Any]) -> None:
+    """Every export row lands in raw (and, for ours, in silver with the exact net total)."""
+    rows = export["rows"]
+    ok = run["raw_rows"] == rows
+    if name == "ours":
+        ok = ok and run["silver_rows"] == rows and Decimal(run["net"]) == Decimal(export["net"])
+    if not ok:
+        raise AssertionError(f"gcp {name}: {run} but the export holds {export}")
+
+
+def gcp(sizes: Sequence[int], reps: int) -> dict[int, list[Series]]:
+    """Export → raw → silver (ours) vs a bare CTAS of the export, per size."""
+    results = {}
+    for rows in sizes:
+        print(f"GCP export, {rows:,} rows", flush=True)
+        path, export = gcp_export(rows)
+        runner = [sys.executable, str(HERE / "gcp_runs.py")]
+        competitors = {
+            "ours": partial(run_json, [*runner, "ours", "--path", str(path)]),
+            "ctas": partial(run_json, [*runner, "ctas", "--path", str(path)]),
+        }
+        series = alternate(reps, competitors)
+        for s in series:
+            for run in s.runs:
+                check_gcp(s.name, export, run)
+        results[rows] = series
+    return results
+
+
+# --- 8-tenant demo -------------------------------------------------------------------------
+
+
+def demo(reps: int, tenants: int, baseline: Path | None) -> list[Series]:
+    """``convergence demo --days 1`` with ``tenants`` tenants, ours (and ``before``)."""
+    print(f"demo, {tenants} tenants, 1 day", flush=True)
+    runner = [sys.executable, str(HERE / "demo_runs.py"), "--tenants", str(tenants)]
+    competitors = {"ours": partial(run_json, runner)}
+    if baseline:
+        env = {"CONVERGENCE_BENCH_SOURCE": str(baseline)}
+        competitors["before"] = partial(run_json, runner, env)
+    series = alternate(reps, competitors)
+    check_demo(series)
+    return series
+
+
+OVERBILLED = ("acme", "anthropic")
+"""The demo's sandbox over-bills one model for acme on one day (lib.demo.overbill, newer than
+the baseline), so that pair's sum may differ from before's; its rows may not."""
+
+
+def check_demo(series: list[Series]) -> None:
+    """Every run writes the same silver rows and exact sums per tenant and provider; ours and
+    before write the same rows and (but for :data:`OVERBILLED`) the same exact sums on every
+    (tenant, provider) both have (a newer checkout may add providers)."""
+    named = _named(series)
+    for s in series:
+        first = s.runs[0]["silver"]
+        if any(run["silver"] != first for run in s.runs):
+            raise AssertionError(f"demo {s.name}: runs wrote different silver rows")
+        if not all(first.get(t) for t in s.runs[0]["tenants"]):
+            raise AssertionError(f"demo {s.name}: a tenant has no silver rows: {first}")
+    if "before" not in named:
+        return
+    ours, before = named["ours"].runs[0]["silver"], named["before"].runs[0]["silver"]
+    for tenant, providers in before.items():
+        for provider, (rows, total) in providers.items():
+            got = ours.get(tenant, {}).get(provider)
+            same_sum = got is not None and Decimal(got[1]) == Decimal(total)
+            if got is None or got[0] != rows or not (same_sum or (tenant, provider) == OVERBILLED):
+                raise AssertionError(f"demo: {tenant}/{provider} ours {got}, before {rows, total}")
+
+
+def _named(series: list[Series]) -> dict[str, Series]:
+    return {s.name: s for s in series}
+
+
 # --- control plane and cold run ------------------------------------------------------------
 
 
@@ -316,12 +405,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--reps", type=int, help="repetitions per competitor (default 3)")
     parser.add_argument("--rest-rows", help="comma-separated REST sizes")
     parser.add_argument("--dq-rows", help="comma-separated DQ sizes")
+    parser.add_argument("--gcp-rows", help="comma-separated GCP export sizes")
+    parser.add_argument("--demo-tenants", type=int, default=8, help="tenants of the demo run")
     parser.add_argument("--baseline", type=Path, help="another checkout to measure as 'before'")
     parser.add_argument("--out", type=Path, default=REPO / "BENCHMARKS.md")
     args = parser.parse_args(argv)
     reps = args.reps or (1 if args.quick else 3)
     rest_rows = _sizes(args.rest_rows, (10_000,) if args.quick else (100_000, 1_000_000))
     dq_rows = _sizes(args.dq_rows, (100_000,) if args.quick else (1_000_000, 10_000_000))
+    gcp_rows = _sizes(args.gcp_rows, (100_000,) if args.quick else (1_000_000,))
     facts = machine(reps, args.quick)
     baseline = args.baseline.resolve() if args.baseline else None
     results = {
@@ -330,6 +422,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         "dq": dq(dq_rows, reps, baseline),
         "control": control(baseline, reps),
         "cold": cold(max(reps, 3), baseline),
+        "gcp": gcp(gcp_rows, reps),
+        "demo": demo(reps, args.demo_tenants, baseline),
     }
     facts["load_after"] = os.getloadavg()
     from report import render
