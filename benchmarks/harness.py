@@ -426,6 +426,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         "demo": demo(reps, args.demo_tenants, baseline),
     }
     facts["load_after"] = os.getloadavg()
+    import pickle
+
+    # Kept so the report can be rendered again without rerunning (report.render(*load)).
+    (NOX / "bench-results.pkl").write_bytes(pickle.dumps((facts, results, versions())))
     from report import render
 
     text = render(facts, results, versions())
