@@ -130,6 +130,10 @@ def check_ingest(name: str, rows: int, run: dict[str, Any]) -> None:
         raise AssertionError(f"{name} loaded {run} but the server sent {rows} rows, sum {want}")
 
 
+REST_BEFORE: dict[str, Any] = {}
+"""Whether the baseline could run the REST runner (``ok``) and, if not, ``why``."""
+
+
 def rest(sizes: Sequence[int], reps: int, baseline: Path | None) -> dict[int, list[Series]]:
     """Ours vs dlt vs the floor (and ``before``), same server, per size."""
     dlt = venv("dlt", DLT)
@@ -145,9 +149,17 @@ def rest(sizes: Sequence[int], reps: int, baseline: Path | None) -> dict[int, li
                 "floor": partial(run_json, [*runner, "floor", "--url", url]),
                 "dlt": partial(run_json, [str(dlt), str(HERE / "dlt_ingest.py"), "--url", url]),
             }
-            if baseline:
+            if baseline and REST_BEFORE.get("ok", True):
                 env = {"CONVERGENCE_BENCH_SOURCE": str(baseline)}
-                competitors["before"] = partial(run_json, [*runner, "ours", "--url", url], env)
+                before = partial(run_json, [*runner, "ours", "--url", url], env)
+                try:  # the runner drives this checkout's API; an older one may lack it
+                    before()
+                    REST_BEFORE["ok"] = True
+                    competitors["before"] = before
+                except RuntimeError as exc:
+                    REST_BEFORE["ok"] = False
+                    REST_BEFORE["why"] = str(exc).strip().splitlines()[-1]
+                    print(f"  before: not measured ({REST_BEFORE['why']})", flush=True)
             series = alternate(reps, competitors)
         finally:
             server.terminate()
@@ -426,6 +438,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         "demo": demo(reps, args.demo_tenants, baseline),
     }
     facts["load_after"] = os.getloadavg()
+    if REST_BEFORE.get("ok") is False:
+        facts["notes"] = [
+            "## Not measured",
+            "",
+            f"- REST ingest *before*: the baseline cannot run `benchmarks/ingest_runs.py`,"
+            f" which drives this checkout's API: `{REST_BEFORE['why']}`.",
+            "",
+        ]
     import pickle
 
     # Kept so the report can be rendered again without rerunning (report.render(*load)).
