@@ -20,7 +20,9 @@ import argparse
 import datetime as dt
 import json
 import os
+import pickle
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -374,7 +376,10 @@ def cold_run(source: Path, url: str) -> dict[str, Any]:
         _, status, usage = os.wait4(process.pid, 0)
         seconds = time.perf_counter() - started
         output = (process.stdout.read() if process.stdout else b"").decode()
-        if status != 0 or "COMPLETE window" not in output:
+        # the run's last status: "COMPLETE window …" in older checkouts, the timeline's
+        # "│ run │ COMPLETE │" row since
+        complete = "COMPLETE window" in output or re.search(r"│ run\s+│ COMPLETE\s+│", output)
+        if status != 0 or not complete:
             raise AssertionError(f"cold run failed ({status}): {output[-2000:]}")
     return {"seconds": seconds, "peak_rss_mib": round(usage.ru_maxrss / 1024, 1)}
 
@@ -421,6 +426,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--demo-tenants", type=int, default=8, help="tenants of the demo run")
     parser.add_argument("--baseline", type=Path, help="another checkout to measure as 'before'")
     parser.add_argument("--out", type=Path, default=REPO / "BENCHMARKS.md")
+    parser.add_argument(
+        "--resume", action="store_true", help="keep the sections a failed run finished"
+    )
     args = parser.parse_args(argv)
     reps = args.reps or (1 if args.quick else 3)
     rest_rows = _sizes(args.rest_rows, (10_000,) if args.quick else (100_000, 1_000_000))
@@ -428,26 +436,35 @@ def main(argv: Sequence[str] | None = None) -> None:
     gcp_rows = _sizes(args.gcp_rows, (100_000,) if args.quick else (1_000_000,))
     facts = machine(reps, args.quick)
     baseline = args.baseline.resolve() if args.baseline else None
-    results = {
-        "rest": rest(rest_rows, reps, baseline),
-        "shaping": shaping(rest_rows[-1]),
-        "dq": dq(dq_rows, reps, baseline),
-        "control": control(baseline, reps),
-        "cold": cold(max(reps, 3), baseline),
-        "gcp": gcp(gcp_rows, reps),
-        "demo": demo(reps, args.demo_tenants, baseline),
+    sections: dict[str, Callable[[], Any]] = {
+        "rest": lambda: rest(rest_rows, reps, baseline),
+        "shaping": lambda: shaping(rest_rows[-1]),
+        "dq": lambda: dq(dq_rows, reps, baseline),
+        "control": lambda: control(baseline, reps),
+        "cold": lambda: cold(max(reps, 3), baseline),
+        "gcp": lambda: gcp(gcp_rows, reps),
+        "demo": lambda: demo(reps, args.demo_tenants, baseline),
     }
+    partial_file = NOX / "bench-partial.pkl"
+    results: dict[str, Any] = {}
+    if args.resume and partial_file.exists():
+        facts, results = pickle.loads(partial_file.read_bytes())  # noqa: S301 (ours)
+        print(f"resuming after: {', '.join(results)}", flush=True)
+    for name, section in sections.items():
+        if name not in results:
+            results[name] = section()
+            facts["rest_before"] = dict(REST_BEFORE) if name == "rest" else facts.get("rest_before")
+            partial_file.write_bytes(pickle.dumps((facts, results)))
     facts["load_after"] = os.getloadavg()
-    if REST_BEFORE.get("ok") is False:
+    rest_before = facts.pop("rest_before", None) or {}
+    if rest_before.get("ok") is False:
         facts["notes"] = [
             "## Not measured",
             "",
             f"- REST ingest *before*: the baseline cannot run `benchmarks/ingest_runs.py`,"
-            f" which drives this checkout's API: `{REST_BEFORE['why']}`.",
+            f" which drives this checkout's API: `{rest_before['why']}`.",
             "",
         ]
-    import pickle
-
     # Kept so the report can be rendered again without rerunning (report.render(*load)).
     (NOX / "bench-results.pkl").write_bytes(pickle.dumps((facts, results, versions())))
     from report import render
