@@ -278,7 +278,11 @@ def demo_section(series: list[Any]) -> tuple[list[str], str]:
     if "before" not in named:
         return lines, f"{_median(named['ours']):.1f} s median (no baseline measured)"
     speedup = _ratio(_median(named["before"]), _median(named["ours"]))
-    lines += [f"ours is **{speedup} faster than before**.", ""]
+    if _median(named["ours"]) <= _median(named["before"]):
+        lines += [f"ours is **{speedup} faster than before**.", ""]
+    else:
+        slower = _ratio(_median(named["ours"]), _median(named["before"]))
+        lines += [f"ours takes **{slower} before's time** (it does more; see above).", ""]
     return lines, f"{speedup} ({_median(named['ours']):.1f} s vs {_median(named['before']):.1f} s)"
 
 
