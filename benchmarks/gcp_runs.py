@@ -3,6 +3,7 @@
     python benchmarks/gcp_runs.py build --rows 1000000 --path F.duckdb  # the export, once
     python benchmarks/gcp_runs.py ours --path F.duckdb                  # ingest + silver
     python benchmarks/gcp_runs.py ctas --path F.duckdb                  # CREATE TABLE AS SELECT *
+    python benchmarks/gcp_runs.py facts --path F.duckdb                 # rows and net of F
 
 ``build`` writes one export table with the real standard-export schema: the sandbox's export
 generator (``lib.sandbox.gcp_export``: labelled projects, credits, corrections, tax rows, late
@@ -17,6 +18,9 @@ together) until the table holds ``rows`` rows. Every run works on its own copy o
   through ``DuckDBWarehouse.write``. Seconds are the two writes, split in the result.
 * **ctas** — ``CREATE TABLE … AS SELECT * FROM`` the export: the floor for moving the rows once.
 
+Spill: a thread polls the size of DuckDB's temp directory (``<file>.tmp``) every 20 ms during
+the timed part; ``ingest_spill_mib``/``silver_spill_mib`` are the peaks of each write.
+
 Checked on every run (the harness compares them): rows in raw and in silver equal the export's,
 and silver's exact ``SUM(BilledCost)`` equals the export's ``cost + credits`` summed exactly.
 """
@@ -26,11 +30,15 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import resource
 import shutil
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -97,6 +105,59 @@ def build(rows: int, path: Path) -> dict[str, Any]:
     return {"rows": int(n), "net": str(net)}
 
 
+class SpillGauge:
+    """Peak bytes of DuckDB's spill files (its temp directory), polled on a thread."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.peak = 0
+
+    def size(self) -> int:
+        """Bytes in the temp directory now (0 while it does not exist)."""
+        total = 0
+        try:
+            entries = list(os.scandir(self.directory))
+        except FileNotFoundError:
+            return 0
+        for entry in entries:
+            try:
+                total += entry.stat().st_size
+            except FileNotFoundError:
+                continue
+        return total
+
+    @contextmanager
+    def watching(self, every: float = 0.02) -> Iterator[SpillGauge]:
+        """Poll until the block ends."""
+        done = threading.Event()
+
+        def poll() -> None:
+            while not done.wait(every):
+                self.peak = max(self.peak, self.size())
+
+        thread = threading.Thread(target=poll, daemon=True)
+        thread.start()
+        try:
+            yield self
+        finally:
+            done.set()
+            thread.join()
+            self.peak = max(self.peak, self.size())
+
+    def mib(self) -> float:
+        """The peak in MiB."""
+        return round(self.peak / 2**20, 1)
+
+
+def facts(path: Path) -> dict[str, Any]:
+    """Rows and exact net of an export file built earlier."""
+    import duckdb
+
+    with duckdb.connect(str(path), read_only=True) as con:
+        n, net = con.execute(NET_SQL.format(*EXPORT)).fetchone()
+    return {"rows": int(n), "net": str(net)}
+
+
 def _copy(path: Path, scratch: Path) -> Path:
     target = scratch / "bench.duckdb"
     shutil.copyfile(path, target)
@@ -128,38 +189,46 @@ def ours(path: Path) -> dict[str, Any]:
             f"FROM {table_sql(TableRefs.export())}"
         )
         window = Window(start=days["first"], end=days["last"])
-        started = time.perf_counter()
-        for ref, target in ((raw, ingest.destination), (silver_ref, silver.destination)):
-            wh.ensure_dataset(ref.dataset)
-            wh.ensure_table(
-                ref, pipeline.table_spec(target, "bench", ingestion=target is ingest.destination)
+        gauge = SpillGauge(Path(f"{scratch}/bench.duckdb.tmp"))
+        with gauge.watching():
+            started = time.perf_counter()
+            for ref, target in ((raw, ingest.destination), (silver_ref, silver.destination)):
+                wh.ensure_dataset(ref.dataset)
+                wh.ensure_table(
+                    ref,
+                    pipeline.table_spec(target, "bench", ingestion=target is ingest.destination),
+                )
+            location = export_location(source, TENANT)
+            rows = export_source(location, [t for t in wh.list_tables(location.dataset)])
+            query = ingest_query(
+                rows,
+                window=window,
+                read_from=scan_from(window, None, 1),
+                run_id="run-bench",
+                now=now,
             )
-        location = export_location(source, TENANT)
-        rows = export_source(location, [t for t in wh.list_tables(location.dataset)])
-        query = ingest_query(
-            rows, window=window, read_from=scan_from(window, None, 1), run_id="run-bench", now=now
-        )
-        loaded = wh.write(raw, query, ingest.destination.write_spec("run-bench"))
-        ingested = time.perf_counter()
-        all_days = sorted(loaded.dates)
-        sql = qualify_for_tenant(pipeline.path(silver.sql, "sql").read_text(), TENANT)
-        params = {
-            "dates": all_days,
-            "window_start": all_days[0],
-            "window_end": all_days[-1],
-            "run_id": "run-bench",
-            "now": now,
-        }
-        from lib.ports import Query
-        from lib.steps.transform import used_parameters
+            loaded = wh.write(raw, query, ingest.destination.write_spec("run-bench"))
+            ingested = time.perf_counter()
+            ingest_spill, gauge.peak = gauge.mib(), 0
+            all_days = sorted(loaded.dates)
+            sql = qualify_for_tenant(pipeline.path(silver.sql, "sql").read_text(), TENANT)
+            params = {
+                "dates": all_days,
+                "window_start": all_days[0],
+                "window_end": all_days[-1],
+                "run_id": "run-bench",
+                "now": now,
+            }
+            from lib.ports import Query
+            from lib.steps.transform import used_parameters
 
-        wanted = used_parameters(sql)
-        derived = wh.write(
-            silver_ref,
-            Query(sql, {k: v for k, v in params.items() if k in wanted}),
-            silver.destination.write_spec("run-bench", all_days),
-        )
-        seconds = time.perf_counter() - started
+            wanted = used_parameters(sql)
+            derived = wh.write(
+                silver_ref,
+                Query(sql, {k: v for k, v in params.items() if k in wanted}),
+                silver.destination.write_spec("run-bench", all_days),
+            )
+            seconds = time.perf_counter() - started
         [check] = wh.query(
             f"SELECT (SELECT COUNT(*) FROM {table_sql(raw)}) AS raw_rows, COUNT(*) AS silver_rows, "
             f"SUM(BilledCost) AS billed FROM {table_sql(silver_ref)}"
@@ -171,6 +240,9 @@ def ours(path: Path) -> dict[str, Any]:
         "ingest_seconds": ingested - started,
         "silver_seconds": seconds - (ingested - started),
         "peak_rss_mib": peak_mib(),
+        "ingest_spill_mib": ingest_spill,
+        "silver_spill_mib": gauge.mib(),
+        "export_mib": round(path.stat().st_size / 2**20, 1),
         "raw_rows": int(check["raw_rows"]),
         "silver_rows": int(check["silver_rows"]),
         "net": str(check["billed"]),
@@ -195,23 +267,35 @@ def ctas(path: Path) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(dir=path.parent) as scratch:
         wh = DuckDBWarehouse(_copy(path, Path(scratch)))
         wh.ensure_dataset("raw_copy")
-        started = time.perf_counter()
-        wh.execute(f"CREATE TABLE raw_copy.export AS SELECT * FROM `{EXPORT[0]}`.`{EXPORT[1]}`")
-        seconds = time.perf_counter() - started
+        gauge = SpillGauge(Path(f"{scratch}/bench.duckdb.tmp"))
+        with gauge.watching():
+            started = time.perf_counter()
+            wh.execute(f"CREATE TABLE raw_copy.export AS SELECT * FROM `{EXPORT[0]}`.`{EXPORT[1]}`")
+            seconds = time.perf_counter() - started
         [check] = wh.query("SELECT COUNT(*) AS n FROM raw_copy.export")
         wh.close()
-    return {"seconds": seconds, "peak_rss_mib": peak_mib(), "raw_rows": int(check["n"])}
+    return {
+        "seconds": seconds,
+        "peak_rss_mib": peak_mib(),
+        "spill_mib": gauge.mib(),
+        "raw_rows": int(check["n"]),
+    }
 
 
 def main() -> None:
     """Run one mode; print its JSON line."""
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=["build", "ours", "ctas"])
+    parser.add_argument("mode", choices=["build", "facts", "ours", "ctas"])
     parser.add_argument("--path", type=Path, required=True)
     parser.add_argument("--rows", type=int, default=0)
     args = parser.parse_args()
-    run = {"build": lambda: build(args.rows, args.path), "ours": lambda: ours(args.path),
-           "ctas": lambda: ctas(args.path)}[args.mode]  # fmt: skip
+    modes = {
+        "build": lambda: build(args.rows, args.path),
+        "facts": lambda: facts(args.path),
+        "ours": lambda: ours(args.path),
+        "ctas": lambda: ctas(args.path),
+    }
+    run = modes[args.mode]
     print(json.dumps(run(), default=lambda v: str(v) if isinstance(v, Decimal) else v))
 
 

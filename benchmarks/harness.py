@@ -6,7 +6,7 @@ drifts hit them alike. Benchmarks assert correctness — same rows, keys and sum
 planted DQ violations — never time; they print min/median/max, ratios and peak RSS and rewrite
 ``BENCHMARKS.md``.
 
-    python benchmarks/harness.py                  # full sizes (REST 100k, 1M; DQ 1M, 10M)
+    python benchmarks/harness.py                  # full sizes (REST 100k, 1M; DQ 1M, 10M; GCP 1M)
     python benchmarks/harness.py --quick          # a smoke run: small sizes, one repetition
     python benchmarks/harness.py --baseline DIR   # also measure another checkout ("before")
 
@@ -20,7 +20,9 @@ import argparse
 import datetime as dt
 import json
 import os
+import pickle
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -130,6 +132,10 @@ def check_ingest(name: str, rows: int, run: dict[str, Any]) -> None:
         raise AssertionError(f"{name} loaded {run} but the server sent {rows} rows, sum {want}")
 
 
+REST_BEFORE: dict[str, Any] = {}
+"""Whether the baseline could run the REST runner (``ok``) and, if not, ``why``."""
+
+
 def rest(sizes: Sequence[int], reps: int, baseline: Path | None) -> dict[int, list[Series]]:
     """Ours vs dlt vs the floor (and ``before``), same server, per size."""
     dlt = venv("dlt", DLT)
@@ -145,9 +151,17 @@ def rest(sizes: Sequence[int], reps: int, baseline: Path | None) -> dict[int, li
                 "floor": partial(run_json, [*runner, "floor", "--url", url]),
                 "dlt": partial(run_json, [str(dlt), str(HERE / "dlt_ingest.py"), "--url", url]),
             }
-            if baseline:
+            if baseline and REST_BEFORE.get("ok", True):
                 env = {"CONVERGENCE_BENCH_SOURCE": str(baseline)}
-                competitors["before"] = partial(run_json, [*runner, "ours", "--url", url], env)
+                before = partial(run_json, [*runner, "ours", "--url", url], env)
+                try:  # the runner drives this checkout's API; an older one may lack it
+                    before()
+                    REST_BEFORE["ok"] = True
+                    competitors["before"] = before
+                except RuntimeError as exc:
+                    REST_BEFORE["ok"] = False
+                    REST_BEFORE["why"] = str(exc).strip().splitlines()[-1]
+                    print(f"  before: not measured ({REST_BEFORE['why']})", flush=True)
             series = alternate(reps, competitors)
         finally:
             server.terminate()
@@ -215,6 +229,97 @@ def dq(sizes: Sequence[int], reps: int, baseline: Path | None) -> dict[int, list
     return results
 
 
+# --- GCP billing export → raw → silver ----------------------------------------------------
+
+
+def gcp_export(rows: int) -> tuple[Path, dict[str, Any]]:
+    """The export of ``rows`` rows (built once, kept under .nox/bench-data) and its facts."""
+    path = NOX / "bench-data" / f"gcp-{rows}.duckdb"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    runner = [sys.executable, str(HERE / "gcp_runs.py")]
+    if path.exists():
+        return path, run_json([*runner, "facts", "--path", str(path)])
+    return path, run_json([*runner, "build", "--rows", str(rows), "--path", str(path)])
+
+
+def check_gcp(name: str, export: dict[str, Any], run: dict[str, Any]) -> None:
+    """Every export row lands in raw (and, for ours, in silver with the exact net total)."""
+    rows = export["rows"]
+    ok = run["raw_rows"] == rows
+    if name == "ours":
+        ok = ok and run["silver_rows"] == rows and Decimal(run["net"]) == Decimal(export["net"])
+    if not ok:
+        raise AssertionError(f"gcp {name}: {run} but the export holds {export}")
+
+
+def gcp(sizes: Sequence[int], reps: int) -> dict[int, list[Series]]:
+    """Export → raw → silver (ours) vs a bare CTAS of the export, per size."""
+    results = {}
+    for rows in sizes:
+        print(f"GCP export, {rows:,} rows", flush=True)
+        path, export = gcp_export(rows)
+        runner = [sys.executable, str(HERE / "gcp_runs.py")]
+        competitors = {
+            "ours": partial(run_json, [*runner, "ours", "--path", str(path)]),
+            "ctas": partial(run_json, [*runner, "ctas", "--path", str(path)]),
+        }
+        series = alternate(reps, competitors)
+        for s in series:
+            for run in s.runs:
+                check_gcp(s.name, export, run)
+        results[rows] = series
+    return results
+
+
+# --- 8-tenant demo -------------------------------------------------------------------------
+
+
+def demo(reps: int, tenants: int, baseline: Path | None) -> list[Series]:
+    """``convergence demo --days 1`` with ``tenants`` tenants, ours (and ``before``)."""
+    print(f"demo, {tenants} tenants, 1 day", flush=True)
+    runner = [sys.executable, str(HERE / "demo_runs.py"), "--tenants", str(tenants)]
+    competitors = {"ours": partial(run_json, runner)}
+    if baseline:
+        env = {"CONVERGENCE_BENCH_SOURCE": str(baseline)}
+        competitors["before"] = partial(run_json, runner, env)
+    series = alternate(reps, competitors)
+    check_demo(series)
+    return series
+
+
+COMPARED = ("openai", "anthropic")
+"""Providers whose silver row counts ours and before must agree on. Not ``gcp``: the newer
+demo writes the export as of its clock's now (late rows still missing), the baseline every
+row; AWS and Azure are newer than the baseline. Sums are not compared across checkouts: the
+sandbox's generators changed since the baseline (lib/sandbox/data.py, world.py)."""
+
+
+def check_demo(series: list[Series]) -> None:
+    """Every run of a checkout writes the same silver rows and exact sums per tenant and
+    provider; ours and before write the same number of :data:`COMPARED` rows per tenant."""
+    named = _named(series)
+    for s in series:
+        first = s.runs[0]["silver"]
+        if any(run["silver"] != first for run in s.runs):
+            raise AssertionError(f"demo {s.name}: runs wrote different silver rows")
+        if not all(first.get(t) for t in s.runs[0]["tenants"]):
+            raise AssertionError(f"demo {s.name}: a tenant has no silver rows: {first}")
+    if "before" not in named:
+        return
+    ours, before = named["ours"].runs[0]["silver"], named["before"].runs[0]["silver"]
+    for tenant in named["before"].runs[0]["tenants"]:
+        for provider in COMPARED:
+            got = ours.get(tenant, {}).get(provider)
+            if got is None or got[0] != before[tenant][provider][0]:
+                raise AssertionError(
+                    f"demo: {tenant}/{provider} ours {got}, before {before[tenant][provider]}"
+                )
+
+
+def _named(series: list[Series]) -> dict[str, Series]:
+    return {s.name: s for s in series}
+
+
 # --- control plane and cold run ------------------------------------------------------------
 
 
@@ -273,7 +378,10 @@ def cold_run(source: Path, url: str) -> dict[str, Any]:
         _, status, usage = os.wait4(process.pid, 0)
         seconds = time.perf_counter() - started
         output = (process.stdout.read() if process.stdout else b"").decode()
-        if status != 0 or "COMPLETE window" not in output:
+        # the run's last status: "COMPLETE window …" in older checkouts, the timeline's
+        # "│ run │ COMPLETE │" row since
+        complete = "COMPLETE window" in output or re.search(r"│ run\s+│ COMPLETE\s+│", output)
+        if status != 0 or not complete:
             raise AssertionError(f"cold run failed ({status}): {output[-2000:]}")
     return {"seconds": seconds, "peak_rss_mib": round(usage.ru_maxrss / 1024, 1)}
 
@@ -316,22 +424,51 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--reps", type=int, help="repetitions per competitor (default 3)")
     parser.add_argument("--rest-rows", help="comma-separated REST sizes")
     parser.add_argument("--dq-rows", help="comma-separated DQ sizes")
+    parser.add_argument("--gcp-rows", help="comma-separated GCP export sizes")
+    parser.add_argument("--demo-tenants", type=int, default=8, help="tenants of the demo run")
     parser.add_argument("--baseline", type=Path, help="another checkout to measure as 'before'")
     parser.add_argument("--out", type=Path, default=REPO / "BENCHMARKS.md")
+    parser.add_argument(
+        "--resume", action="store_true", help="keep the sections a failed run finished"
+    )
     args = parser.parse_args(argv)
     reps = args.reps or (1 if args.quick else 3)
     rest_rows = _sizes(args.rest_rows, (10_000,) if args.quick else (100_000, 1_000_000))
     dq_rows = _sizes(args.dq_rows, (100_000,) if args.quick else (1_000_000, 10_000_000))
+    gcp_rows = _sizes(args.gcp_rows, (100_000,) if args.quick else (1_000_000,))
     facts = machine(reps, args.quick)
     baseline = args.baseline.resolve() if args.baseline else None
-    results = {
-        "rest": rest(rest_rows, reps, baseline),
-        "shaping": shaping(rest_rows[-1]),
-        "dq": dq(dq_rows, reps, baseline),
-        "control": control(baseline, reps),
-        "cold": cold(max(reps, 3), baseline),
+    sections: dict[str, Callable[[], Any]] = {
+        "rest": lambda: rest(rest_rows, reps, baseline),
+        "shaping": lambda: shaping(rest_rows[-1]),
+        "dq": lambda: dq(dq_rows, reps, baseline),
+        "control": lambda: control(baseline, reps),
+        "cold": lambda: cold(max(reps, 3), baseline),
+        "gcp": lambda: gcp(gcp_rows, reps),
+        "demo": lambda: demo(reps, args.demo_tenants, baseline),
     }
+    partial_file = NOX / "bench-partial.pkl"
+    results: dict[str, Any] = {}
+    if args.resume and partial_file.exists():
+        facts, results = pickle.loads(partial_file.read_bytes())  # noqa: S301 (ours)
+        print(f"resuming after: {', '.join(results)}", flush=True)
+    for name, section in sections.items():
+        if name not in results:
+            results[name] = section()
+            facts["rest_before"] = dict(REST_BEFORE) if name == "rest" else facts.get("rest_before")
+            partial_file.write_bytes(pickle.dumps((facts, results)))
     facts["load_after"] = os.getloadavg()
+    rest_before = facts.pop("rest_before", None) or {}
+    if rest_before.get("ok") is False:
+        facts["notes"] = [
+            "## Not measured",
+            "",
+            f"- REST ingest *before*: the baseline cannot run `benchmarks/ingest_runs.py`,"
+            f" which drives this checkout's API: `{rest_before['why']}`.",
+            "",
+        ]
+    # Kept so the report can be rendered again without rerunning (report.render(*load)).
+    (NOX / "bench-results.pkl").write_bytes(pickle.dumps((facts, results, versions())))
     from report import render
 
     text = render(facts, results, versions())

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import resource
 import sys
 import tempfile
@@ -33,7 +34,17 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-PIPELINE = REPO / "configs/_library/pipelines/openai_costs"  # the OpenAI template
+_MEASURED = Path(os.environ.get("CONVERGENCE_BENCH_SOURCE", REPO))
+# The OpenAI source of the checkout measured (configs and the code reading them change
+# together): the library template's, or acme's own in checkouts older than the library.
+SOURCE_FILE = next(
+    path
+    for path in (
+        _MEASURED / "configs/_library/pipelines/openai_costs/openai_costs_source.yml",
+        _MEASURED / "configs/acme/openai/cost/openai_costs/openai_costs_source.yml",
+    )
+    if path.exists()
+)
 KEYS = ("bucket_start_time", "project_id", "line_item")
 
 
@@ -50,7 +61,7 @@ def _prepare(url: str) -> tuple[Callable[[], Any], Any]:
     from lib.providers.rest import fetch_batches
     from lib.providers.rest_source import stamp
 
-    source = load_source(PIPELINE / "openai_costs_source.yml")
+    source = load_source(SOURCE_FILE)
     assert isinstance(source, RestSourceConfig)
     source = source.model_copy(
         update={
@@ -115,7 +126,8 @@ def ours(url: str) -> dict[str, Any]:
         )
         wh.close()
     return {
-        "rows": written,
+        # a WriteResult since perf2; an int in older checkouts measured as --baseline
+        "rows": getattr(written, "rows", written),
         "seconds": seconds,
         "peak_rss_mib": peak_mib(),
         "loaded": check["n"],
@@ -183,7 +195,7 @@ def shape(rows: int) -> dict[str, Any]:
     from lib.config.source import RestSourceConfig, load_source
     from lib.providers.pages import build_plan, shape_page
 
-    source = load_source(PIPELINE / "openai_costs_source.yml")
+    source = load_source(SOURCE_FILE)
     assert isinstance(source, RestSourceConfig)
     fields = source.records.schema_fields()
     plan = build_plan(source.records, fields, "bench")

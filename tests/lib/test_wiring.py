@@ -1,4 +1,6 @@
 import datetime as dt
+import subprocess
+import sys
 
 import pytest
 
@@ -189,3 +191,16 @@ def test_the_local_warehouse_memory_and_threads_are_settings(tmp_path):
 def test_bad_local_warehouse_settings_are_named(name, value, message):
     with pytest.raises(ValueError, match=f"{name} must be .*{message}.*{value!r}"):
         Settings.from_env({name: value})
+
+
+def test_loading_the_event_handlers_imports_neither_flask_nor_their_machinery():
+    # Every embedded run loads every handler the topology names (handler_functions); what
+    # each one runs is imported on its first event, so a cold run pays only for its steps.
+    code = (
+        "import sys; from events.topology import load_topology; "
+        "from lib.wiring import handler_functions; handler_functions(load_topology()); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('flask', 'functions_framework') or m.startswith(('lib.notify', 'lib.steps'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -26,9 +26,43 @@ classified AS (
     ) AS is_correction
   FROM export_rows
 ),
+-- Tags: the row's labels, plus its project's labels whose key no row label has (exactly
+-- `p.key NOT IN (row label keys)`, NULL keys included), as one JSON object per row_key (raw's
+-- unique key). Unnested once and aggregated, not a subquery per row: an engine decorrelates
+-- that subquery into a join keyed on the whole labels list.
+tag_pairs AS (
+  SELECT e.row_key, l.key, l.value, FALSE AS from_project
+  FROM export_rows AS e, UNNEST(e.labels) AS l
+  UNION ALL
+  SELECT e.row_key, p.key, p.value, TRUE AS from_project
+  FROM (SELECT row_key, project.labels AS project_labels FROM export_rows) AS e,
+    UNNEST(e.project_labels) AS p
+),
+kept_pairs AS (
+  SELECT row_key, key, value
+  FROM tag_pairs
+  WHERE TRUE
+  QUALIFY NOT from_project
+    OR LOGICAL_AND(from_project) OVER (PARTITION BY row_key)
+    OR (
+      key IS NOT NULL
+      AND NOT LOGICAL_OR(NOT from_project AND key IS NULL) OVER (PARTITION BY row_key)
+      AND LOGICAL_AND(from_project) OVER (PARTITION BY row_key, key)
+    )
+),
+tags AS (
+  SELECT
+    row_key,
+    CONCAT('{', STRING_AGG(
+      CONCAT(TO_JSON_STRING(key), ':', TO_JSON_STRING(value)), ',' ORDER BY key
+    ), '}') AS tags_text
+  FROM kept_pairs
+  GROUP BY row_key
+),
 mapped AS (
   SELECT
-    *,
+    classified.*,
+    tags.tags_text,
     CASE service.description
       WHEN 'Compute Engine' THEN 'Compute'
       WHEN 'BigQuery' THEN 'Analytics'
@@ -62,20 +96,9 @@ mapped AS (
       WHEN 'count' THEN 'Count'
       WHEN 'requests' THEN 'Requests'
       ELSE usage.pricing_unit
-    END AS pricing_unit,
-    (
-      SELECT IF(COUNT(*) = 0, NULL,
-        CONCAT('{', STRING_AGG(
-          CONCAT(TO_JSON_STRING(t.key), ':', TO_JSON_STRING(t.value)), ',' ORDER BY t.key
-        ), '}'))
-      FROM (
-        SELECT l.key, l.value FROM UNNEST(labels) AS l
-        UNION ALL
-        SELECT p.key, p.value FROM UNNEST(project.labels) AS p
-        WHERE p.key NOT IN (SELECT r.key FROM UNNEST(labels) AS r)
-      ) AS t
-    ) AS tags_text
+    END AS pricing_unit
   FROM classified
+  LEFT JOIN tags USING (row_key)
 )
 SELECT
   CAST(net_cost AS BIGNUMERIC) AS BilledCost,
