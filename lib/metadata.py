@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from lib.config.loader import tenant_dataset
+from lib.config.schema_files import load_schema_file
 from lib.ports import Clock, TableRef, Warehouse
-from lib.schema import TableSpec, load_schema_file
+from lib.schema import TableSpec
 from lib.sql import table_sql
 from lib.states import PRECEDENCE_SQL
 

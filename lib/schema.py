@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
-
-from lib.errors import ConfigError
 
 BqType = Literal[
     "STRING",
@@ -140,43 +137,3 @@ def duplicate_columns(
             first[key] = index
         found += duplicate_columns(field.fields, (*path, index, "fields"))
     return found
-
-
-def load_schema_file(path: Path) -> list[SchemaField]:
-    """Read a BigQuery JSON schema file (a list of field objects).
-
-    Raises:
-        ConfigError: unreadable, not JSON, an invalid field (unknown type, …) or a column
-            named twice; each problem with its line.
-    """
-    from lib.config.documents import read_document, read_text
-    from lib.config.problems import validate_document
-
-    key = (str(path), read_text(path))
-    cached = _LOADED.get(key)
-    if cached is not None:
-        return list(cached)
-    doc = read_document(path)
-    if not isinstance(doc.data, list):
-        raise ConfigError(
-            [doc.problem((), "expected a JSON list of columns", '[{"name": ..., "type": ...}]')]
-        )
-    fields = validate_document(doc, SCHEMA_ADAPTER, list[SchemaField])
-    problems = [
-        doc.problem(
-            loc,
-            f"column {name!r} is defined twice (also at position {first + 1})",
-            "remove or rename one of them; column names are case-insensitive",
-        )
-        for loc, name, first in duplicate_columns(fields)
-    ]
-    if problems:
-        raise ConfigError(problems)
-    if len(_LOADED) >= 1024:
-        _LOADED.clear()
-    _LOADED[key] = tuple(fields)
-    return fields
-
-
-_LOADED: dict[tuple[str, str], tuple[SchemaField, ...]] = {}
-"""Validated schema files by (path, text): steps load their table schemas on every event."""

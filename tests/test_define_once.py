@@ -14,11 +14,12 @@ from lib import metadata
 from lib.config.catalog import destination_spec
 from lib.config.infer import infer_fields
 from lib.config.loader import INGESTION_FIELDS, load_pipeline
+from lib.config.schema_files import load_schema_file
 from lib.config.source import load_source
 from lib.demo import demo_pipelines, prepare_sources, split_gold
 from lib.ports import TableRef
 from lib.runs import request_run
-from lib.schema import SchemaField, TableSpec, load_schema_file
+from lib.schema import SchemaField, TableSpec
 from lib.sql import table_sql
 from tests.platform import CONFIGS
 

@@ -17,10 +17,10 @@ import pytest
 
 from events.models import Window
 from lib.config.focus_files import FocusFilesSourceConfig, period_folder
+from lib.config.schema_files import load_schema_file
 from lib.ports import StagedFiles, TableRef
 from lib.providers.focus_files import billing_periods, ingest_query
 from lib.sandbox.focus_exports import FOCUS_1_0, FOCUS_1_2, export_rows, write_period
-from lib.schema import load_schema_file
 from tests.platform import CONFIGS, NOW, copy_configs
 from tests.support.spend_runs import (
     expected_focus,

@@ -26,8 +26,9 @@ from lib.config.loader import (
     pipeline_files,
 )
 from lib.config.pipeline import IngestStep, TransformStep
+from lib.config.schema_files import load_schema_file
 from lib.errors import ConfigError, ConfigProblem
-from lib.schema import SchemaField, TableSpec, load_schema_file
+from lib.schema import SchemaField, TableSpec
 
 
 @dataclass(frozen=True)

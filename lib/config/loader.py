@@ -21,10 +21,11 @@ from lib.config.documents import Document, Loc, parse_field, read_document
 from lib.config.layers import Layered, merge_layers
 from lib.config.pipeline import LIBRARY_PREFIX, IngestStep, PipelineConfig, TableTarget
 from lib.config.problems import load_model
+from lib.config.schema_files import load_schema_file
 from lib.errors import ConfigError, ConfigProblem
 from lib.ids import check_slug
 from lib.ports import TableRef
-from lib.schema import SchemaField, TableSpec, load_schema_file
+from lib.schema import SchemaField, TableSpec
 
 if TYPE_CHECKING:
     from lib.config.source import AnySource

@@ -43,10 +43,11 @@ from lib.config.loader import (
 )
 from lib.config.pipeline import DqStep, IngestStep, TransformStep
 from lib.config.references import dq_problems, export_problems, rest_problems
+from lib.config.schema_files import load_schema_file
 from lib.config.sql_check import Destination, check_transform_sql
 from lib.config.templates import TEMPLATE_FOLDER, template_names
 from lib.errors import ConfigError, ConfigProblem, ConvergenceError
-from lib.schema import TableSpec, load_schema_file
+from lib.schema import TableSpec
 
 T = TypeVar("T")
 CONFIG_SUFFIXES = frozenset({".yml", ".yaml", ".json", ".sql"})

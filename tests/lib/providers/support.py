@@ -11,8 +11,9 @@ from typing import Any
 import httpx
 
 from lib.adapters.env_secrets import EnvSecrets
+from lib.config.schema_files import load_schema_file
 from lib.config.source import RestSourceConfig, load_source
-from lib.schema import SchemaField, load_schema_file
+from lib.schema import SchemaField
 
 DATA = Path(__file__).parent / "data"
 DAY = dt.date(2025, 1, 15)
