@@ -228,7 +228,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--days", type=int, default=60, help="simulated days (default 60)")
     p.add_argument("--seed", type=int, default=1, help="the world's seed (same seed, same run)")
     p.add_argument("--tenants", type=int, default=2, help="how many tenants (default 2)")
-    p.add_argument("--faults", help="comma-separated fault modes: rate_limit,server_error")
+    p.add_argument(
+        "--faults",
+        help="comma-separated fault modes: rate_limit, server_error, duplicates (every event "
+        "delivered twice), outage (providers down for a day, then dead letters replayed)",
+    )
     p.add_argument("--start", type=_date, default=dt.date(2026, 9, 1), help="first day")
     p.add_argument("--home", default=".convergence/simulate", help="where the simulation runs")
     p.set_defaults(func=cmd_simulate)

@@ -110,3 +110,12 @@ def test_malformed_date_names_the_format(capsys):
     with pytest.raises(SystemExit):
         main(["run", "openai_costs", "--tenant", "acme", "--start", "11/05/2026"])
     assert "write YYYY-MM-DD" in joined(capsys)
+
+
+def test_simulate_help_names_every_fault_mode(capsys):
+    from lib.simulate import FAULTS
+
+    with pytest.raises(SystemExit):
+        main(["simulate", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert [f for f in FAULTS if f not in help_text] == []
