@@ -6,6 +6,7 @@ import ast
 import datetime as dt
 import json
 from decimal import Decimal
+from typing import Any
 
 import httpx
 import pyarrow as pa
@@ -203,7 +204,8 @@ def test_openai_float_amounts_are_exact_decimals_of_the_json_text():
     assert values[0] != Decimal(0.1 + 0.2)  # the float would not be exact
 
 
-def test_numeric_column_refuses_to_round_unless_asked():
+def amount_only() -> tuple[list[SchemaField], Any]:
+    """The OpenAI costs source reduced to its amount: a NUMERIC(38,9) value and its currency."""
     narrow = [
         SchemaField(name="amount_value", type="NUMERIC", mode="REQUIRED"),
         SchemaField(name="amount_currency", type="STRING"),
@@ -213,6 +215,11 @@ def test_numeric_column_refuses_to_round_unless_asked():
         k: v for k, v in src.records.columns.items() if k in ("amount_value", "amount_currency")
     }
     strict = src.model_copy(update={"records": src.records.model_copy(update={"columns": columns})})
+    return narrow, strict
+
+
+def test_numeric_column_refuses_to_round_unless_asked():
+    narrow, strict = amount_only()
     page = openai_page([cost("0.30000000000000004")], False, None)
 
     def fetch(cfg):
@@ -230,12 +237,13 @@ def test_numeric_column_refuses_to_round_unless_asked():
 
     with pytest.raises(DataError, match="17 decimal places but the column holds 9"):
         fetch(strict)
+    columns = strict.records.columns
     rounding = {
         **columns,
         "amount_value": columns["amount_value"].model_copy(update={"rounding": "half_even"}),
     }
-    lenient = src.model_copy(
-        update={"records": src.records.model_copy(update={"columns": rounding})}
+    lenient = strict.model_copy(
+        update={"records": strict.records.model_copy(update={"columns": rounding})}
     )
     assert rows(fetch(lenient))[0]["amount_value"] == Decimal("0.300000000")
 
@@ -505,15 +513,7 @@ def test_repeated_schema_field_cannot_be_mapped():
 
 def test_a_decimal_beyond_its_scale_names_provider_column_path_and_value():
     """Never rounded: the error says who sent what, where, and which column refused it."""
-    narrow = [
-        SchemaField(name="amount_value", type="NUMERIC", mode="REQUIRED"),
-        SchemaField(name="amount_currency", type="STRING"),
-    ]
-    src = source(COSTS)
-    columns = {
-        k: v for k, v in src.records.columns.items() if k in ("amount_value", "amount_currency")
-    }
-    strict = src.model_copy(update={"records": src.records.model_copy(update={"columns": columns})})
+    narrow, strict = amount_only()
     page = openai_page([cost("1.5"), cost("2.0000000001")], False, None)
     with pytest.raises(DataError) as info:
         list(
